@@ -1,0 +1,1 @@
+//! assignee-sync (work in progress).

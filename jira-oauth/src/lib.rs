@@ -1,0 +1,1 @@
+//! jira-oauth (work in progress).

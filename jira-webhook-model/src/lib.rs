@@ -1,0 +1,1 @@
+//! jira-webhook-model (work in progress).
