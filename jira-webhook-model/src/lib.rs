@@ -1,1 +1,84 @@
-//! jira-webhook-model (work in progress).
+//! Typed, lossless models of Jira Server, Data Center and Cloud webhook deliveries, with typed
+//! changelog changes and issue snapshot diffing.
+//!
+//! ```
+//! use jira_webhook_model::{Change, WebhookEvent, WebhookEventKind};
+//!
+//! let body = br#"{
+//!   "timestamp": 1718000000000,
+//!   "webhookEvent": "jira:issue_updated",
+//!   "issue_event_type_name": "issue_updated",
+//!   "issue": {
+//!     "id": "10042", "key": "APP-7",
+//!     "fields": {
+//!       "assignee": { "name": "bob", "key": "JIRAUSER10002", "displayName": "Bob" },
+//!       "customfield_10010": "kept as JSON"
+//!     }
+//!   },
+//!   "changelog": { "id": "10500", "items": [
+//!     { "field": "assignee", "fieldtype": "jira",
+//!       "from": null, "fromString": null, "to": "JIRAUSER10002", "toString": "Bob" } ] }
+//! }"#;
+//!
+//! let event = WebhookEvent::from_slice(body)?;
+//! assert_eq!(event.kind(), Some(&WebhookEventKind::IssueUpdated));
+//! assert_eq!(event.issue_key(), Some("APP-7"));
+//!
+//! // React to an assignee change: the changelog says *that* it changed (and the stored id),
+//! // the issue snapshot says who the new assignee is (username for REST calls, e-mail if shown).
+//! if let Some(change) = event.assignee_change() {
+//!     assert_eq!(change.from, None);
+//!     assert_eq!(change.to.and_then(|u| u.id).as_deref(), Some("JIRAUSER10002"));
+//!     let assignee = event.issue().and_then(|i| i.assignee());
+//!     assert_eq!(assignee.and_then(|u| u.name.as_str()), Some("bob"));
+//!     assert_eq!(assignee.and_then(|u| u.email()), None); // e-mail hidden
+//! }
+//! assert!(matches!(event.changes()[..], [Change::Assignee { .. }]));
+//!
+//! // Lossless: unknown members survive a round trip.
+//! let again: serde_json::Value = serde_json::from_str(&event.to_json())?;
+//! assert_eq!(again, serde_json::from_slice::<serde_json::Value>(body)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What is modelled
+//!
+//! * [`WebhookEvent`]: the envelope; [`WebhookEventKind`] and [`IssueEventTypeName`] are open
+//!   enums that keep unknown values.
+//! * [`Issue`], [`IssueFields`] (summary, description, status with category, assignee,
+//!   reporter, creator, project, issue type, priority, resolution, labels, fix versions,
+//!   versions, components, created/updated/resolution date as [`JiraDateTime`]); every other
+//!   field (custom fields included) is kept as JSON in `extra`.
+//! * [`User`] for Server/DC (`name`, `key`) and Cloud (`accountId`); every member optional.
+//! * Every member is a [`Field`]: absent, `null`, a typed value, or (when the JSON type was
+//!   unexpected) the raw JSON. Parsing never fails because of a member's type.
+//! * [`Changelog::changes`] gives typed [`Change`]s; [`diff`] compares two snapshots and gives
+//!   the same type; [`Issue::apply_changes`] applies them.
+//!
+//! # Limits
+//!
+//! Parsing uses serde_json's default recursion limit (128 levels), so deeply nested input is
+//! rejected with [`ParseError::TooDeep`] instead of overflowing the stack.
+
+#[macro_use]
+mod macros;
+
+mod changelog;
+mod diff;
+mod error;
+mod field;
+#[doc(hidden)]
+pub mod fuzzing;
+mod model;
+
+pub use changelog::{
+    Change, ChangeKind, Changelog, ChangelogItem, NamedRef, OtherChange, ProjectRef, StatusRef,
+    Transition, UserRef,
+};
+pub use diff::{Modelled, diff};
+pub use error::ParseError;
+pub use field::{Field, Id, JiraDateTime, Lenient};
+pub use model::{
+    Comment, Issue, IssueEventTypeName, IssueFields, IssueType, Named, Project, Status,
+    StatusCategory, User, WebhookEvent, WebhookEventKind,
+};
