@@ -36,7 +36,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let items = event.changelog().map(|c| c.items()).unwrap_or_default();
+    let items = event
+        .changelog()
+        .map(jira_webhook_model::Changelog::items)
+        .unwrap_or_default();
     let changes: Vec<Value> = items
         .iter()
         .map(|item| {

@@ -389,7 +389,11 @@ fn owned(s: Option<&str>) -> Option<String> {
     s.map(str::to_owned)
 }
 
-fn pair<T>(raw: Option<&str>, display: Option<&str>, make: impl Fn(Option<String>, Option<String>) -> T) -> Option<T> {
+fn pair<T>(
+    raw: Option<&str>,
+    display: Option<&str>,
+    make: impl Fn(Option<String>, Option<String>) -> T,
+) -> Option<T> {
     if raw.is_none() && display.is_none() {
         None
     } else {
@@ -412,23 +416,41 @@ fn split_words(s: Option<&str>) -> Vec<String> {
 /// agree. A single id keeps the whole display string (names may contain commas).
 fn split_refs(ids: Option<&str>, names: Option<&str>) -> Vec<NamedRef> {
     let id_list: Vec<&str> = ids
-        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     match (id_list.len(), names) {
         (0, None) => Vec::new(),
         (0, Some(n)) => {
-            let names: Vec<&str> = n.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            let names: Vec<&str> = n
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
             if names.len() > 1 {
-                names.into_iter().map(|n| NamedRef::new(None, Some(n.to_owned()))).collect()
+                names
+                    .into_iter()
+                    .map(|n| NamedRef::new(None, Some(n.to_owned())))
+                    .collect()
             } else if n.trim().is_empty() {
                 Vec::new()
             } else {
                 vec![NamedRef::new(None, Some(n.to_owned()))]
             }
         }
-        (1, n) => vec![NamedRef::new(Some(id_list[0].to_owned()), owned(n))],
+        (1, n) => id_list
+            .first()
+            .map(|id| NamedRef::new(Some((*id).to_owned()), owned(n)))
+            .into_iter()
+            .collect(),
         (_, n) => {
-            let names: Vec<&str> = n.map(|n| n.split(',').map(str::trim).collect()).unwrap_or_default();
+            let names: Vec<&str> = n
+                .map(|n| n.split(',').map(str::trim).collect())
+                .unwrap_or_default();
             if names.len() == id_list.len() {
                 id_list
                     .iter()
@@ -436,19 +458,30 @@ fn split_refs(ids: Option<&str>, names: Option<&str>) -> Vec<NamedRef> {
                     .map(|(i, n)| NamedRef::new(Some((*i).to_owned()), Some(n.to_owned())))
                     .collect()
             } else {
-                id_list.iter().map(|i| NamedRef::new(Some((*i).to_owned()), None)).collect()
+                id_list
+                    .iter()
+                    .map(|i| NamedRef::new(Some((*i).to_owned()), None))
+                    .collect()
             }
         }
     }
 }
 
-fn set_delta(from: Vec<NamedRef>, to: Vec<NamedRef>) -> (Vec<NamedRef>, Vec<NamedRef>) {
+fn set_delta(from: &[NamedRef], to: &[NamedRef]) -> (Vec<NamedRef>, Vec<NamedRef>) {
     let same = |a: &NamedRef, b: &NamedRef| match (&a.id, &b.id) {
         (Some(x), Some(y)) => x == y,
         _ => a.name == b.name && a.id == b.id,
     };
-    let added = to.iter().filter(|t| !from.iter().any(|f| same(f, t))).cloned().collect();
-    let removed = from.iter().filter(|f| !to.iter().any(|t| same(f, t))).cloned().collect();
+    let added = to
+        .iter()
+        .filter(|t| !from.iter().any(|f| same(f, t)))
+        .cloned()
+        .collect();
+    let removed = from
+        .iter()
+        .filter(|f| !to.iter().any(|t| same(f, t)))
+        .cloned()
+        .collect();
     (added, removed)
 }
 
@@ -493,12 +526,20 @@ impl ChangelogItem {
                 let before = split_words(from_s.or(from));
                 let after = split_words(to_s.or(to));
                 Change::Labels {
-                    added: after.iter().filter(|l| !before.contains(l)).cloned().collect(),
-                    removed: before.iter().filter(|l| !after.contains(l)).cloned().collect(),
+                    added: after
+                        .iter()
+                        .filter(|l| !before.contains(l))
+                        .cloned()
+                        .collect(),
+                    removed: before
+                        .iter()
+                        .filter(|l| !after.contains(l))
+                        .cloned()
+                        .collect(),
                 }
             }
             kind @ (ChangeKind::FixVersions | ChangeKind::Components | ChangeKind::Sprints) => {
-                let (added, removed) = set_delta(split_refs(from, from_s), split_refs(to, to_s));
+                let (added, removed) = set_delta(&split_refs(from, from_s), &split_refs(to, to_s));
                 match kind {
                     ChangeKind::FixVersions => Change::FixVersions { added, removed },
                     ChangeKind::Components => Change::Components { added, removed },

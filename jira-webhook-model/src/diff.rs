@@ -47,7 +47,10 @@ impl Issue {
     pub fn modelled(&self) -> Modelled {
         let key = self.key.as_str().map(str::to_owned);
         let Some(f) = self.fields.value() else {
-            return Modelled { key, ..Modelled::default() };
+            return Modelled {
+                key,
+                ..Modelled::default()
+            };
         };
         Modelled {
             key,
@@ -94,32 +97,31 @@ impl Issue {
         match change {
             Change::IssueKey { to, .. } => self.key = Field::from_option(to.clone()),
             Change::Project { to, .. } => {
-                self.fields_mut().project = Field::from_option(to.as_ref().map(|p| {
-                    let mut project = Project::default();
-                    project.id = opt_id(p.id.as_ref());
-                    project.key = opt(p.key.as_ref());
-                    project.name = opt(p.name.as_ref());
-                    project
+                self.fields_mut().project = Field::from_option(to.as_ref().map(|p| Project {
+                    id: opt_id(p.id.as_ref()),
+                    key: opt(p.key.as_ref()),
+                    name: opt(p.name.as_ref()),
+                    ..Project::default()
                 }));
             }
-            Change::Summary { to, .. } => self.fields_mut().summary = Field::from_option(to.clone()),
+            Change::Summary { to, .. } => {
+                self.fields_mut().summary = Field::from_option(to.clone());
+            }
             Change::Description { to, .. } => {
                 self.fields_mut().description = Field::from_option(to.clone());
             }
             Change::Status { to, .. } => {
-                self.fields_mut().status = Field::from_option(to.as_ref().map(|s| {
-                    let mut status = Status::default();
-                    status.id = opt_id(s.id.as_ref());
-                    status.name = opt(s.name.as_ref());
-                    status
+                self.fields_mut().status = Field::from_option(to.as_ref().map(|s| Status {
+                    id: opt_id(s.id.as_ref()),
+                    name: opt(s.name.as_ref()),
+                    ..Status::default()
                 }));
             }
             Change::Assignee { to, .. } => {
-                self.fields_mut().assignee = Field::from_option(to.as_ref().map(|u| {
-                    let mut user = User::default();
-                    user.key = opt(u.id.as_ref());
-                    user.display_name = opt(u.display.as_ref());
-                    user
+                self.fields_mut().assignee = Field::from_option(to.as_ref().map(|u| User {
+                    key: opt(u.id.as_ref()),
+                    display_name: opt(u.display.as_ref()),
+                    ..User::default()
                 }));
             }
             Change::Priority { to, .. } => {
@@ -161,10 +163,11 @@ fn opt_id(s: Option<&String>) -> Field<Id> {
 }
 
 fn named(r: &NamedRef) -> Named {
-    let mut n = Named::default();
-    n.id = opt_id(r.id.as_ref());
-    n.name = opt(r.name.as_ref());
-    n
+    Named {
+        id: opt_id(r.id.as_ref()),
+        name: opt(r.name.as_ref()),
+        ..Named::default()
+    }
 }
 
 fn edit_list(list: &Field<Vec<Named>>, added: &[NamedRef], removed: &[NamedRef]) -> Vec<Named> {
@@ -198,28 +201,52 @@ pub fn diff(before: &Issue, after: &Issue) -> Vec<Change> {
     let b = after.modelled();
     let mut out = Vec::new();
     if a.key != b.key {
-        out.push(Change::IssueKey { from: a.key, to: b.key });
+        out.push(Change::IssueKey {
+            from: a.key,
+            to: b.key,
+        });
     }
     if a.project != b.project {
-        out.push(Change::Project { from: a.project, to: b.project });
+        out.push(Change::Project {
+            from: a.project,
+            to: b.project,
+        });
     }
     if a.summary != b.summary {
-        out.push(Change::Summary { from: a.summary, to: b.summary });
+        out.push(Change::Summary {
+            from: a.summary,
+            to: b.summary,
+        });
     }
     if a.description != b.description {
-        out.push(Change::Description { from: a.description, to: b.description });
+        out.push(Change::Description {
+            from: a.description,
+            to: b.description,
+        });
     }
     if a.status != b.status {
-        out.push(Change::Status { from: a.status, to: b.status });
+        out.push(Change::Status {
+            from: a.status,
+            to: b.status,
+        });
     }
     if a.assignee != b.assignee {
-        out.push(Change::Assignee { from: a.assignee, to: b.assignee });
+        out.push(Change::Assignee {
+            from: a.assignee,
+            to: b.assignee,
+        });
     }
     if a.priority != b.priority {
-        out.push(Change::Priority { from: a.priority, to: b.priority });
+        out.push(Change::Priority {
+            from: a.priority,
+            to: b.priority,
+        });
     }
     if a.resolution != b.resolution {
-        out.push(Change::Resolution { from: a.resolution, to: b.resolution });
+        out.push(Change::Resolution {
+            from: a.resolution,
+            to: b.resolution,
+        });
     }
     if a.labels != b.labels {
         let (added, removed) = sorted_delta(&a.labels, &b.labels);

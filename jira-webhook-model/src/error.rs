@@ -49,7 +49,9 @@ pub enum ParseError {
         column: usize,
     },
     /// The body is JSON but not an object (a Jira delivery is always a JSON object).
-    #[error("webhook body is JSON but not a Jira delivery object: {source}; check the sender and URL")]
+    #[error(
+        "webhook body is JSON but not a Jira delivery object: {source}; check the sender and URL"
+    )]
     NotAnObject {
         /// The underlying serde_json error.
         source: serde_json::Error,
@@ -80,12 +82,24 @@ impl From<serde_json::Error> for ParseError {
         let (line, column) = (source.line(), source.column());
         match source.classify() {
             Category::Io => ParseError::Io { source },
-            Category::Eof => ParseError::Truncated { source, line, column },
+            Category::Eof => ParseError::Truncated {
+                source,
+                line,
+                column,
+            },
             Category::Data => ParseError::NotAnObject { source },
             Category::Syntax if source.to_string().starts_with("recursion limit exceeded") => {
-                ParseError::TooDeep { source, line, column }
+                ParseError::TooDeep {
+                    source,
+                    line,
+                    column,
+                }
             }
-            Category::Syntax => ParseError::Syntax { source, line, column },
+            Category::Syntax => ParseError::Syntax {
+                source,
+                line,
+                column,
+            },
         }
     }
 }

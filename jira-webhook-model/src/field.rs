@@ -19,9 +19,10 @@ use time::macros::format_description;
 /// `null` when unassigned but missing when the field is hidden), so both are representable.
 /// A value whose JSON type does not fit the model (say a number where a string was expected)
 /// does not fail the whole delivery: it is kept as [`Field::Raw`] and serialised back as is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Field<T> {
     /// The member is not in the object.
+    #[default]
     Absent,
     /// The member is present and `null`.
     Null,
@@ -29,12 +30,6 @@ pub enum Field<T> {
     Value(T),
     /// The member is present but its JSON type was not the expected one; kept verbatim.
     Raw(Value),
-}
-
-impl<T> Default for Field<T> {
-    fn default() -> Self {
-        Field::Absent
-    }
 }
 
 impl<T> Field<T> {
@@ -147,7 +142,9 @@ pub trait Lenient: Sized + Serialize {
     }
     /// Builds the value from a JSON object (only called when [`Lenient::OBJECT`] is `true`).
     fn from_map<'de, A: MapAccess<'de>>(_map: A) -> Result<Self, A::Error> {
-        Err(de::Error::custom("this type is not read from a JSON object"))
+        Err(de::Error::custom(
+            "this type is not read from a JSON object",
+        ))
     }
     /// Builds the value from a JSON array (only called when [`Lenient::ARRAY`] is `true`);
     /// `Ok(Err(raw))` when an element did not fit, with the whole array as raw JSON.
@@ -272,7 +269,10 @@ impl<T: Lenient> Lenient for Vec<T> {
             items.push(item);
         }
         if items.iter().all(|f| matches!(f, Field::Value(_))) {
-            return Ok(Ok(items.into_iter().filter_map(Field::into_value).collect()));
+            return Ok(Ok(items
+                .into_iter()
+                .filter_map(Field::into_value)
+                .collect()));
         }
         let mut raw = Vec::with_capacity(items.len());
         for item in items {
@@ -294,12 +294,18 @@ pub struct Id {
 impl Id {
     /// An id sent as a JSON string.
     pub fn new(text: impl Into<String>) -> Self {
-        Id { text: text.into(), numeric: false }
+        Id {
+            text: text.into(),
+            numeric: false,
+        }
     }
 
     /// An id sent as a JSON number.
     pub fn from_number(n: u64) -> Self {
-        Id { text: n.to_string(), numeric: true }
+        Id {
+            text: n.to_string(),
+            numeric: true,
+        }
     }
 
     /// The id as text (`"10226"`), whatever its JSON type was.
@@ -362,7 +368,10 @@ impl Lenient for Id {
         Some(Id::from_number(v))
     }
     fn from_i64(v: i64) -> Option<Self> {
-        Some(Id { text: v.to_string(), numeric: true })
+        Some(Id {
+            text: v.to_string(),
+            numeric: true,
+        })
     }
 }
 
@@ -388,7 +397,10 @@ impl JiraDateTime {
         let parsed = OffsetDateTime::parse(s, JIRA_FORMAT)
             .or_else(|_| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
             .ok()?;
-        Some(JiraDateTime { raw: s.to_owned(), parsed })
+        Some(JiraDateTime {
+            raw: s.to_owned(),
+            parsed,
+        })
     }
 
     /// Formats an instant the way Jira does (`2019-06-27T14:55:17.488+0000`).

@@ -35,7 +35,11 @@ pub fn changelog_diff(data: &[u8]) {
     for c in &changes {
         let _ = c.kind().as_str();
     }
-    let _ = (event.assignee_change(), event.status_change(), event.key_change());
+    let _ = (
+        event.assignee_change(),
+        event.status_change(),
+        event.key_change(),
+    );
     let Some(a) = event.issue() else {
         return;
     };
