@@ -93,6 +93,13 @@ impl Field<String> {
     }
 }
 
+impl Field<Id> {
+    /// The id text, if present as a string or integer.
+    pub fn as_str(&self) -> Option<&str> {
+        self.value().map(Id::as_str)
+    }
+}
+
 impl<T> From<T> for Field<T> {
     fn from(v: T) -> Self {
         Field::Value(v)
