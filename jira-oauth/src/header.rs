@@ -95,8 +95,10 @@ fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'~' | b'%')
 }
 
+/// Optional whitespace; CR and LF are accepted too, so headers copied from
+/// documentation with folded lines (like RFC 5849's examples) parse.
 fn is_ows(b: u8) -> bool {
-    b == b' ' || b == b'\t'
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 impl OAuthParams {
@@ -212,7 +214,8 @@ impl OAuthParams {
 
 /// Parses an `Authorization: OAuth …` header value.
 ///
-/// Tolerant of optional whitespace around `,` and `=`, of empty list elements
+/// Tolerant of optional whitespace (spaces, tabs, line breaks) around `,` and
+/// `=`, of empty list elements
 /// and of parameter order; strict on everything else: the scheme must be
 /// `OAuth` (case-insensitive), every value must be a double-quoted,
 /// percent-encoded string (no backslash escapes), `%` escapes must be valid

@@ -9,6 +9,7 @@ use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use rsa::pkcs1v15::{SigningKey, VerifyingKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
+use rsa::traits::PublicKeyParts as _;
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
@@ -195,6 +196,17 @@ impl RsaPrivateKey {
                 });
             }
         };
+        let bits = key.size() * 8;
+        if !(rsa::PublicKey::MIN_SIZE..=rsa::PublicKey::MAX_SIZE).contains(&bits) {
+            return Err(KeyError::Malformed {
+                format: if label == Some("PRIVATE KEY") {
+                    "PKCS#8"
+                } else {
+                    "PKCS#1"
+                },
+                reason: format!("the modulus has {bits} bits"),
+            });
+        }
         Ok(Self {
             signing: Arc::new(SigningKey::<Sha1>::new(key)),
         })

@@ -1,0 +1,6 @@
+//! Fuzz the token-reply parser (body in `jira_oauth::fuzzing`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    jira_oauth::fuzzing::oauth_token_reply(data);
+});
