@@ -1,0 +1,226 @@
+//! Install pipeline endpoints: OAuth 1.0a (start, API callback, browser callback) and personal
+//! access token. The Jira side is `crate::jira::install`; this module stores pipelines and
+//! integrations.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::parse_json;
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::response::{self, Resp, escape_html};
+use crate::integration_jira::options;
+use crate::jira::install::{self, InstallError, InstallRequest, Installed, PatInstallRequest};
+use crate::store::records::{IntegrationRecord, IntegrationView, PipelineRecord};
+
+/// Pipelines older than this are refused.
+const PIPELINE_TTL_SECS: i64 = 3600;
+
+fn install_error(e: &InstallError) -> ApiError {
+    let status = if e.is_client_error() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let mut err = ApiError::new(status, e.code(), e.to_string());
+    if let Some(fields) = e.fields() {
+        err.fields = fields
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), v.join(" ")))
+            .collect::<BTreeMap<_, _>>();
+    }
+    tracing::info!(code = e.code(), error = %e, "install step failed");
+    err
+}
+
+fn now_unix() -> i64 {
+    crate::time::now_ms() / 1000
+}
+
+/// `POST /integrations/jira-server/install` `{"url","consumerKey","privateKey","verifySsl"}`.
+pub async fn start(state: &AppState, body: &[u8]) -> Result<Resp, ApiError> {
+    let req: InstallRequest = parse_json(body)?;
+    let callback = format!("{}/extensions/jira_server/setup/", state.public_url);
+    let pending = install::start_oauth(&req, &options(&state.metrics), Some(&callback))
+        .await
+        .map_err(|e| install_error(&e))?;
+    let id = crate::secret::Secret::generate()
+        .map_err(|e| ApiError::internal("could not generate a pipeline id", &e))?;
+    let rec = PipelineRecord {
+        id: id.expose().to_owned(),
+        oauth_token: pending.oauth_token().to_owned(),
+        created_unix: now_unix(),
+        state: pending,
+    };
+    state.store.put_pipeline(&rec)?;
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({
+            "pipeline": rec.id,
+            "step": "oauth_callback",
+            "oauthUrl": rec.state.authorize_url,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallbackBody {
+    #[serde(default)]
+    oauth_token: Option<String>,
+}
+
+/// `POST /integrations/jira-server/install/{pipeline}/callback` `{"oauthToken"}`.
+pub async fn callback(state: &AppState, pipeline: &str, body: &[u8]) -> Result<Resp, ApiError> {
+    let b: CallbackBody = parse_json(body)?;
+    let Some(verifier) = b.oauth_token.filter(|t| !t.trim().is_empty()) else {
+        return Err(ApiError::field("oauthToken", "Missing oauth_token"));
+    };
+    let view = complete(state, pipeline, &verifier).await?;
+    Ok(response::json(
+        StatusCode::CREATED,
+        &json!({ "integration": view }),
+    ))
+}
+
+/// Completes a pipeline: access token, webhook, persist. The pipeline is consumed on success
+/// and kept on failure (so the user can retry).
+async fn complete(
+    state: &AppState,
+    pipeline: &str,
+    verifier: &str,
+) -> Result<IntegrationView, ApiError> {
+    let Some(rec) = state.store.take_pipeline(pipeline)? else {
+        return Err(ApiError::not_found(
+            "No such install pipeline (unknown, already completed or expired); start the install again.",
+        ));
+    };
+    if now_unix() - rec.created_unix > PIPELINE_TTL_SECS {
+        return Err(ApiError::bad_request(
+            "This install pipeline has expired; start the install again.",
+        ));
+    }
+    match install::complete_oauth(&rec.state, verifier, &state.public_url, &options(&state.metrics))
+        .await
+    {
+        Ok(installed) => persist(state, installed).await,
+        Err(e) => {
+            state.store.put_pipeline(&rec)?;
+            Err(install_error(&e))
+        }
+    }
+}
+
+/// `POST /integrations/jira-server/install-pat` `{"url","token","verifySsl"}`.
+pub async fn install_pat(state: &AppState, body: &[u8]) -> Result<Resp, ApiError> {
+    let req: PatInstallRequest = parse_json(body)?;
+    let installed = install::install_pat(&req, &state.public_url, &options(&state.metrics))
+        .await
+        .map_err(|e| install_error(&e))?;
+    let view = persist(state, installed).await?;
+    Ok(response::json(
+        StatusCode::CREATED,
+        &json!({ "integration": view }),
+    ))
+}
+
+/// Stores a new integration. A reinstall (same external id) keeps the integration id, its
+/// settings and links, and deletes the previous webhook in Jira so only one remains.
+async fn persist(state: &AppState, installed: Installed) -> Result<IntegrationView, ApiError> {
+    let previous = state.store.integration_by_external(&installed.external_id)?;
+    let id = match &previous {
+        Some(p) => p.id.clone(),
+        None => state.store.next_id()?.to_string(),
+    };
+    let rec = IntegrationRecord {
+        id,
+        created_at: crate::time::rfc3339_ms(crate::time::now_ms()),
+        installed,
+    };
+    state.save_integration(&rec)?;
+    if let Some(old) = previous
+        && old.installed.webhook != rec.installed.webhook
+    {
+        // Delete the old webhook with the new credentials (the old ones may be revoked).
+        let old_with_new_auth = IntegrationRecord {
+            installed: Installed {
+                webhook: old.installed.webhook.clone(),
+                ..rec.installed.clone()
+            },
+            ..rec.clone()
+        };
+        if let Err(e) = crate::integration_jira::delete_webhook(state, &old_with_new_auth).await {
+            tracing::warn!(integration = %rec.id, error = %e, "reinstall: could not delete the previous webhook");
+        }
+    }
+    tracing::info!(integration = %rec.id, external_id = %rec.external_id(), "integration installed");
+    Ok(rec.public_view())
+}
+
+/// `GET /extensions/jira_server/setup/?oauth_token=...[&oauth_verifier=...]`: where Jira's
+/// application link sends the browser after approval. Completes the matching pipeline.
+pub async fn browser_callback(state: &AppState, query: &str) -> Resp {
+    let mut token = None;
+    let mut verifier = None;
+    for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        let v = percent_encoding::percent_decode_str(&v.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned();
+        match k {
+            "oauth_token" => token = Some(v),
+            "oauth_verifier" => verifier = Some(v),
+            _ => {}
+        }
+    }
+    let page = |status: StatusCode, title: &str, text: &str| {
+        response::html(
+            status,
+            format!(
+                "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+                 <body><h1>{t}</h1><p>{x}</p></body></html>",
+                t = escape_html(title),
+                x = escape_html(text)
+            ),
+        )
+    };
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Installation failed",
+            "Missing oauth_token: Jira did not send the request token back. Start the install again.",
+        );
+    };
+    let pipeline = match state.store.pipeline_by_token(&token) {
+        Ok(Some(p)) => p.id,
+        Ok(None) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Installation failed",
+                "No install is waiting for this token (already completed or expired). Start the install again.",
+            );
+        }
+        Err(e) => {
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Installation failed",
+                &ApiError::from(e).message,
+            );
+        }
+    };
+    let verifier = verifier.unwrap_or(token);
+    match complete(state, &pipeline, &verifier).await {
+        Ok(view) => page(
+            StatusCode::OK,
+            "Jira Server connected",
+            &format!(
+                "Integration {} ({}) is installed with id {}. You can close this page.",
+                view.name, view.base_url, view.id
+            ),
+        ),
+        Err(e) => page(e.status, "Installation failed", &e.message),
+    }
+}

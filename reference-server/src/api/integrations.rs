@@ -1,0 +1,140 @@
+//! Installed integrations: list, get, delete, per-organization settings, user mappings and
+//! the delivery log.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{check_id, ok, parse_json};
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::response::Resp;
+use crate::store::records::{IntegrationRecord, OrgSettingsRecord};
+
+fn load(state: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
+    state
+        .store
+        .integration(id)?
+        .ok_or_else(|| ApiError::not_found(format!("No integration `{id}`.")))
+}
+
+/// `GET /integrations` -> `{"integrations": [...]}`.
+pub fn list(state: &AppState) -> Result<Resp, ApiError> {
+    let all: Vec<_> = state
+        .store
+        .integrations()?
+        .iter()
+        .map(IntegrationRecord::public_view)
+        .collect();
+    ok(&json!({ "integrations": all }))
+}
+
+/// `GET /integrations/{id}` -> `{"integration": {...}}`.
+pub fn get(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    let rec = load(state, id)?;
+    ok(&json!({ "integration": rec.public_view() }))
+}
+
+/// `DELETE /integrations/{id}`: deletes the webhook in Jira, then everything stored locally.
+pub async fn delete(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    let rec = load(state, id)?;
+    let jira_webhook = match crate::integration_jira::delete_webhook(state, &rec).await {
+        Ok(true) => json!({"result": "deleted"}),
+        Ok(false) => json!({"result": "already_gone"}),
+        Err(e) => {
+            tracing::warn!(integration = %id, error = %e, "could not delete the Jira webhook");
+            json!({"result": "failed", "message": e.to_string()})
+        }
+    };
+    state.store.delete_integration(id)?;
+    state.tokens.invalidate(rec.external_id());
+    ok(&json!({"deleted": rec.public_view(), "jiraWebhook": jira_webhook}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OrgBody {
+    #[serde(default)]
+    sync_reverse_assignment: bool,
+    #[serde(default)]
+    sync_status_reverse: bool,
+    #[serde(default)]
+    status_mapping: Option<serde_json::Value>,
+}
+
+/// `PUT /integrations/{id}/organizations/{org}`.
+pub fn put_org(state: &AppState, id: &str, org: &str, body: &[u8]) -> Result<Resp, ApiError> {
+    load(state, id)?;
+    check_id("organization", org)?;
+    let b: OrgBody = parse_json(body)?;
+    if let Some(m) = &b.status_mapping
+        && !(m.is_object() || m.is_null())
+    {
+        return Err(ApiError::field(
+            "statusMapping",
+            "`statusMapping` must be an object keyed by Jira project key.",
+        ));
+    }
+    let rec = OrgSettingsRecord {
+        sync_reverse_assignment: b.sync_reverse_assignment,
+        sync_status_reverse: b.sync_status_reverse,
+        status_mapping: b.status_mapping.filter(|m| !m.is_null()),
+    };
+    crate::integration_jira::check_status_mapping(rec.status_mapping.as_ref())
+        .map_err(|msg| ApiError::field("statusMapping", msg))?;
+    state.store.put_org_settings(id, org, &rec)?;
+    ok(&json!({"integration": id, "organization": org, "settings": rec}))
+}
+
+/// `GET /integrations/{id}/organizations`.
+pub fn list_orgs(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    load(state, id)?;
+    let orgs: Vec<_> = state
+        .store
+        .org_settings(id)?
+        .into_iter()
+        .map(|(org, settings)| json!({"organization": org, "settings": settings}))
+        .collect();
+    ok(&json!({ "organizations": orgs }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingBody {
+    user: String,
+}
+
+/// `PUT /integrations/{id}/user-mappings/{jiraUser}` `{"user": "<user id>"}`.
+pub fn put_user_mapping(
+    state: &AppState,
+    id: &str,
+    jira_user: &str,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    load(state, id)?;
+    check_id("jiraUser", jira_user)?;
+    let b: MappingBody = parse_json(body)?;
+    if state.store.user(&b.user)?.is_none() {
+        return Err(ApiError::field(
+            "user",
+            format!("No user `{}`; create it first with PUT /api/v1/users/{{id}}.", b.user),
+        ));
+    }
+    state.store.put_user_mapping(id, jira_user, &b.user)?;
+    ok(&json!({"integration": id, "jiraUser": jira_user, "user": b.user}))
+}
+
+/// `GET /integrations/{id}/deliveries?limit=N` (default 50, at most 1000), newest first.
+pub fn deliveries(state: &AppState, id: &str, query: &str) -> Result<Resp, ApiError> {
+    load(state, id)?;
+    let mut limit = 50usize;
+    for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        if k == "limit" {
+            limit = v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ApiError::field("limit", "`limit` must be 1 to 1000."))?;
+        }
+    }
+    ok(&json!({ "deliveries": state.store.deliveries(id, limit)? }))
+}

@@ -1,0 +1,160 @@
+//! Tracker data: users, projects, groups and links (ids chosen by the caller, PUT is idempotent).
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{check_id, ok, parse_json};
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::response::Resp;
+use crate::store::records::{EmailRecord, GroupRecord, ProjectRecord, UserRecord};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    #[serde(default)]
+    name: String,
+    #[serde(default = "yes")]
+    active: bool,
+    #[serde(default)]
+    emails: Vec<EmailRecord>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `PUT /users/{id}` `{"name", "active", "emails": [{"email", "verified"}]}`.
+pub fn put_user(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiError> {
+    check_id("id", id)?;
+    let b: UserBody = parse_json(body)?;
+    if let Some(bad) = b.emails.iter().find(|e| !e.email.contains('@')) {
+        return Err(ApiError::field(
+            "emails",
+            format!("`{}` is not an e-mail address.", bad.email),
+        ));
+    }
+    let rec = UserRecord {
+        name: b.name,
+        active: b.active,
+        emails: b.emails,
+    };
+    state.store.put_user(id, &rec)?;
+    ok(&user_json(id, &rec))
+}
+
+fn user_json(id: &str, u: &UserRecord) -> serde_json::Value {
+    json!({"id": id, "name": u.name, "active": u.active, "emails": u.emails})
+}
+
+/// `GET /users/{id}`.
+pub fn get_user(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    let u = state
+        .store
+        .user(id)?
+        .ok_or_else(|| ApiError::not_found(format!("No user `{id}`.")))?;
+    ok(&user_json(id, &u))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectBody {
+    organization: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+/// `PUT /projects/{id}` `{"organization", "members": [user ids]}`.
+pub fn put_project(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiError> {
+    check_id("id", id)?;
+    let b: ProjectBody = parse_json(body)?;
+    check_id("organization", &b.organization)?;
+    for m in &b.members {
+        check_id("members", m)?;
+    }
+    let rec = ProjectRecord {
+        organization: b.organization,
+        members: b.members,
+    };
+    state.store.put_project(id, &rec)?;
+    ok(&json!({"id": id, "organization": rec.organization, "members": rec.members}))
+}
+
+/// `GET /projects/{id}`.
+pub fn get_project(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    let p = state
+        .store
+        .project(id)?
+        .ok_or_else(|| ApiError::not_found(format!("No project `{id}`.")))?;
+    ok(&json!({"id": id, "organization": p.organization, "members": p.members}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupBody {
+    project: String,
+}
+
+/// `PUT /groups/{id}` `{"project"}` (status and assignee of an existing group are kept).
+pub fn put_group(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiError> {
+    check_id("id", id)?;
+    let b: GroupBody = parse_json(body)?;
+    check_id("project", &b.project)?;
+    if state.store.project(&b.project)?.is_none() {
+        return Err(ApiError::field(
+            "project",
+            format!("No project `{}`; create it first with PUT /api/v1/projects/{{id}}.", b.project),
+        ));
+    }
+    let g = state.store.put_group(id, &b.project)?;
+    ok(&group_json(id, &g))
+}
+
+fn group_json(id: &str, g: &GroupRecord) -> serde_json::Value {
+    json!({"id": id, "project": g.project, "status": g.status, "assignee": g.assignee})
+}
+
+/// `GET /groups/{id}` -> `{"id", "project", "status", "assignee"}`.
+pub fn get_group(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    let g = state
+        .store
+        .group(id)?
+        .ok_or_else(|| ApiError::not_found(format!("No group `{id}`.")))?;
+    ok(&group_json(id, &g))
+}
+
+/// `PUT /groups/{id}/external-issues/{integration}/{key}` (empty body or `{}`).
+pub fn put_link(
+    state: &AppState,
+    group: &str,
+    integration: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<Resp, ApiError> {
+    let _: serde_json::Map<String, serde_json::Value> = parse_json(body)?;
+    check_id("key", key)?;
+    if state.store.group(group)?.is_none() {
+        return Err(ApiError::not_found(format!("No group `{group}`.")));
+    }
+    if state.store.integration(integration)?.is_none() {
+        return Err(ApiError::not_found(format!("No integration `{integration}`.")));
+    }
+    state.store.link(group, integration, key)?;
+    ok(&json!({"group": group, "integration": integration, "issueKey": key}))
+}
+
+/// `DELETE /groups/{id}/external-issues/{integration}/{key}`.
+pub fn delete_link(
+    state: &AppState,
+    group: &str,
+    integration: &str,
+    key: &str,
+) -> Result<Resp, ApiError> {
+    if state.store.unlink(group, integration, key)? {
+        ok(&json!({"group": group, "integration": integration, "issueKey": key, "deleted": true}))
+    } else {
+        Err(ApiError::not_found(format!(
+            "Group `{group}` is not linked to `{key}` of integration `{integration}`."
+        )))
+    }
+}

@@ -1,0 +1,145 @@
+//! Command line and environment configuration (clap derive + env).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::secret::Secret;
+
+/// Default request body limit for webhook deliveries and API calls: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Reference server for the Jira Server integration.
+///
+/// Installs the integration into a Jira Server / Data Center instance (OAuth 1.0a or a personal
+/// access token), receives its issue webhooks and applies assignee and status changes to the
+/// tracker data it stores (sled, in one directory).
+#[derive(Debug, Parser)]
+#[command(name = "reference-server", version, about, long_about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: HTTP API, webhook endpoint and the background sync worker.
+    Serve(ServeConfig),
+    /// Run a simulated Jira Server (for trying the server out without a Jira, and for tests).
+    SimulateJira(SimulateJiraConfig),
+}
+
+/// Settings of `simulate-jira`.
+#[derive(Debug, Clone, Args)]
+pub struct SimulateJiraConfig {
+    /// Address and port the simulated Jira listens on; use `http://<listen>` as the Jira URL
+    /// when installing.
+    #[arg(long, env = "REFERENCE_SERVER_SIMULATE_JIRA_LISTEN", default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+}
+
+/// Settings of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    #[arg(long, env = "REFERENCE_SERVER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory holding the sled database and the generated admin token. Created if missing.
+    /// Only one server process may use a directory at a time.
+    #[arg(long, env = "REFERENCE_SERVER_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// URL under which Jira reaches this server; the webhook URL registered in Jira and the
+    /// OAuth callback are built from it. Defaults to `http://<listen>`.
+    #[arg(long, env = "REFERENCE_SERVER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Bearer token required on `/api/v1/*`. If not given, a token is generated on first start,
+    /// stored in `<data-dir>/admin-token` and printed once on standard error.
+    #[arg(long, env = "REFERENCE_SERVER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+
+    /// Largest accepted request body in bytes; larger webhook deliveries get 413.
+    #[arg(long, env = "REFERENCE_SERVER_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+
+    /// Seconds a client may take to send the request headers before the connection is closed.
+    #[arg(long, env = "REFERENCE_SERVER_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds to wait for in-flight requests on shutdown (SIGINT/SIGTERM) before closing.
+    #[arg(long, env = "REFERENCE_SERVER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl ServeConfig {
+    /// Configuration with defaults for the given listen address and data directory (used by tests
+    /// and embedders).
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            data_dir,
+            public_url: None,
+            admin_token: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            header_timeout_secs: 30,
+            shutdown_timeout_secs: 10,
+        }
+    }
+
+    /// The public URL without a trailing slash, given the address actually bound.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_defaults() {
+        let cli = Cli::try_parse_from(["reference-server", "serve"]).expect("parses");
+        let Command::Serve(cfg) = cli.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.data_dir, PathBuf::from("./data"));
+        assert_eq!(cfg.body_limit, DEFAULT_BODY_LIMIT);
+        assert_eq!(
+            cfg.public_url_for(cfg.listen),
+            "http://127.0.0.1:8080".to_owned()
+        );
+    }
+
+    #[test]
+    fn public_url_trailing_slash_is_stripped() {
+        let cli = Cli::try_parse_from([
+            "reference-server",
+            "serve",
+            "--public-url",
+            "https://sync.example.org/",
+        ])
+        .expect("parses");
+        let Command::Serve(cfg) = cli.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(
+            cfg.public_url_for(cfg.listen),
+            "https://sync.example.org".to_owned()
+        );
+    }
+}

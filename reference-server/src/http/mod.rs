@@ -1,0 +1,78 @@
+//! HTTP/1 server on hyper: accept loop, per-connection limits, graceful shutdown.
+
+pub mod error;
+pub mod response;
+pub mod router;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::app::AppState;
+
+/// Connection settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnSettings {
+    /// Time allowed for a client to send request headers.
+    pub header_read_timeout: Duration,
+    /// Time to wait for in-flight requests after shutdown is requested.
+    pub shutdown_grace: Duration,
+}
+
+/// Serves connections until `shutdown` completes, then stops accepting, lets in-flight requests
+/// finish (up to the grace period) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    settings: ConnSettings,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    let svc = service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(router::route(&state, req).await) }
+                    });
+                    let mut builder = http1::Builder::new();
+                    builder
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(settings.header_read_timeout)
+                        .max_buf_size(64 * 1024);
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: no longer accepting, waiting for in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(settings.shutdown_grace) => {
+            tracing::warn!("grace period over; closing remaining connections");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Dispatch by method and path, request logging with secrets redacted.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+
+use super::error::ApiError;
+use super::response::{self, Resp};
+use crate::app::AppState;
+
+const WEBHOOK_PREFIX: &str = "/extensions/jira-server/issue-updated/";
+const SETUP_PATH: &str = "/extensions/jira_server/setup";
+
+/// The path as it may be logged: webhook tokens replaced by `[redacted]`, query dropped.
+pub fn loggable_path(path: &str) -> Cow<'_, str> {
+    if path.starts_with(WEBHOOK_PREFIX) {
+        Cow::Owned(format!("{WEBHOOK_PREFIX}[redacted]/"))
+    } else {
+        Cow::Borrowed(path)
+    }
+}
+
+/// Percent-decoded path segments (empty segments from a trailing slash dropped).
+fn segments(path: &str) -> Option<Vec<String>> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .map(Cow::into_owned)
+        })
+        .collect()
+}
+
+/// Routes one request.
+pub async fn route(state: &AppState, req: Request<Incoming>) -> Resp {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = dispatch(state, req).await;
+    let status = resp.status();
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if path.starts_with(WEBHOOK_PREFIX) {
+        tracing::debug!(%method, path = %loggable_path(&path), status = status.as_u16(), micros, "request");
+    } else if path != "/healthz" && path != "/metrics" {
+        tracing::info!(%method, path = %loggable_path(&path), status = status.as_u16(), micros, "request");
+    }
+    resp
+}
+
+async fn dispatch(state: &AppState, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix(WEBHOOK_PREFIX) {
+        let token = rest.strip_suffix('/').unwrap_or(rest);
+        if token.contains('/') {
+            return response::error(&ApiError::not_found("No such path."));
+        }
+        if req.method() != Method::POST {
+            return response::error(&ApiError::method_not_allowed());
+        }
+        let token = token.to_owned();
+        return crate::webhook::handle(state, &token, req.into_body()).await;
+    }
+    match (req.method(), path) {
+        (&Method::GET, "/healthz") => {
+            return response::json(StatusCode::OK, &serde_json::json!({"status": "ok"}));
+        }
+        (&Method::GET, "/metrics") => {
+            return response::text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                state.metrics.render(),
+            );
+        }
+        _ => {}
+    }
+    if path.trim_end_matches('/') == SETUP_PATH {
+        if req.method() != Method::GET {
+            return response::error(&ApiError::method_not_allowed());
+        }
+        let query = req.uri().query().unwrap_or_default().to_owned();
+        return crate::api::install::browser_callback(state, &query).await;
+    }
+    if let Some(rest) = path.strip_prefix("/api/v1/") {
+        if !authorized(state, &req) {
+            return response::error(&ApiError::unauthorized());
+        }
+        let Some(segs) = segments(rest) else {
+            return response::error(&ApiError::bad_request(
+                "The path is not valid percent-encoded UTF-8.",
+            ));
+        };
+        let method = req.method().clone();
+        let query = req.uri().query().unwrap_or_default().to_owned();
+        return match crate::api::dispatch(state, &method, &segs, &query, req.into_body()).await {
+            Ok(r) => r,
+            Err(e) => response::error(&e),
+        };
+    }
+    response::error(&ApiError::not_found("No such path."))
+}
+
+fn authorized(state: &AppState, req: &Request<Incoming>) -> bool {
+    let Some(value) = req.headers().get(http::header::AUTHORIZATION) else {
+        return false;
+    };
+    let bytes = value.as_bytes();
+    let Some(token) = bytes
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case(b"bearer "))
+        .and_then(|_| bytes.get(7..))
+    else {
+        return false;
+    };
+    state.admin_token.matches(token.trim_ascii())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_tokens_are_redacted_in_logs() {
+        assert_eq!(
+            loggable_path("/extensions/jira-server/issue-updated/eyJ.abc.def/"),
+            "/extensions/jira-server/issue-updated/[redacted]/"
+        );
+        assert_eq!(loggable_path("/api/v1/groups/g1"), "/api/v1/groups/g1");
+    }
+
+    #[test]
+    fn segments_decode() {
+        assert_eq!(
+            segments("users/a%40b/").expect("ok"),
+            vec!["users".to_owned(), "a@b".to_owned()]
+        );
+        assert!(segments("users/%FF").is_none());
+    }
+}

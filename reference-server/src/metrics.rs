@@ -1,0 +1,217 @@
+//! Counters exported on `GET /metrics` in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Outcome of a webhook request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// Stored in the inbox and acknowledged.
+    Accepted,
+    /// No changelog: acknowledged, nothing stored.
+    NoChangelog,
+    /// Token rejected (400).
+    BadToken,
+    /// Body too large (413).
+    TooLarge,
+    /// Body not a JSON object (400).
+    BadBody,
+    /// Storage failure (500).
+    Error,
+}
+
+impl WebhookOutcome {
+    const ALL: [Self; 6] = [
+        Self::Accepted,
+        Self::NoChangelog,
+        Self::BadToken,
+        Self::TooLarge,
+        Self::BadBody,
+        Self::Error,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::NoChangelog => "no_changelog",
+            Self::BadToken => "bad_token",
+            Self::TooLarge => "too_large",
+            Self::BadBody => "bad_body",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// All metrics of the process.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    webhooks: [AtomicU64; 6],
+    sync_actions: Mutex<BTreeMap<String, u64>>,
+    jira_calls: Mutex<BTreeMap<String, u64>>,
+    deliveries: Mutex<BTreeMap<String, u64>>,
+    inbox_depth: AtomicI64,
+    flushes: AtomicU64,
+    flushed_entries: AtomicU64,
+}
+
+fn bump(map: &Mutex<BTreeMap<String, u64>>, label: &str, by: u64) {
+    if let Ok(mut m) = map.lock() {
+        if let Some(v) = m.get_mut(label) {
+            *v += by;
+        } else {
+            m.insert(label.to_owned(), by);
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one webhook request.
+    pub fn webhook(&self, outcome: WebhookOutcome) {
+        let i = WebhookOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        if let Some(c) = self.webhooks.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Number of webhook requests seen with this outcome.
+    pub fn webhook_count(&self, outcome: WebhookOutcome) -> u64 {
+        WebhookOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .and_then(|i| self.webhooks.get(i))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Counts one sync action on a group (`assigned`, `skipped`, ...).
+    pub fn sync_action(&self, action: &str) {
+        bump(&self.sync_actions, action, 1);
+    }
+
+    /// Counts one Jira call by HTTP status (or `error` when no response came).
+    pub fn jira_call(&self, status: &str) {
+        bump(&self.jira_calls, status, 1);
+    }
+
+    /// Counts one processed delivery by final state.
+    pub fn delivery(&self, state: &str) {
+        bump(&self.deliveries, state, 1);
+    }
+
+    /// Adjusts the inbox depth gauge.
+    pub fn inbox_add(&self, delta: i64) {
+        self.inbox_depth.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Sets the inbox depth gauge.
+    pub fn inbox_set(&self, depth: i64) {
+        self.inbox_depth.store(depth, Ordering::Relaxed);
+    }
+
+    /// Current inbox depth.
+    pub fn inbox_depth(&self) -> i64 {
+        self.inbox_depth.load(Ordering::Relaxed)
+    }
+
+    /// Counts one group-commit flush covering `entries` deliveries.
+    pub fn flush(&self, entries: u64) {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.flushed_entries.fetch_add(entries, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        out.push_str(
+            "# HELP reference_server_webhooks_received_total Webhook requests by outcome.\n\
+             # TYPE reference_server_webhooks_received_total counter\n",
+        );
+        for o in WebhookOutcome::ALL {
+            let _ = writeln!(
+                out,
+                "reference_server_webhooks_received_total{{outcome=\"{}\"}} {}",
+                o.label(),
+                self.webhook_count(o)
+            );
+        }
+        render_map(
+            &mut out,
+            "reference_server_sync_actions_total",
+            "Sync results per linked group.",
+            "action",
+            &self.sync_actions,
+        );
+        render_map(
+            &mut out,
+            "reference_server_jira_calls_total",
+            "Calls to Jira by HTTP status (error: no response).",
+            "status",
+            &self.jira_calls,
+        );
+        render_map(
+            &mut out,
+            "reference_server_deliveries_processed_total",
+            "Deliveries processed by the worker, by final state.",
+            "state",
+            &self.deliveries,
+        );
+        let _ = write!(
+            out,
+            "# HELP reference_server_inbox_depth Deliveries stored but not applied yet.\n\
+             # TYPE reference_server_inbox_depth gauge\n\
+             reference_server_inbox_depth {}\n\
+             # HELP reference_server_inbox_flushes_total Group-commit flushes of the inbox.\n\
+             # TYPE reference_server_inbox_flushes_total counter\n\
+             reference_server_inbox_flushes_total {}\n\
+             # HELP reference_server_inbox_flushed_entries_total Deliveries made durable by those flushes.\n\
+             # TYPE reference_server_inbox_flushed_entries_total counter\n\
+             reference_server_inbox_flushed_entries_total {}\n",
+            self.inbox_depth(),
+            self.flushes.load(Ordering::Relaxed),
+            self.flushed_entries.load(Ordering::Relaxed),
+        );
+        out
+    }
+}
+
+fn render_map(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    map: &Mutex<BTreeMap<String, u64>>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    if let Ok(m) = map.lock() {
+        for (k, v) in m.iter() {
+            let k = k.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(out, "{name}{{{label}=\"{k}\"}} {v}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters() {
+        let m = Metrics::default();
+        m.webhook(WebhookOutcome::Accepted);
+        m.webhook(WebhookOutcome::Accepted);
+        m.webhook(WebhookOutcome::BadToken);
+        m.sync_action("assigned");
+        m.jira_call("200");
+        m.inbox_add(3);
+        let text = m.render();
+        assert!(text.contains("reference_server_webhooks_received_total{outcome=\"accepted\"} 2\n"));
+        assert!(text.contains("reference_server_webhooks_received_total{outcome=\"bad_token\"} 1\n"));
+        assert!(text.contains("reference_server_sync_actions_total{action=\"assigned\"} 1\n"));
+        assert!(text.contains("reference_server_jira_calls_total{status=\"200\"} 1\n"));
+        assert!(text.contains("reference_server_inbox_depth 3\n"));
+    }
+}

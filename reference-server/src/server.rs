@@ -1,0 +1,252 @@
+//! Starting and stopping a server: data directory, admin token, store, inbox, worker, HTTP.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::{AppState, TokenIndex};
+use crate::config::ServeConfig;
+use crate::http::ConnSettings;
+use crate::inbox::Inbox;
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
+use crate::worker::Worker;
+
+const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Errors while starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory or admin token file could not be used.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// Path involved.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The store could not be opened (another server using the same directory holds its lock,
+    /// or the files are damaged).
+    #[error(
+        "cannot open the store in {path}: {source} (is another server running on this data directory?)"
+    )]
+    Store {
+        /// Path involved.
+        path: String,
+        /// Cause.
+        source: StoreError,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source} (is the port in use? choose another with --listen)")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Flushing the store at shutdown failed.
+    #[error("flushing the store at shutdown failed: {0}")]
+    Flush(StoreError),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    /// Address actually bound (useful with port 0).
+    pub addr: SocketAddr,
+    /// Public URL.
+    pub public_url: String,
+    /// Admin token.
+    pub admin_token: Secret,
+    /// Shared state (tests may inspect the store and metrics).
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl ServerHandle {
+    /// Stops accepting, lets in-flight requests finish, stops the worker, flushes the store.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(true);
+        drop(self.state);
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "server task failed");
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until the server stops (after [`ServerHandle::request_shutdown`]).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        drop(self.state);
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Asks the server to stop (non-blocking).
+    pub fn request_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Reads the admin token: the configured one, else the stored one, else a new one that is
+/// stored and returned with `true` (so the caller prints it once).
+fn admin_token(config: &ServeConfig) -> Result<(Secret, bool), ServerError> {
+    if let Some(t) = &config.admin_token {
+        return Ok((t.clone(), false));
+    }
+    let path = config.data_dir.join(ADMIN_TOKEN_FILE);
+    let io = |source| ServerError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok((Secret::new(s.trim()), false)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let token = Secret::generate().map_err(io)?;
+    write_private(&path, token.expose()).map_err(io)?;
+    Ok((token, true))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+/// Starts a server (binds, opens the store, replays the inbox, serves).
+pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let (admin_token, generated) = admin_token(&config)?;
+    if generated {
+        // Printed once, on the terminal, not through the logs.
+        eprintln!(
+            "Generated admin token (stored in {}): {}",
+            config.data_dir.join(ADMIN_TOKEN_FILE).display(),
+            admin_token.expose()
+        );
+    }
+    let store = Store::open(&config.data_dir).map_err(|source| ServerError::Store {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let public_url = config.public_url_for(addr);
+    let metrics = Arc::new(Metrics::default());
+    let (inbox, flusher) = Inbox::start(store.clone(), metrics.clone());
+    let pending = inbox.len();
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        inbox,
+        metrics,
+        admin_token: admin_token.clone(),
+        public_url: public_url.clone(),
+        body_limit: config.body_limit,
+        tokens: TokenIndex::default(),
+    });
+    let (tx, rx) = watch::channel(false);
+    if pending > 0 {
+        tracing::info!(pending, "replaying deliveries stored before the last stop");
+    }
+    let worker = tokio::spawn(Worker::new(state.clone()).run(rx.clone()));
+    let settings = ConnSettings {
+        header_read_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
+        shutdown_grace: Duration::from_secs(config.shutdown_timeout_secs),
+    };
+    let serve_state = state.clone();
+    let mut serve_rx = rx;
+    let task = tokio::spawn(async move {
+        crate::http::serve(listener, serve_state.clone(), settings, async move {
+            let _ = serve_rx.wait_for(|stop| *stop).await;
+        })
+        .await;
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "worker task failed");
+        }
+        drop(serve_state);
+        flusher.abort();
+        let result = tokio::task::spawn_blocking(move || store.flush_blocking()).await;
+        match result {
+            Ok(Ok(_)) => {
+                tracing::info!("store flushed; bye");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(ServerError::Flush(e)),
+            Err(e) => Err(ServerError::Flush(StoreError::Transaction(e.to_string()))),
+        }
+    });
+    tracing::info!(%addr, %public_url, data_dir = %config.data_dir.display(), "reference-server listening");
+    Ok(ServerHandle {
+        addr,
+        public_url,
+        admin_token,
+        state,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: ServeConfig) -> Result<(), ServerError> {
+    let handle = start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutdown requested");
+    handle.shutdown().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,617 @@
+//! Persistent state in sled: one tree per kind of record, JSON values, `\0`-separated keys.
+//!
+//! Trees: `integrations` (id -> record), `integrations_by_external` (external id -> id),
+//! `pipelines` (id -> pending install), `pipelines_by_token` (oauth token -> id),
+//! `org_settings` (integration\0org), `user_mappings` (integration\0jira user -> user id),
+//! `users`, `user_emails` (lowercased verified e-mail\0user id), `projects`,
+//! `project_members` (project\0user), `groups`, `links` (integration\0issue key\0group),
+//! `group_links` (group\0integration\0issue key), `deliveries` (integration\0seq),
+//! `inbox` (seq -> entry), `watermarks` (integration\0issue key), `status_cache` (integration).
+//!
+//! Ids are chosen by API callers and must not contain control characters (checked by the API),
+//! so `\0` never appears inside a key part.
+
+pub mod records;
+pub mod sync;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional as _;
+
+use records::{
+    DeliveryRecord, GroupRecord, IntegrationRecord, OrgSettingsRecord, PipelineRecord,
+    ProjectRecord, StatusCategories, UserRecord,
+};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (I/O, corruption); check the data directory and disk.
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored record could not be decoded; the data directory was written by an incompatible
+    /// version.
+    #[error("stored record could not be decoded: {0}")]
+    Decode(#[from] serde_json::Error),
+    /// A transaction failed.
+    #[error("storage transaction failed: {0}")]
+    Transaction(String),
+}
+
+impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<StoreError>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Abort(inner) => inner,
+            sled::transaction::TransactionError::Storage(s) => StoreError::Sled(s),
+        }
+    }
+}
+
+impl From<sled::transaction::TransactionError<()>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<()>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Abort(()) => {
+                StoreError::Transaction("aborted".into())
+            }
+            sled::transaction::TransactionError::Storage(s) => StoreError::Sled(s),
+        }
+    }
+}
+
+/// Joins key parts with `\0`.
+pub fn key(parts: &[&str]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(p.as_bytes());
+    }
+    out
+}
+
+/// `key(parts)` followed by a `\0`, for prefix scans.
+pub fn prefix(parts: &[&str]) -> Vec<u8> {
+    let mut k = key(parts);
+    k.push(0);
+    k
+}
+
+fn last_part(k: &[u8]) -> String {
+    let start = k.iter().rposition(|b| *b == 0).map_or(0, |i| i + 1);
+    String::from_utf8_lossy(k.get(start..).unwrap_or_default()).into_owned()
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    Ok(serde_json::to_vec(v)?)
+}
+
+fn from_json<T: DeserializeOwned>(v: &[u8]) -> Result<T, StoreError> {
+    Ok(serde_json::from_slice(v)?)
+}
+
+/// Handle on the database (cheap to clone).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: sled::Db,
+    pub(crate) integrations: sled::Tree,
+    pub(crate) integrations_by_external: sled::Tree,
+    pub(crate) pipelines: sled::Tree,
+    pub(crate) pipelines_by_token: sled::Tree,
+    pub(crate) org_settings: sled::Tree,
+    pub(crate) user_mappings: sled::Tree,
+    pub(crate) users: sled::Tree,
+    pub(crate) user_emails: sled::Tree,
+    pub(crate) projects: sled::Tree,
+    pub(crate) project_members: sled::Tree,
+    pub(crate) groups: sled::Tree,
+    pub(crate) links: sled::Tree,
+    pub(crate) group_links: sled::Tree,
+    pub(crate) deliveries: sled::Tree,
+    pub(crate) inbox: sled::Tree,
+    pub(crate) watermarks: sled::Tree,
+    pub(crate) status_cache: sled::Tree,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir/db`.
+    pub fn open(dir: &std::path::Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(dir.join("db")).open()?;
+        Self::from_db(db)
+    }
+
+    /// A temporary database (tests, benches).
+    pub fn temporary() -> Result<Self, StoreError> {
+        Self::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        Ok(Self {
+            integrations: db.open_tree("integrations")?,
+            integrations_by_external: db.open_tree("integrations_by_external")?,
+            pipelines: db.open_tree("pipelines")?,
+            pipelines_by_token: db.open_tree("pipelines_by_token")?,
+            org_settings: db.open_tree("org_settings")?,
+            user_mappings: db.open_tree("user_mappings")?,
+            users: db.open_tree("users")?,
+            user_emails: db.open_tree("user_emails")?,
+            projects: db.open_tree("projects")?,
+            project_members: db.open_tree("project_members")?,
+            groups: db.open_tree("groups")?,
+            links: db.open_tree("links")?,
+            group_links: db.open_tree("group_links")?,
+            deliveries: db.open_tree("deliveries")?,
+            inbox: db.open_tree("inbox")?,
+            watermarks: db.open_tree("watermarks")?,
+            status_cache: db.open_tree("status_cache")?,
+            db,
+        })
+    }
+
+    /// Flushes everything to disk (blocking; call from `spawn_blocking` in async code).
+    pub fn flush_blocking(&self) -> Result<usize, StoreError> {
+        Ok(self.db.flush()?)
+    }
+
+    /// A new unique, increasing id.
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    // ---- integrations ----
+
+    /// Persists an integration and its external-id index.
+    pub fn put_integration(&self, rec: &IntegrationRecord) -> Result<(), StoreError> {
+        let value = to_json(rec)?;
+        (&self.integrations, &self.integrations_by_external).transaction(|(i, x)| {
+            i.insert(rec.id.as_bytes(), value.as_slice())?;
+            x.insert(rec.external_id().as_bytes(), rec.id.as_bytes())?;
+            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+        })?;
+        Ok(())
+    }
+
+    /// An integration by id.
+    pub fn integration(&self, id: &str) -> Result<Option<IntegrationRecord>, StoreError> {
+        self.integrations
+            .get(id.as_bytes())?
+            .map(|v| from_json(&v))
+            .transpose()
+    }
+
+    /// An integration by external id.
+    pub fn integration_by_external(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
+        match self.integrations_by_external.get(external_id.as_bytes())? {
+            Some(id) => self.integration(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// All integrations, ordered by id bytes.
+    pub fn integrations(&self) -> Result<Vec<IntegrationRecord>, StoreError> {
+        self.integrations
+            .iter()
+            .values()
+            .map(|v| from_json(&v?))
+            .collect()
+    }
+
+    /// Deletes an integration with its settings, mappings, links and watermarks. Returns the
+    /// deleted record.
+    pub fn delete_integration(&self, id: &str) -> Result<Option<IntegrationRecord>, StoreError> {
+        let Some(rec) = self.integration(id)? else {
+            return Ok(None);
+        };
+        (&self.integrations, &self.integrations_by_external).transaction(|(i, x)| {
+            i.remove(id.as_bytes())?;
+            if x.get(rec.external_id().as_bytes())?.as_deref() == Some(id.as_bytes()) {
+                x.remove(rec.external_id().as_bytes())?;
+            }
+            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+        })?;
+        let p = prefix(&[id]);
+        for tree in [&self.org_settings, &self.user_mappings, &self.watermarks] {
+            for k in tree.scan_prefix(&p).keys() {
+                tree.remove(k?)?;
+            }
+        }
+        for k in self.links.scan_prefix(&p).keys() {
+            let k = k?;
+            self.links.remove(&k)?;
+            // links key: integration\0issue\0group -> group_links: group\0integration\0issue
+            let parts: Vec<&[u8]> = k.split(|b| *b == 0).collect();
+            if let [integ, issue, group] = parts.as_slice() {
+                let mut gk = group.to_vec();
+                gk.push(0);
+                gk.extend_from_slice(integ);
+                gk.push(0);
+                gk.extend_from_slice(issue);
+                self.group_links.remove(gk)?;
+            }
+        }
+        self.status_cache.remove(id.as_bytes())?;
+        Ok(Some(rec))
+    }
+
+    // ---- pipelines ----
+
+    /// Stores a pending install pipeline.
+    pub fn put_pipeline(&self, rec: &PipelineRecord) -> Result<(), StoreError> {
+        self.pipelines.insert(rec.id.as_bytes(), to_json(rec)?)?;
+        self.pipelines_by_token
+            .insert(rec.oauth_token.as_bytes(), rec.id.as_bytes())?;
+        Ok(())
+    }
+
+    /// A pipeline by id.
+    pub fn pipeline(&self, id: &str) -> Result<Option<PipelineRecord>, StoreError> {
+        self.pipelines
+            .get(id.as_bytes())?
+            .map(|v| from_json(&v))
+            .transpose()
+    }
+
+    /// A pipeline by request token.
+    pub fn pipeline_by_token(&self, token: &str) -> Result<Option<PipelineRecord>, StoreError> {
+        match self.pipelines_by_token.get(token.as_bytes())? {
+            Some(id) => self.pipeline(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes a pipeline; returns it if it was still there (so only one completion wins).
+    pub fn take_pipeline(&self, id: &str) -> Result<Option<PipelineRecord>, StoreError> {
+        let Some(v) = self.pipelines.remove(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let rec: PipelineRecord = from_json(&v)?;
+        self.pipelines_by_token.remove(rec.oauth_token.as_bytes())?;
+        Ok(Some(rec))
+    }
+
+    // ---- organization settings, user mappings ----
+
+    /// Sets an organization's settings for an integration.
+    pub fn put_org_settings(
+        &self,
+        integration: &str,
+        org: &str,
+        rec: &OrgSettingsRecord,
+    ) -> Result<(), StoreError> {
+        self.org_settings
+            .insert(key(&[integration, org]), to_json(rec)?)?;
+        Ok(())
+    }
+
+    /// All organizations' settings of an integration.
+    pub fn org_settings(
+        &self,
+        integration: &str,
+    ) -> Result<Vec<(String, OrgSettingsRecord)>, StoreError> {
+        self.org_settings
+            .scan_prefix(prefix(&[integration]))
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((last_part(&k), from_json(&v)?))
+            })
+            .collect()
+    }
+
+    /// Maps a Jira username or user key to a user.
+    pub fn put_user_mapping(
+        &self,
+        integration: &str,
+        jira_user: &str,
+        user: &str,
+    ) -> Result<(), StoreError> {
+        self.user_mappings
+            .insert(key(&[integration, jira_user]), user.as_bytes())?;
+        Ok(())
+    }
+
+    /// The user mapped to a Jira username or key.
+    pub fn user_mapping(
+        &self,
+        integration: &str,
+        jira_user: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .user_mappings
+            .get(key(&[integration, jira_user]))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    // ---- users, projects, groups ----
+
+    /// Creates or replaces a user (and its verified e-mail index).
+    pub fn put_user(&self, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
+        let value = to_json(rec)?;
+        (&self.users, &self.user_emails).transaction(|(users, emails)| {
+            if let Some(old) = users.get(id.as_bytes())? {
+                let old: UserRecord = serde_json::from_slice(&old)
+                    .map_err(|_| sled::transaction::ConflictableTransactionError::Abort(()))?;
+                for e in old.emails {
+                    emails.remove(key(&[&e.email.to_lowercase(), id]))?;
+                }
+            }
+            for e in rec.emails.iter().filter(|e| e.verified) {
+                emails.insert(key(&[&e.email.to_lowercase(), id]), &[])?;
+            }
+            users.insert(id.as_bytes(), value.as_slice())?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// A user by id.
+    pub fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.users.get(id.as_bytes())?.map(|v| from_json(&v)).transpose()
+    }
+
+    /// Ids of users with this verified e-mail (case-insensitive), any active state.
+    pub fn users_by_verified_email(&self, email: &str) -> Result<Vec<String>, StoreError> {
+        self.user_emails
+            .scan_prefix(prefix(&[&email.to_lowercase()]))
+            .keys()
+            .map(|k| Ok(last_part(&k?)))
+            .collect()
+    }
+
+    /// Creates or replaces a project (and its membership index).
+    pub fn put_project(&self, id: &str, rec: &ProjectRecord) -> Result<(), StoreError> {
+        let value = to_json(rec)?;
+        (&self.projects, &self.project_members).transaction(|(projects, members)| {
+            if let Some(old) = projects.get(id.as_bytes())? {
+                let old: ProjectRecord = serde_json::from_slice(&old)
+                    .map_err(|_| sled::transaction::ConflictableTransactionError::Abort(()))?;
+                for m in old.members {
+                    members.remove(key(&[id, &m]))?;
+                }
+            }
+            for m in &rec.members {
+                members.insert(key(&[id, m]), &[])?;
+            }
+            projects.insert(id.as_bytes(), value.as_slice())?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// A project by id.
+    pub fn project(&self, id: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        self.projects
+            .get(id.as_bytes())?
+            .map(|v| from_json(&v))
+            .transpose()
+    }
+
+    /// Whether a user is a member of a project.
+    pub fn is_member(&self, project: &str, user: &str) -> Result<bool, StoreError> {
+        Ok(self.project_members.contains_key(key(&[project, user]))?)
+    }
+
+    /// Creates a group or moves it to another project; keeps status and assignee of an
+    /// existing group.
+    pub fn put_group(&self, id: &str, project: &str) -> Result<GroupRecord, StoreError> {
+        let mut result = None;
+        self.groups.fetch_and_update(id.as_bytes(), |old| {
+            let mut rec = old
+                .and_then(|o| serde_json::from_slice::<GroupRecord>(o).ok())
+                .unwrap_or(GroupRecord {
+                    project: String::new(),
+                    status: records::GroupStatus::Unresolved,
+                    assignee: None,
+                    last_change_source: None,
+                });
+            project.clone_into(&mut rec.project);
+            let bytes = serde_json::to_vec(&rec).ok();
+            result = Some(rec);
+            bytes
+        })?;
+        result.ok_or_else(|| StoreError::Transaction("group update produced no record".into()))
+    }
+
+    /// A group by id.
+    pub fn group(&self, id: &str) -> Result<Option<GroupRecord>, StoreError> {
+        self.groups.get(id.as_bytes())?.map(|v| from_json(&v)).transpose()
+    }
+
+    /// Links a group to a Jira issue of an integration (idempotent).
+    pub fn link(&self, group: &str, integration: &str, issue_key: &str) -> Result<(), StoreError> {
+        (&self.links, &self.group_links).transaction(|(l, g)| {
+            l.insert(key(&[integration, issue_key, group]), &[])?;
+            g.insert(key(&[group, integration, issue_key]), &[])?;
+            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+        })?;
+        Ok(())
+    }
+
+    /// Unlinks; returns whether the link existed.
+    pub fn unlink(
+        &self,
+        group: &str,
+        integration: &str,
+        issue_key: &str,
+    ) -> Result<bool, StoreError> {
+        let existed = (&self.links, &self.group_links).transaction(|(l, g)| {
+            let existed = l.remove(key(&[integration, issue_key, group]))?.is_some();
+            g.remove(key(&[group, integration, issue_key]))?;
+            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(existed)
+        })?;
+        Ok(existed)
+    }
+
+    /// Group ids linked to an issue key of an integration.
+    pub fn linked_groups(
+        &self,
+        integration: &str,
+        issue_key: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.links
+            .scan_prefix(prefix(&[integration, issue_key]))
+            .keys()
+            .map(|k| Ok(last_part(&k?)))
+            .collect()
+    }
+
+    // ---- deliveries ----
+
+    /// Writes (or overwrites) a delivery log entry.
+    pub fn put_delivery(
+        &self,
+        integration: &str,
+        seq: u64,
+        rec: &DeliveryRecord,
+    ) -> Result<(), StoreError> {
+        self.deliveries
+            .insert(delivery_key(integration, seq), to_json(rec)?)?;
+        Ok(())
+    }
+
+    /// The newest `limit` deliveries of an integration, newest first.
+    pub fn deliveries(
+        &self,
+        integration: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.deliveries
+            .scan_prefix(prefix(&[integration]))
+            .values()
+            .rev()
+            .take(limit)
+            .map(|v| from_json(&v?))
+            .collect()
+    }
+
+    // ---- status cache ----
+
+    /// Cached status categories of an integration.
+    pub fn status_categories(&self, integration: &str) -> Result<StatusCategories, StoreError> {
+        Ok(self
+            .status_cache
+            .get(integration.as_bytes())?
+            .map(|v| from_json(&v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Replaces the cached status categories of an integration.
+    pub fn put_status_categories(
+        &self,
+        integration: &str,
+        cats: &StatusCategories,
+    ) -> Result<(), StoreError> {
+        self.status_cache
+            .insert(integration.as_bytes(), to_json(cats)?)?;
+        Ok(())
+    }
+}
+
+/// Key of a delivery log entry.
+pub fn delivery_key(integration: &str, seq: u64) -> Vec<u8> {
+    let mut k = prefix(&[integration]);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::records::{EmailRecord, GroupStatus};
+    use super::*;
+
+    #[test]
+    fn users_are_indexed_by_verified_lowercase_email() {
+        let s = Store::temporary().expect("open");
+        let rec = UserRecord {
+            name: "Bob".into(),
+            active: true,
+            emails: vec![
+                EmailRecord {
+                    email: "Bob@Example.org".into(),
+                    verified: true,
+                },
+                EmailRecord {
+                    email: "bob@other.org".into(),
+                    verified: false,
+                },
+            ],
+        };
+        s.put_user("u1", &rec).expect("put");
+        assert_eq!(
+            s.users_by_verified_email("BOB@example.ORG").expect("q"),
+            vec!["u1".to_owned()]
+        );
+        assert!(s.users_by_verified_email("bob@other.org").expect("q").is_empty());
+        // replacing drops the old index entries
+        s.put_user(
+            "u1",
+            &UserRecord {
+                emails: vec![],
+                ..rec
+            },
+        )
+        .expect("put");
+        assert!(s.users_by_verified_email("bob@example.org").expect("q").is_empty());
+    }
+
+    #[test]
+    fn links_and_membership() {
+        let s = Store::temporary().expect("open");
+        s.put_project(
+            "p1",
+            &ProjectRecord {
+                organization: "o1".into(),
+                members: vec!["u1".into()],
+            },
+        )
+        .expect("put");
+        assert!(s.is_member("p1", "u1").expect("q"));
+        assert!(!s.is_member("p1", "u2").expect("q"));
+        let g = s.put_group("g1", "p1").expect("put");
+        assert_eq!(g.status, GroupStatus::Unresolved);
+        s.link("g1", "1", "APP-1").expect("link");
+        s.link("g1", "1", "APP-1").expect("link again");
+        assert_eq!(s.linked_groups("1", "APP-1").expect("q"), vec!["g1"]);
+        assert!(s.linked_groups("1", "APP-10").expect("q").is_empty());
+        assert!(s.unlink("g1", "1", "APP-1").expect("unlink"));
+        assert!(!s.unlink("g1", "1", "APP-1").expect("unlink"));
+        assert!(s.linked_groups("1", "APP-1").expect("q").is_empty());
+    }
+
+    #[test]
+    fn deliveries_newest_first() {
+        let s = Store::temporary().expect("open");
+        for seq in [1u64, 2, 300] {
+            s.put_delivery(
+                "7",
+                seq,
+                &DeliveryRecord {
+                    received_at: seq.to_string(),
+                    event: None,
+                    issue_key: None,
+                    state: records::DeliveryState::Pending,
+                    reason: None,
+                    outcomes: vec![],
+                },
+            )
+            .expect("put");
+        }
+        let got: Vec<String> = s
+            .deliveries("7", 2)
+            .expect("q")
+            .into_iter()
+            .map(|d| d.received_at)
+            .collect();
+        assert_eq!(got, vec!["300", "2"]);
+        assert!(s.deliveries("70", 10).expect("q").is_empty());
+    }
+}

@@ -1,0 +1,342 @@
+//! `assignee_sync::Store` on sled.
+//!
+//! Reads go straight to the trees. [`Store::commit`](assignee_sync::Store::commit) runs one sled
+//! transaction over `links`, `group_links`, `groups` and `watermarks`, so a plan is applied
+//! entirely or not at all (also across a crash), and every watermark check happens inside that
+//! transaction (sled retries it on conflict).
+//!
+//! Watermarks are stored under `integration\0group\0kind` as 17 bytes: a flag byte (1 when a
+//! changelog id is present), the changelog id (u64, big endian) and the timestamp (i64, big
+//! endian).
+
+use assignee_sync::{
+    Change, Installation, IntegrationId, IssueKey, LinkedGroup, MutationResult,
+    OrderingKey, Plan, ProjectId, StatusMapping, SyncKind, SyncSettings, UserId,
+};
+use sled::Transactional as _;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::records::{GroupRecord, GroupStatus, OrgSettingsRecord, UserRecord};
+use super::{Store, StoreError, key};
+
+fn encode_watermark(k: OrderingKey) -> [u8; 17] {
+    let mut out = [0u8; 17];
+    if let Some(id) = k.changelog_id() {
+        out[0] = 1;
+        out[1..9].copy_from_slice(&id.to_be_bytes());
+    }
+    out[9..17].copy_from_slice(&k.timestamp_ms().to_be_bytes());
+    out
+}
+
+fn decode_watermark(v: &[u8]) -> Option<OrderingKey> {
+    let flag = *v.first()?;
+    let id = u64::from_be_bytes(v.get(1..9)?.try_into().ok()?);
+    let ts = i64::from_be_bytes(v.get(9..17)?.try_into().ok()?);
+    Some(OrderingKey::new((flag == 1).then_some(id), ts))
+}
+
+fn kind_str(kind: SyncKind) -> &'static str {
+    match kind {
+        SyncKind::Assignee => "assignee",
+        SyncKind::Status => "status",
+    }
+}
+
+fn watermark_key(integration: &str, group: &str, kind: SyncKind) -> Vec<u8> {
+    key(&[integration, group, kind_str(kind)])
+}
+
+/// Converts stored organization settings to the sync crate's settings. A stored status mapping
+/// that does not decode is ignored (the API validates it before storing).
+pub fn to_sync_settings(rec: &OrgSettingsRecord) -> SyncSettings {
+    let mut s = SyncSettings::new()
+        .with_reverse_assignment(rec.sync_reverse_assignment)
+        .with_status_reverse(rec.sync_status_reverse);
+    if let Some(m) = &rec.status_mapping
+        && let Ok(mapping) = serde_json::from_value::<StatusMapping>(m.clone())
+    {
+        s = s.with_status_mapping(mapping);
+    }
+    s
+}
+
+impl Store {
+    fn watermark(
+        &self,
+        integration: &str,
+        group: &str,
+        kind: SyncKind,
+    ) -> Result<Option<OrderingKey>, StoreError> {
+        Ok(self
+            .watermarks
+            .get(watermark_key(integration, group, kind))?
+            .and_then(|v| decode_watermark(&v)))
+    }
+
+    fn active_user(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .users
+            .get(id.as_bytes())?
+            .and_then(|v| serde_json::from_slice::<UserRecord>(&v).ok())
+            .is_some_and(|u| u.active))
+    }
+}
+
+type TxError = ConflictableTransactionError<StoreError>;
+
+fn abort(e: impl Into<StoreError>) -> TxError {
+    ConflictableTransactionError::Abort(e.into())
+}
+
+fn relink_in_tx(
+    links: &TransactionalTree,
+    group_links: &TransactionalTree,
+    integration: &str,
+    from: &str,
+    to: &str,
+    groups: &[String],
+) -> Result<(), TxError> {
+    for g in groups {
+        links.remove(key(&[integration, from, g]))?;
+        group_links.remove(key(&[g, integration, from]))?;
+        links.insert(key(&[integration, to, g]), &[])?;
+        group_links.insert(key(&[g, integration, to]), &[])?;
+    }
+    Ok(())
+}
+
+impl assignee_sync::Store for Store {
+    type Error = StoreError;
+
+    async fn installations(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<Vec<Installation>, StoreError> {
+        Ok(self
+            .org_settings(integration.as_str())?
+            .into_iter()
+            .map(|(org, rec)| Installation::new(org, to_sync_settings(&rec)))
+            .collect())
+    }
+
+    async fn linked_groups(
+        &self,
+        integration: &IntegrationId,
+        issue: &IssueKey,
+    ) -> Result<Vec<LinkedGroup>, StoreError> {
+        let mut out = Vec::new();
+        for gid in self.linked_groups(integration.as_str(), issue.as_str())? {
+            let Some(group) = self.group(&gid)? else {
+                continue;
+            };
+            let Some(project) = self.project(&group.project)? else {
+                continue;
+            };
+            let assignee = self.watermark(integration.as_str(), &gid, SyncKind::Assignee)?;
+            let status = self.watermark(integration.as_str(), &gid, SyncKind::Status)?;
+            out.push(
+                LinkedGroup::new(gid, group.project, project.organization)
+                    .with_watermark(SyncKind::Assignee, assignee)
+                    .with_watermark(SyncKind::Status, status),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn users_by_verified_email(&self, email: &str) -> Result<Vec<UserId>, StoreError> {
+        let mut out = Vec::new();
+        for id in Store::users_by_verified_email(self, email)? {
+            if self.active_user(&id)? {
+                out.push(UserId::new(id));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mapped_user(
+        &self,
+        integration: &IntegrationId,
+        jira_user: &str,
+    ) -> Result<Option<UserId>, StoreError> {
+        match self.user_mapping(integration.as_str(), jira_user)? {
+            Some(u) if self.active_user(&u)? => Ok(Some(UserId::new(u))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn is_project_member(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+    ) -> Result<bool, StoreError> {
+        self.is_member(project.as_str(), user.as_str())
+    }
+
+    async fn commit(&self, plan: &Plan) -> Result<Vec<MutationResult>, StoreError> {
+        let integration = plan.integration.as_str().to_owned();
+        let source = integration.clone();
+        // sled transactions cannot scan, so the groups to relink are read first.
+        let relink = match &plan.relink {
+            Some(k) => Some((
+                k.from.as_str().to_owned(),
+                k.to.as_str().to_owned(),
+                self.linked_groups(&integration, k.from.as_str())?,
+            )),
+            None => None,
+        };
+        let results = (&self.links, &self.group_links, &self.groups, &self.watermarks)
+            .transaction(|(links, group_links, groups, watermarks)| {
+                if let Some((from, to, gs)) = &relink {
+                    relink_in_tx(links, group_links, &integration, from, to, gs)?;
+                }
+                let mut results = Vec::with_capacity(plan.mutations.len());
+                for m in &plan.mutations {
+                    let gid = m.group.as_str();
+                    let Some(raw) = groups.get(gid.as_bytes())? else {
+                        results.push(MutationResult::GroupMissing);
+                        continue;
+                    };
+                    let mut group: GroupRecord = serde_json::from_slice(&raw).map_err(abort)?;
+                    let wk = watermark_key(&integration, gid, m.kind());
+                    if let Some(w) = watermarks.get(&wk)?.and_then(|v| decode_watermark(&v)) {
+                        if w > m.ordering {
+                            results.push(MutationResult::Stale);
+                            continue;
+                        }
+                        if w == m.ordering {
+                            results.push(MutationResult::Duplicate);
+                            continue;
+                        }
+                    }
+                    let changed = match &m.change {
+                        Change::Assign(u) => {
+                            let changed = group.assignee.as_deref() != Some(u.as_str());
+                            group.assignee = Some(u.as_str().to_owned());
+                            changed
+                        }
+                        Change::Deassign => group.assignee.take().is_some(),
+                        Change::Resolve => {
+                            let changed = group.status != GroupStatus::Resolved;
+                            group.status = GroupStatus::Resolved;
+                            changed
+                        }
+                        Change::Unresolve => {
+                            let changed = group.status != GroupStatus::Unresolved;
+                            group.status = GroupStatus::Unresolved;
+                            changed
+                        }
+                    };
+                    group.last_change_source = Some(source.clone());
+                    let bytes = serde_json::to_vec(&group).map_err(abort)?;
+                    groups.insert(gid.as_bytes(), bytes)?;
+                    watermarks.insert(wk, &encode_watermark(m.ordering)[..])?;
+                    results.push(MutationResult::Applied { changed });
+                }
+                Ok(results)
+            })?;
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::records::{EmailRecord, ProjectRecord};
+    use assignee_sync::{GroupResult, InboundEvent, JiraUser, sync_inbound};
+
+    fn seeded() -> Store {
+        let s = Store::temporary().expect("open");
+        s.put_org_settings(
+            "1",
+            "org",
+            &OrgSettingsRecord {
+                sync_reverse_assignment: true,
+                sync_status_reverse: true,
+                status_mapping: None,
+            },
+        )
+        .expect("settings");
+        s.put_user(
+            "u-bob",
+            &UserRecord {
+                name: "Bob".into(),
+                active: true,
+                emails: vec![EmailRecord {
+                    email: "bob@example.org".into(),
+                    verified: true,
+                }],
+            },
+        )
+        .expect("user");
+        s.put_project(
+            "p",
+            &ProjectRecord {
+                organization: "org".into(),
+                members: vec!["u-bob".into()],
+            },
+        )
+        .expect("project");
+        s.put_group("g1", "p").expect("group");
+        s.link("g1", "1", "APP-1").expect("link");
+        s
+    }
+
+    #[test]
+    fn watermark_round_trip() {
+        for k in [
+            OrderingKey::changelog(10196),
+            OrderingKey::timestamp(-3),
+            OrderingKey::new(Some(u64::MAX), 7),
+        ] {
+            assert_eq!(decode_watermark(&encode_watermark(k)), Some(k));
+        }
+        assert_eq!(decode_watermark(&[1, 2]), None);
+    }
+
+    #[tokio::test]
+    async fn assign_is_idempotent_and_order_safe() {
+        let s = seeded();
+        let event = InboundEvent::new("1", "APP-1", OrderingKey::changelog(20))
+            .assigned_to(JiraUser::new().with_name("bob").with_email("Bob@Example.org"));
+        let out = sync_inbound(&s, &event).await.expect("sync");
+        assert_eq!(
+            out.result("g1", SyncKind::Assignee),
+            Some(&GroupResult::Assigned {
+                user: UserId::new("u-bob")
+            })
+        );
+        assert_eq!(
+            s.group("g1").expect("q").expect("g").assignee.as_deref(),
+            Some("u-bob")
+        );
+        let again = sync_inbound(&s, &event).await.expect("sync");
+        assert!(!again.changed_anything());
+        // An older de-assignment arriving late is stale.
+        let old = InboundEvent::new("1", "APP-1", OrderingKey::changelog(10)).unassigned();
+        let out = sync_inbound(&s, &old).await.expect("sync");
+        assert!(!out.changed_anything());
+        assert_eq!(
+            s.group("g1").expect("q").expect("g").assignee.as_deref(),
+            Some("u-bob")
+        );
+        // A newer one applies.
+        let newer = InboundEvent::new("1", "APP-1", OrderingKey::changelog(30)).unassigned();
+        let out = sync_inbound(&s, &newer).await.expect("sync");
+        assert_eq!(
+            out.result("g1", SyncKind::Assignee),
+            Some(&GroupResult::Deassigned)
+        );
+        assert_eq!(s.group("g1").expect("q").expect("g").assignee, None);
+    }
+
+    #[tokio::test]
+    async fn key_change_moves_links() {
+        let s = seeded();
+        let event =
+            InboundEvent::new("1", "NEW-1", OrderingKey::changelog(5)).with_key_change("APP-1", "NEW-1");
+        sync_inbound(&s, &event).await.expect("sync");
+        assert!(s.linked_groups("1", "APP-1").expect("q").is_empty());
+        assert_eq!(s.linked_groups("1", "NEW-1").expect("q"), vec!["g1"]);
+    }
+}

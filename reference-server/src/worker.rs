@@ -1,0 +1,458 @@
+//! Background worker: applies inbox entries through `assignee-sync`, in arrival order.
+//!
+//! For each entry: parse the delivery (`jira-webhook-model`), build an
+//! [`assignee_sync::InboundEvent`] (status categories from the cached `GET /rest/api/2/status`,
+//! refreshed when an id is unknown; hidden e-mails resolved through the user mapping, then
+//! Jira's user API), run [`assignee_sync::sync_inbound`], then write the delivery log entry and
+//! remove the inbox entry in one transaction. When Jira is needed and unreachable, the entry
+//! stays in the inbox and is retried with exponential backoff (1 s doubling to 60 s); entries
+//! behind it wait, which keeps the per-issue order. The inbox is replayed on start: anything
+//! acknowledged but not yet applied is applied then (sync is idempotent, so an entry applied
+//! just before a crash is harmless to apply again).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use assignee_sync::{
+    GroupResult, InboundEvent, JiraStatus as SyncStatus, JiraUser as SyncUser, OrderingKey,
+    StatusCategory, SyncError, sync_inbound,
+};
+use jira_webhook_model::{Issue, WebhookEvent};
+use tokio::sync::watch;
+
+use crate::app::AppState;
+use crate::inbox::InboxEntry;
+use crate::integration_jira::{Clients, LookupError, refresh_statuses};
+use crate::store::records::{
+    DeliveryRecord, DeliveryState, GroupOutcomeRecord, IntegrationRecord, StatusCategories,
+};
+use crate::store::StoreError;
+
+const BATCH: usize = 256;
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Why an entry must be retried later.
+#[derive(Debug)]
+struct Retry(String);
+
+impl From<StoreError> for Retry {
+    fn from(e: StoreError) -> Self {
+        Retry(format!("storage error: {e}"))
+    }
+}
+
+/// The worker.
+#[derive(Debug)]
+pub struct Worker {
+    state: Arc<AppState>,
+    clients: Clients,
+}
+
+impl Worker {
+    /// A worker over the server's state.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self {
+            state,
+            clients: Clients::default(),
+        }
+    }
+
+    /// Runs until `shutdown` turns true; finishes the entry in progress first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let wake = self.state.inbox.wake();
+        let mut backoff = FIRST_BACKOFF;
+        'outer: loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let batch = match self.state.inbox.oldest(BATCH) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the inbox");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    () = &mut notified => {}
+                    _ = shutdown.changed() => break,
+                }
+                continue;
+            }
+            for item in batch {
+                if *shutdown.borrow() {
+                    break 'outer;
+                }
+                let entry = match item {
+                    Ok(e) => e,
+                    Err(seq) => {
+                        tracing::error!(seq, "undecodable inbox entry dropped");
+                        if let Err(e) = self.state.inbox.remove(seq) {
+                            tracing::error!(error = %e, "cannot remove inbox entry");
+                        }
+                        continue;
+                    }
+                };
+                match self.apply(&entry).await {
+                    Ok(record) => {
+                        backoff = FIRST_BACKOFF;
+                        self.finish(&entry, &record);
+                    }
+                    Err(Retry(reason)) => {
+                        tracing::warn!(seq = entry.seq, integration = %entry.integration_id, %reason, retry_in = ?backoff, "delivery will be retried");
+                        self.mark_pending(&entry, &reason);
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff) => {}
+                            _ = shutdown.changed() => break 'outer,
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue 'outer;
+                    }
+                }
+            }
+        }
+        tracing::info!("worker stopped");
+    }
+
+    fn finish(&self, entry: &InboxEntry, record: &DeliveryRecord) {
+        let state = &self.state;
+        for o in &record.outcomes {
+            state.metrics.sync_action(&o.result);
+        }
+        state.metrics.delivery(match record.state {
+            DeliveryState::Applied => "applied",
+            DeliveryState::Ignored => "ignored",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Pending => "pending",
+        });
+        tracing::debug!(seq = entry.seq, state = ?record.state, reason = ?record.reason, "delivery processed");
+        if let Err(e) = state
+            .inbox
+            .complete(entry.seq, &entry.integration_id, record)
+        {
+            tracing::error!(error = %e, seq = entry.seq, "cannot record the processed delivery");
+        }
+    }
+
+    fn mark_pending(&self, entry: &InboxEntry, reason: &str) {
+        let base = self.base_record(entry, None);
+        let rec = DeliveryRecord {
+            state: DeliveryState::Pending,
+            reason: Some(format!("waiting to retry: {reason}")),
+            ..base
+        };
+        if let Err(e) = self
+            .state
+            .store
+            .put_delivery(&entry.integration_id, entry.seq, &rec)
+        {
+            tracing::error!(error = %e, "cannot update the delivery log");
+        }
+    }
+
+    fn base_record(&self, entry: &InboxEntry, event: Option<&WebhookEvent>) -> DeliveryRecord {
+        DeliveryRecord {
+            received_at: crate::time::rfc3339_ms(entry.received_ms),
+            event: event
+                .and_then(|e| e.webhook_event.raw())
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            issue_key: event.and_then(WebhookEvent::issue_key).map(str::to_owned),
+            state: DeliveryState::Pending,
+            reason: None,
+            outcomes: Vec::new(),
+        }
+    }
+
+    /// Applies one entry; `Err(Retry)` when it must stay in the inbox.
+    async fn apply(&self, entry: &InboxEntry) -> Result<DeliveryRecord, Retry> {
+        let store = &self.state.store;
+        let done = |base: DeliveryRecord, state: DeliveryState, reason: &str| DeliveryRecord {
+            state,
+            reason: Some(reason.to_owned()),
+            ..base
+        };
+        let event = match WebhookEvent::from_slice(&entry.body) {
+            Ok(e) => e,
+            Err(e) => {
+                return Ok(done(
+                    self.base_record(entry, None),
+                    DeliveryState::Failed,
+                    &format!("not a Jira delivery: {e}"),
+                ));
+            }
+        };
+        let base = self.base_record(entry, Some(&event));
+        let Some(integration) = store.integration(&entry.integration_id)? else {
+            return Ok(done(
+                base,
+                DeliveryState::Failed,
+                "the integration was deleted before the delivery was applied",
+            ));
+        };
+        let Some(issue_key) = event.issue_key().map(str::to_owned) else {
+            return Ok(done(base, DeliveryState::Ignored, "the delivery has no issue key"));
+        };
+        let assignee_change = event.assignee_change();
+        let status_change = event.status_change();
+        let key_change = event.key_change();
+        if assignee_change.is_none() && status_change.is_none() && key_change.is_none() {
+            return Ok(done(
+                base,
+                DeliveryState::Ignored,
+                "the changelog changes neither the assignee, the status nor the issue key",
+            ));
+        }
+        let old_key = key_change.as_ref().and_then(|k| k.from.clone());
+        let linked = !store.linked_groups(&integration.id, &issue_key)?.is_empty()
+            || match &old_key {
+                Some(k) => !store.linked_groups(&integration.id, k)?.is_empty(),
+                None => false,
+            };
+        if !linked {
+            return Ok(done(
+                base,
+                DeliveryState::Ignored,
+                &format!("no group is linked to {issue_key}"),
+            ));
+        }
+
+        let mut sync_event =
+            InboundEvent::new(integration.id.as_str(), issue_key.as_str(), ordering(&event, entry));
+        if let Some(p) = event
+            .issue()
+            .and_then(Issue::project)
+            .and_then(|p| p.key.as_str())
+        {
+            sync_event = sync_event.with_project_key(p);
+        }
+        let mut notes: Vec<String> = Vec::new();
+        if assignee_change.is_some() {
+            sync_event = match event.issue().and_then(Issue::assignee) {
+                None => sync_event.unassigned(),
+                Some(u) => {
+                    let user = self.resolve_user(&integration, u, &mut notes).await?;
+                    sync_event.assigned_to(user)
+                }
+            };
+        }
+        if let Some(change) = &status_change {
+            let (from, to) = self
+                .status_pair(&integration, &event, change, &mut notes)
+                .await?;
+            sync_event = sync_event.with_status(from, to);
+        }
+        if let Some(k) = &key_change
+            && let (Some(from), Some(to)) = (&k.from, &k.to)
+        {
+            sync_event = sync_event.with_key_change(from.as_str(), to.as_str());
+        }
+
+        let outcome = match sync_inbound(store, &sync_event).await {
+            Ok(o) => o,
+            Err(SyncError::Store(e)) => return Err(Retry::from(e)),
+            Err(e) => {
+                return Ok(done(base, DeliveryState::Failed, &e.to_string()));
+            }
+        };
+        let outcomes: Vec<GroupOutcomeRecord> = outcome
+            .groups
+            .iter()
+            .map(|o| {
+                let (user, reason) = match &o.result {
+                    GroupResult::Assigned { user } => (Some(user.as_str().to_owned()), None),
+                    GroupResult::Skipped { reason } => {
+                        (None, Some(format!("{}: {reason}", o.kind)))
+                    }
+                    GroupResult::Unchanged => {
+                        (None, Some(format!("{}: already in that state", o.kind)))
+                    }
+                    _ => (None, None),
+                };
+                GroupOutcomeRecord {
+                    group: o.group.as_str().to_owned(),
+                    result: o.result.as_str().to_owned(),
+                    user,
+                    reason,
+                }
+            })
+            .collect();
+        let (state, reason) = if outcomes.is_empty() && outcome.relinked.is_empty() {
+            (
+                DeliveryState::Ignored,
+                Some(format!("no group is linked to {issue_key}")),
+            )
+        } else {
+            let mut parts = notes;
+            if !outcome.relinked.is_empty() {
+                parts.push(format!(
+                    "links moved to {issue_key} for {} group(s)",
+                    outcome.relinked.len()
+                ));
+            }
+            (
+                DeliveryState::Applied,
+                (!parts.is_empty()).then(|| parts.join("; ")),
+            )
+        };
+        Ok(DeliveryRecord {
+            state,
+            reason,
+            outcomes,
+            ..base
+        })
+    }
+
+    /// The assignee as the sync crate sees it; looks the e-mail up in Jira when the delivery
+    /// hides it and no explicit mapping exists.
+    async fn resolve_user(
+        &self,
+        integration: &IntegrationRecord,
+        u: &jira_webhook_model::User,
+        notes: &mut Vec<String>,
+    ) -> Result<SyncUser, Retry> {
+        let mut user = SyncUser::new();
+        if let Some(v) = u.name.as_str() {
+            user = user.with_name(v);
+        }
+        if let Some(v) = u.key.as_str() {
+            user = user.with_key(v);
+        }
+        if let Some(v) = u.account_id.as_str() {
+            user = user.with_account_id(v);
+        }
+        if let Some(v) = u.display_name.as_str() {
+            user = user.with_display_name(v);
+        }
+        if let Some(e) = u.email() {
+            return Ok(user.with_email(e));
+        }
+        let store = &self.state.store;
+        for candidate in user.mapping_candidates() {
+            if store.user_mapping(&integration.id, candidate)?.is_some() {
+                return Ok(user);
+            }
+        }
+        let client = match self.clients.get(integration, &self.state.metrics) {
+            Ok(c) => c,
+            Err(e) => {
+                notes.push(format!("cannot call Jira to look up the assignee: {e}"));
+                return Ok(user);
+            }
+        };
+        let found = if let Some(name) = user.name.clone() {
+            client.user_by_username(&name).await
+        } else if let Some(key) = user.key.clone() {
+            client.user_by_key(&key).await
+        } else {
+            return Ok(user);
+        };
+        match found {
+            Ok(Some(j)) => {
+                if let Some(e) = j.email() {
+                    user = user.with_email(e);
+                    notes.push("assignee e-mail looked up in Jira".to_owned());
+                } else {
+                    notes.push("Jira hides the assignee's e-mail".to_owned());
+                }
+                Ok(user)
+            }
+            Ok(None) => {
+                notes.push("Jira does not know the assignee".to_owned());
+                Ok(user)
+            }
+            Err(e) if e.is_transient() => Err(Retry(format!("Jira user look-up failed: {e}"))),
+            Err(e) => {
+                notes.push(format!("Jira user look-up failed: {e}"));
+                Ok(user)
+            }
+        }
+    }
+
+    /// From and to statuses with categories: the payload's `fields.status` for the new status
+    /// when ids match, otherwise the cached `GET /rest/api/2/status`, refreshed once when an
+    /// id is unknown.
+    async fn status_pair(
+        &self,
+        integration: &IntegrationRecord,
+        event: &WebhookEvent,
+        change: &jira_webhook_model::Transition<jira_webhook_model::StatusRef>,
+        notes: &mut Vec<String>,
+    ) -> Result<(Option<SyncStatus>, Option<SyncStatus>), Retry> {
+        let store = &self.state.store;
+        let from_id = change.from.as_ref().and_then(|s| s.id.clone());
+        let to_id = change.to.as_ref().and_then(|s| s.id.clone());
+        let payload_to = event.issue().and_then(Issue::status).and_then(|s| {
+            let id = s.id.value()?.as_str().to_owned();
+            let cat = s.status_category.value()?.key.as_str()?.to_owned();
+            (Some(&id) == to_id.as_ref()).then_some(cat)
+        });
+        let mut cats = store.status_categories(&integration.id)?;
+        let needs = |cats: &StatusCategories| {
+            from_id.as_ref().is_some_and(|id| !cats.contains_key(id))
+                || (payload_to.is_none() && to_id.as_ref().is_some_and(|id| !cats.contains_key(id)))
+        };
+        if needs(&cats) && self.status_sync_enabled(&integration.id)? {
+            match self.clients.get(integration, &self.state.metrics) {
+                Ok(client) => match refresh_statuses(store, &client, &integration.id).await {
+                    Ok(fresh) => cats = fresh,
+                    Err(e) if e.is_transient() => {
+                        return Err(Retry(format!("Jira status look-up failed: {e}")));
+                    }
+                    Err(LookupError::Jira(e)) => {
+                        notes.push(format!("Jira status look-up failed: {e}"));
+                    }
+                    Err(LookupError::Store(e)) => return Err(Retry::from(e)),
+                },
+                Err(e) => notes.push(format!("cannot call Jira to look up statuses: {e}")),
+            }
+        }
+        let build = |r: &Option<jira_webhook_model::StatusRef>, cat: Option<String>| {
+            r.as_ref().and_then(|s| s.id.clone()).map(|id| {
+                let mut st = SyncStatus::new(id);
+                if let Some(name) = r.as_ref().and_then(|s| s.name.clone()) {
+                    st = st.with_name(name);
+                }
+                if let Some(c) = cat {
+                    st = st.with_category(StatusCategory::from_key(&c));
+                }
+                st
+            })
+        };
+        let from_cat = from_id.as_ref().and_then(|id| cats.get(id).cloned());
+        let to_cat = payload_to.or_else(|| to_id.as_ref().and_then(|id| cats.get(id).cloned()));
+        Ok((build(&change.from, from_cat), build(&change.to, to_cat)))
+    }
+
+    fn status_sync_enabled(&self, integration: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .state
+            .store
+            .org_settings(integration)?
+            .iter()
+            .any(|(_, s)| s.sync_status_reverse))
+    }
+}
+
+/// The ordering key of a delivery: the changelog id (increasing per Jira instance) with the
+/// delivery timestamp, else the timestamp alone (the receive time when Jira sent none).
+pub fn ordering(event: &WebhookEvent, entry: &InboxEntry) -> OrderingKey {
+    let ts = event
+        .timestamp
+        .value()
+        .copied()
+        .unwrap_or(entry.received_ms);
+    let changelog_id = event
+        .changelog()
+        .and_then(|c| c.id.value())
+        .and_then(|id| id.as_str().parse::<u64>().ok());
+    OrderingKey::new(changelog_id, ts)
+}
