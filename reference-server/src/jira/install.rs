@@ -30,12 +30,12 @@
 //! # async fn demo() -> Result<(), reference_server::jira::install::InstallError> {
 //! use reference_server::jira::ClientOptions;
 //! use reference_server::jira::install::{self, InstallRequest};
-//! let request = InstallRequest {
-//!     url: "https://jira.example.com/".into(),
-//!     consumer_key: "sentry-bot".into(),
-//!     private_key: std::fs::read_to_string("jira_privatekey.pem").unwrap_or_default(),
-//!     verify_ssl: true,
-//! };
+//! let request = InstallRequest::new(
+//!     "https://jira.example.com/",
+//!     "sentry-bot",
+//!     std::fs::read_to_string("jira_privatekey.pem").unwrap_or_default(),
+//!     true,
+//! );
 //! let options = ClientOptions::default();
 //! let pending = install::start_oauth(&request, &options, None).await?;
 //! println!("open {}", pending.authorize_url);
