@@ -1,0 +1,370 @@
+//! Sentry's `test_webhooks.py` (and the control-silo parser tests) ported to the running
+//! server: token checks, body checks, no changelog, assign / de-assign / status, and a Jira
+//! status look-up failure that is retried.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::{MockJira, TestServer, fixture, install_pat};
+use http::{Method, StatusCode};
+use reference_server::jira::webhook_token;
+use serde_json::{Value, json};
+
+const WITHIN: Duration = Duration::from_secs(5);
+
+fn secret_of(server: &TestServer, id: &str) -> Vec<u8> {
+    server
+        .state()
+        .store
+        .integration(id)
+        .expect("store")
+        .expect("installed")
+        .installed
+        .webhook_secret
+        .key()
+        .to_vec()
+}
+
+fn external_id_of(server: &TestServer, id: &str) -> String {
+    server
+        .state()
+        .store
+        .integration(id)
+        .expect("store")
+        .expect("installed")
+        .external_id()
+        .to_owned()
+}
+
+fn sign(header: &str, claims: &str, secret: &[u8]) -> String {
+    use hmac::{KeyInit as _, Mac as _};
+    let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let input = format!("{}.{}", enc.encode(header), enc.encode(claims));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("key");
+    mac.update(input.as_bytes());
+    format!("{input}.{}", enc.encode(mac.finalize().into_bytes()))
+}
+
+async fn setup() -> (TestServer, MockJira, String, String) {
+    let server = TestServer::start().await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = install_pat(&server, &jira).await;
+    (server, jira, id, token)
+}
+
+fn inbox_len(server: &TestServer) -> usize {
+    server.state().inbox.len()
+}
+
+#[tokio::test]
+async fn test_post_empty_token() {
+    let (server, _jira, _id, _token) = setup().await;
+    let body = fixture("test_post_update_assignee.json");
+    // Sentry sends " " (URL-encoded as %20); an empty segment must fail the same way.
+    for token in ["%20", ""] {
+        let (status, reply) = server.webhook(token, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{token:?}: {reply:?}");
+    }
+    let (status, _) = common::http(
+        server.addr,
+        Method::POST,
+        "/extensions/jira-server/issue-updated/",
+        &[],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(inbox_len(&server), 0);
+}
+
+#[tokio::test]
+async fn test_post_token_missing_id() {
+    let (server, _jira, id, _token) = setup().await;
+    let token = sign(r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"no":12345}"#, &secret_of(&server, &id));
+    let (status, _) = server.webhook(&token, &fixture("test_post_update_assignee.json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn test_post_token_missing_integration() {
+    // Sentry's version of this test re-sends the `{"no": ...}` token; we test what it meant:
+    // a well-signed token for an external id nobody installed.
+    let (server, _jira, id, _token) = setup().await;
+    let token = webhook_token::issue("jira.example.org:unknown", &secret_of(&server, &id));
+    let (status, reply) = server.webhook(&token, &fixture("test_post_update_assignee.json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.contains("Could not find integration"), "{reply}");
+    assert!(!reply.contains(&token));
+}
+
+#[tokio::test]
+async fn test_post_token_invalid_signature() {
+    let (server, _jira, id, _token) = setup().await;
+    let token = webhook_token::issue(&external_id_of(&server, &id), b"bad-secret");
+    let (status, reply) = server.webhook(&token, &fixture("test_post_update_assignee.json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!String::from_utf8_lossy(&reply).contains(&token));
+    assert_eq!(inbox_len(&server), 0);
+}
+
+#[tokio::test]
+async fn token_with_alg_none_or_other_algorithms_is_rejected() {
+    let (server, _jira, id, _token) = setup().await;
+    let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims = json!({"id": external_id_of(&server, &id)}).to_string();
+    let none = format!("{}.{}.", enc.encode(r#"{"alg":"none"}"#), enc.encode(&claims));
+    let hs512 = sign(r#"{"alg":"HS512"}"#, &claims, &secret_of(&server, &id));
+    let garbage = "not-a-jwt".to_owned();
+    for token in [none, hs512, garbage] {
+        let (status, _) = server.webhook(&token, &fixture("test_post_update_assignee.json")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{token}");
+    }
+    let metrics = server.state().metrics.render();
+    assert!(
+        metrics.contains("reference_server_webhooks_received_total{outcome=\"bad_token\"} 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn test_drop_request_without_changelog() {
+    let (server, _jira, id, token) = setup().await;
+    for body in [
+        fixture("test_drop_request_without_changelog.json"),
+        fixture("changelog_missing.json"),
+        fixture("server-legacy-issue-created-no-event-type.json"),
+        br#"{"changelog": null}"#.to_vec(),
+    ] {
+        let (status, reply) = server.webhook(&token, &body).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(reply.is_empty());
+    }
+    assert_eq!(inbox_len(&server), 0);
+    let (_, d) = server
+        .api(Method::GET, &format!("/integrations/{id}/deliveries"), None)
+        .await;
+    assert_eq!(d["deliveries"], json!([]));
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_objects_get_400_and_oversized_get_413() {
+    let (server, _jira, _id, token) = setup().await;
+    for body in [&b"not json"[..], b"[1,2,3]", b"\"text\"", b"{\"changelog\":", b""] {
+        let (status, _) = server.webhook(&token, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(body));
+    }
+    let mut big = b"{\"changelog\":{\"id\":\"1\"},\"pad\":\"".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 1024 * 1024));
+    big.extend_from_slice(b"\"}");
+    let (status, _) = server.webhook(&token, &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(inbox_len(&server), 0);
+}
+
+#[tokio::test]
+async fn test_post_update_assignee() {
+    let (server, _jira, id, token) = setup().await;
+    server.seed(&id, "APP-1").await;
+    let (status, reply) = server
+        .webhook(&token, &fixture("test_post_update_assignee.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(reply.is_empty());
+    // Visible within one second of the 200.
+    let g = server
+        .wait_group("g1", Duration::from_secs(1), |g| g["assignee"] == "u-bob")
+        .await;
+    assert_eq!(g, json!({"id": "g1", "project": "p1", "status": "unresolved", "assignee": "u-bob"}));
+    let d = server.wait_delivery(&id, WITHIN).await;
+    assert_eq!(d["state"], "applied");
+    assert_eq!(d["issueKey"], "APP-1");
+    assert_eq!(
+        d["outcomes"],
+        json!([{"group": "g1", "result": "assigned", "user": "u-bob", "reason": null}])
+    );
+}
+
+#[tokio::test]
+async fn title_case_email_matches_and_deassign_clears() {
+    let (server, _jira, id, token) = setup().await;
+    server.seed(&id, "APP-123").await;
+    // jess@sentry.io is another verified address of bob here, in a different case.
+    let (s, v) = server
+        .api(
+            Method::PUT,
+            "/users/u-bob",
+            Some(json!({"name": "Bob", "emails": [{"email": "Jess@Sentry.io", "verified": true}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (status, _) = server.webhook(&token, &fixture("edit_issue_assignee_payload.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    server.wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob").await;
+
+    // Same changelog id, assignee null: a de-assignment. Sentry ignores ordering; we order by
+    // changelog id, so give it a newer one.
+    let mut body: Value = serde_json::from_slice(&fixture("edit_issue_no_assignee_payload.json")).expect("json");
+    body["changelog"]["id"] = json!("10173");
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server.wait_group("g1", WITHIN, |g| g["assignee"].is_null()).await;
+    let d = server.wait_delivery(&id, WITHIN).await;
+    assert_eq!(d["outcomes"][0]["result"], "deassigned");
+}
+
+#[tokio::test]
+async fn test_post_update_status_resolves_and_unresolves() {
+    let (server, _jira, id, token) = setup().await;
+    server.seed(&id, "TES-4").await;
+    // In Progress (3) -> Resolved (5); the payload says status 5 is in the done category.
+    let (status, _) = server
+        .webhook(&token, &fixture("server-7x-issue-updated-resolved.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server.wait_group("g1", WITHIN, |g| g["status"] == "resolved").await;
+    let d = server.wait_delivery(&id, WITHIN).await;
+    assert_eq!(d["outcomes"][0]["result"], "resolved", "{d}");
+
+    // Done (10002, from the cached /rest/api/2/status) -> In Progress (3): unresolve.
+    let mut body: Value = serde_json::from_slice(&fixture("edit_issue_status_payload.json")).expect("json");
+    body["issue"]["key"] = json!("TES-4");
+    body["changelog"]["id"] = json!("10500");
+    body["changelog"]["items"][0]["from"] = json!("10002");
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server.wait_group("g1", WITHIN, |g| g["status"] == "unresolved").await;
+}
+
+#[tokio::test]
+async fn test_post_update_status_token_error_is_retried() {
+    // Sentry: GET /rest/api/2/status fails -> still 200. Here the delivery also stays in the
+    // inbox and is applied once Jira answers again.
+    let server = TestServer::start().await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    jira.server.reset().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(503))
+        .mount(&jira.server)
+        .await;
+
+    let (status, _) = server.webhook(&token, &fixture("EXAMPLE_PAYLOAD.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    // The delivery waits, with the reason.
+    let start = std::time::Instant::now();
+    loop {
+        let (_, d) = server
+            .api(Method::GET, &format!("/integrations/{id}/deliveries"), None)
+            .await;
+        let first = &d["deliveries"][0];
+        if first["state"] == "pending"
+            && first["reason"].as_str().is_some_and(|r| r.contains("status"))
+        {
+            break;
+        }
+        assert!(start.elapsed() < WITHIN, "{d}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(inbox_len(&server), 1);
+
+    // Jira is back, and knows the statuses of EXAMPLE_PAYLOAD (10101 In Progress -> 10102 Done).
+    jira.server.reset().await;
+    wiremock::Mock::given(wiremock::matchers::path("/rest/api/2/status"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "10101", "name": "In Progress", "statusCategory": {"key": "indeterminate"}},
+            {"id": "10102", "name": "Done", "statusCategory": {"key": "done"}}
+        ])))
+        .mount(&jira.server)
+        .await;
+    server
+        .wait_group("g1", Duration::from_secs(10), |g| g["status"] == "resolved")
+        .await;
+    let d = server.wait_delivery(&id, WITHIN).await;
+    assert_eq!(d["state"], "applied");
+    assert_eq!(inbox_len(&server), 0);
+}
+
+#[tokio::test]
+async fn hidden_email_uses_mapping_then_jira_user_api() {
+    let (server, jira, id, token) = setup().await;
+    server.seed(&id, "PRJA-37").await;
+    let mut body: Value =
+        serde_json::from_slice(&fixture("server-7x-issue-updated-assigned.json")).expect("json");
+    body["issue"]["fields"]["assignee"]
+        .as_object_mut()
+        .expect("assignee")
+        .remove("emailAddress");
+
+    // 1. Jira's user API knows admin's e-mail.
+    wiremock::Mock::given(wiremock::matchers::path("/rest/api/2/user"))
+        .and(wiremock::matchers::query_param("username", "admin"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
+            "name": "admin", "key": "admin", "emailAddress": "BOB@example.org"
+        })))
+        .mount(&jira.server)
+        .await;
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server.wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob").await;
+    assert_eq!(jira.count("GET", "/rest/api/2/user").await, 1);
+
+    // 2. With a mapping, no Jira call is needed.
+    let (s, v) = server
+        .api(Method::PUT, "/users/u-alice", Some(json!({"name": "Alice", "emails": []})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = server
+        .api(Method::PUT, "/projects/p1", Some(json!({"organization": "o1", "members": ["u-bob", "u-alice"]})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = server
+        .api(Method::PUT, &format!("/integrations/{id}/user-mappings/alice"), Some(json!({"user": "u-alice"})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    body["issue"]["fields"]["assignee"]["name"] = json!("alice");
+    body["issue"]["fields"]["assignee"]["key"] = json!("alice");
+    body["changelog"]["id"] = json!("10226");
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server.wait_group("g1", WITHIN, |g| g["assignee"] == "u-alice").await;
+    assert_eq!(jira.count("GET", "/rest/api/2/user").await, 1);
+}
+
+#[tokio::test]
+async fn unlinked_issue_is_logged_as_ignored() {
+    let (server, _jira, id, token) = setup().await;
+    let (status, _) = server
+        .webhook(&token, &fixture("test_post_update_assignee.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let d = server.wait_delivery(&id, WITHIN).await;
+    assert_eq!(d["state"], "ignored");
+    assert_eq!(d["reason"], "no group is linked to APP-1");
+}
+
+#[tokio::test]
+async fn trailing_slash_is_optional_and_get_is_not_allowed() {
+    let (server, _jira, _id, token) = setup().await;
+    let (status, _) = common::http(
+        server.addr,
+        Method::POST,
+        &format!("/extensions/jira-server/issue-updated/{token}"),
+        &[],
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = common::http(
+        server.addr,
+        Method::GET,
+        &format!("/extensions/jira-server/issue-updated/{token}/"),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
