@@ -2,6 +2,8 @@
 //! (`test_assignee_sync_inbound_assign` / `_deassign`, `test_status_sync_inbound_resolve` /
 //! `_unresolve`).
 
+#![allow(clippy::unnecessary_wraps)] // status helpers build the Option sides of a change
+
 use assignee_sync::memory::{InMemoryStore, MemoryError};
 use assignee_sync::{
     ChangeSource, GroupId, GroupResult, GroupStatus, InboundEvent, IntegrationId, IssueKey,
@@ -91,7 +93,9 @@ fn status_of(store: &InMemoryStore, g: &str) -> GroupStatus {
 async fn sentry_assignee_sync_inbound_assign() {
     let store = world();
     store.add_user("u-carol", true);
-    store.add_email("u-carol", "carol@example.org", true).unwrap();
+    store
+        .add_email("u-carol", "carol@example.org", true)
+        .unwrap();
 
     // No team access: nothing happens.
     let out = sync_inbound(
@@ -114,7 +118,10 @@ async fn sentry_assignee_sync_inbound_assign() {
     )
     .await
     .unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-carol")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-carol"))
+    );
     assert_eq!(assignee_of(&store, "g-1"), Some(uid("u-carol")));
 
     // Title-case e-mail still matches.
@@ -124,7 +131,10 @@ async fn sentry_assignee_sync_inbound_assign() {
     )
     .await
     .unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-bob")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-bob"))
+    );
     assert_eq!(assignee_of(&store, "g-1"), Some(uid("u-bob")));
 }
 
@@ -133,7 +143,11 @@ async fn sentry_assignee_sync_inbound_assign() {
 async fn sentry_assignee_sync_inbound_deassign() {
     let store = world();
     store
-        .set_assignee(&gid("g-1"), Some(uid("u-bob")), ChangeSource::User(uid("u-bob")))
+        .set_assignee(
+            &gid("g-1"),
+            Some(uid("u-bob")),
+            ChangeSource::User(uid("u-bob")),
+        )
         .unwrap();
     let out = sync_inbound(&store, &ev("APP-1", 5).unassigned())
         .await
@@ -205,7 +219,11 @@ async fn assignee_set_assigns_every_linked_group_where_member_in_enabled_orgs() 
     store.add_group("g-3", "mobile").unwrap();
     store.link("g-3", JIRA, "APP-1").unwrap();
     // An org with inbound assignee off.
-    store.install(JIRA, "globex", SyncSettings::new().with_status_reverse(true));
+    store.install(
+        JIRA,
+        "globex",
+        SyncSettings::new().with_status_reverse(true),
+    );
     store.add_project("gx", "globex");
     store.add_member("gx", "u-bob").unwrap();
     store.add_group("g-4", "gx").unwrap();
@@ -214,8 +232,14 @@ async fn assignee_set_assigns_every_linked_group_where_member_in_enabled_orgs() 
     let out = sync_inbound(&store, &ev("APP-1", 10).assigned_to(bob()))
         .await
         .unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-bob")));
-    assert_eq!(out.result("g-2", SyncKind::Assignee), Some(&assigned("u-bob")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-bob"))
+    );
+    assert_eq!(
+        out.result("g-2", SyncKind::Assignee),
+        Some(&assigned("u-bob"))
+    );
     assert_eq!(
         out.result("g-3", SyncKind::Assignee),
         Some(&skipped(SkipReason::NotProjectMember))
@@ -262,7 +286,10 @@ async fn explicit_mapping_wins_over_email_and_is_tried_by_key_then_name() {
     )
     .await
     .unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-alice")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-alice"))
+    );
 
     // The key is tried before the name.
     store.map_user(JIRA, "alice-key", "u-robert").unwrap();
@@ -299,7 +326,10 @@ async fn mapped_user_not_member_falls_back_to_email_match() {
     let out = sync_inbound(&store, &ev("APP-1", 1).assigned_to(bob()))
         .await
         .unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-bob")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-bob"))
+    );
 }
 
 #[tokio::test]
@@ -317,7 +347,10 @@ async fn several_email_matches_choose_lowest_user_id_among_members() {
         .await
         .unwrap();
     // u-amy has the lowest id but is not a member; u-max is the lowest member.
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-max")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-max"))
+    );
 
     // Same data seeded in another order: same choice.
     let other = world();
@@ -330,14 +363,19 @@ async fn several_email_matches_choose_lowest_user_id_among_members() {
     let out = sync_inbound(&other, &ev("APP-1", 1).assigned_to(assign))
         .await
         .unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-max")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-max"))
+    );
 }
 
 #[tokio::test]
 async fn unverified_email_and_inactive_users_do_not_match() {
     let store = world();
     store.add_user("u-unverified", true);
-    store.add_email("u-unverified", "dan@example.org", false).unwrap();
+    store
+        .add_email("u-unverified", "dan@example.org", false)
+        .unwrap();
     store.add_member("backend", "u-unverified").unwrap();
     let out = sync_inbound(
         &store,
@@ -369,7 +407,9 @@ async fn hidden_or_masked_email_without_mapping_is_email_hidden() {
     let store = world();
     for (i, user) in [
         JiraUser::new().with_name("bob"),
-        JiraUser::new().with_name("bob").with_email("bob at example dot com"),
+        JiraUser::new()
+            .with_name("bob")
+            .with_email("bob at example dot com"),
         JiraUser::new().with_name("bob").with_email("   "),
     ]
     .into_iter()
@@ -391,7 +431,11 @@ async fn hidden_or_masked_email_without_mapping_is_email_hidden() {
 async fn unknown_email_is_no_matching_user_and_leaves_assignee() {
     let store = world();
     store
-        .set_assignee(&gid("g-1"), Some(uid("u-bob")), ChangeSource::User(uid("u-bob")))
+        .set_assignee(
+            &gid("g-1"),
+            Some(uid("u-bob")),
+            ChangeSource::User(uid("u-bob")),
+        )
         .unwrap();
     let out = sync_inbound(
         &store,
@@ -421,7 +465,11 @@ async fn cleared_deassigns_every_group_in_enabled_orgs_without_membership_check(
     store.link("g-3", JIRA, "APP-1").unwrap();
     for g in ["g-1", "g-2", "g-3"] {
         store
-            .set_assignee(&gid(g), Some(uid("u-bob")), ChangeSource::User(uid("u-bob")))
+            .set_assignee(
+                &gid(g),
+                Some(uid("u-bob")),
+                ChangeSource::User(uid("u-bob")),
+            )
             .unwrap();
     }
     let out = sync_inbound(&store, &ev("APP-1", 3).unassigned())
@@ -470,11 +518,7 @@ async fn assigning_the_current_assignee_is_unchanged() {
 #[tokio::test]
 async fn status_done_resolves_leaving_done_unresolves_else_nothing() {
     let store = world();
-    let status = |n, from, to| {
-        ev("APP-1", n)
-            .with_project_key("APP")
-            .with_status(from, to)
-    };
+    let status = |n, from, to| ev("APP-1", n).with_project_key("APP").with_status(from, to);
     let out = sync_inbound(&store, &status(1, todo("10000"), in_progress("3")))
         .await
         .unwrap();
@@ -591,7 +635,11 @@ async fn per_project_status_mapping_decides_instead_of_category() {
 #[tokio::test]
 async fn status_sync_off_skips() {
     let store = world();
-    store.install(JIRA, "acme", SyncSettings::new().with_reverse_assignment(true));
+    store.install(
+        JIRA,
+        "acme",
+        SyncSettings::new().with_reverse_assignment(true),
+    );
     let out = sync_inbound(
         &store,
         &ev("APP-1", 1).with_status(in_progress("3"), done("10002")),
@@ -627,7 +675,10 @@ async fn only_links_of_the_right_integration_and_organization_count() {
     let out = sync_inbound(&store, &ev("APP-1", 1).assigned_to(bob()))
         .await
         .unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-bob")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-bob"))
+    );
     assert_eq!(out.result("g-2", SyncKind::Assignee), None);
     assert_eq!(
         out.result("g-3", SyncKind::Assignee),
@@ -678,7 +729,10 @@ async fn key_change_carries_links_to_the_new_key() {
     let out = sync_inbound(&store, &ev("PLATFORM-45", 11).assigned_to(bob()))
         .await
         .unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-bob")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-bob"))
+    );
 }
 
 #[tokio::test]
@@ -693,7 +747,10 @@ async fn key_change_with_assignee_in_the_same_event_applies_to_moved_groups() {
     .await
     .unwrap();
     assert_eq!(out.relinked, vec![gid("g-1")]);
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-bob")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-bob"))
+    );
 }
 
 // ---------------------------------------------------------------- order and duplicates
@@ -702,13 +759,18 @@ async fn key_change_with_assignee_in_the_same_event_applies_to_moved_groups() {
 async fn older_event_is_stale_repeated_event_is_duplicate() {
     let store = world();
     store.add_user("u-carol", true);
-    store.add_email("u-carol", "carol@example.org", true).unwrap();
+    store
+        .add_email("u-carol", "carol@example.org", true)
+        .unwrap();
     store.add_member("backend", "u-carol").unwrap();
     let newer = ev("APP-1", 20).assigned_to(JiraUser::new().with_email("carol@example.org"));
     let older = ev("APP-1", 19).assigned_to(bob());
 
     let out = sync_inbound(&store, &newer).await.unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-carol")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-carol"))
+    );
     let out = sync_inbound(&store, &older).await.unwrap();
     assert_eq!(
         out.result("g-1", SyncKind::Assignee),
@@ -746,9 +808,7 @@ async fn timestamp_orders_events_without_changelog_id() {
     sync_inbound(&store, &at(2_000).assigned_to(bob()))
         .await
         .unwrap();
-    let out = sync_inbound(&store, &at(1_000).unassigned())
-        .await
-        .unwrap();
+    let out = sync_inbound(&store, &at(1_000).unassigned()).await.unwrap();
     assert_eq!(
         out.result("g-1", SyncKind::Assignee),
         Some(&skipped(SkipReason::Stale))
@@ -770,7 +830,10 @@ async fn assignee_and_status_are_ordered_independently() {
     let out = sync_inbound(&store, &ev("APP-1", 49).assigned_to(bob()))
         .await
         .unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-bob")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-bob"))
+    );
     assert_eq!(status_of(&store, "g-1"), GroupStatus::Resolved);
     // An older status event is stale.
     let out = sync_inbound(
@@ -804,7 +867,10 @@ async fn leave_alone_decision_does_not_make_older_events_stale() {
     let out = sync_inbound(&store, &ev("APP-1", 60).assigned_to(bob()))
         .await
         .unwrap();
-    assert_eq!(out.result("g-1", SyncKind::Assignee), Some(&assigned("u-bob")));
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-bob"))
+    );
 }
 
 #[tokio::test]
@@ -824,7 +890,10 @@ async fn event_with_both_changes_reports_both_kinds_per_group() {
         .collect();
     assert_eq!(
         kinds,
-        [(SyncKind::Assignee, "assigned"), (SyncKind::Status, "resolved")]
+        [
+            (SyncKind::Assignee, "assigned"),
+            (SyncKind::Status, "resolved")
+        ]
     );
 }
 

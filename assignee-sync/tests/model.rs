@@ -1,0 +1,260 @@
+//! Model-based property test of ordering and idempotency.
+//!
+//! Invariant, in plain words: for a random world (users with verified or unverified,
+//! possibly shared e-mails, active or not; projects in two installed organizations with random
+//! settings and one organization that did not install the integration; groups; links to a few
+//! issue keys of this and of another integration; explicit user mappings) and a random list of
+//! assignee / status events with increasing changelog ids, delivering the events **in a
+//! random order with random duplicates** ends in exactly the same state (every group's
+//! assignee, status, change sources and watermarks) as delivering each event **once, in
+//! changelog order**.
+//!
+//! Key changes are not part of this model: a move delivered before an older event of the old
+//! key can strand that older event (documented limitation).
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use assignee_sync::memory::{GroupSnapshot, InMemoryStore};
+use assignee_sync::{
+    GroupId, InboundEvent, IntegrationId, JiraStatus, JiraUser, OrderingKey, StatusCategory,
+    SyncKind, SyncSettings, sync_inbound,
+};
+use proptest::prelude::*;
+
+const JIRA: &str = "jira-1";
+const OTHER_JIRA: &str = "jira-2";
+const KEYS: [&str; 3] = ["APP-1", "APP-2", "APP-3"];
+/// Projects 0 and 1 are in `o0`, 2 in `o1`, 3 in `o2` (which did not install the integration).
+const PROJECTS: [(&str, &str); 4] = [("p0", "o0"), ("p1", "o0"), ("p2", "o1"), ("p3", "o2")];
+
+/// Polls a future that never waits (the in-memory store answers immediately).
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("in-memory store futures never wait"),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct World {
+    /// Per user: active, e-mail index (0..3), verified.
+    users: Vec<(bool, u8, bool)>,
+    /// (project index, user index)
+    members: Vec<(usize, usize)>,
+    /// (sync_reverse_assignment, sync_status_reverse) of `o0` and `o1`.
+    settings: [(bool, bool); 2],
+    /// Per group: project index.
+    groups: Vec<usize>,
+    /// (group index, key index, through the other integration)
+    links: Vec<(usize, usize, bool)>,
+    /// (Jira username index, user index)
+    mappings: Vec<(u8, usize)>,
+}
+
+#[derive(Debug, Clone)]
+enum Assignee {
+    Cleared,
+    /// Jira username index, e-mail (index, upper-case), masked e-mail.
+    Set(Option<u8>, Option<(u8, bool)>, bool),
+}
+
+#[derive(Debug, Clone)]
+struct Event {
+    key: usize,
+    assignee: Option<Assignee>,
+    /// (from category, to category) as 0 = new, 1 = indeterminate, 2 = done.
+    status: Option<(u8, u8)>,
+}
+
+fn world() -> impl Strategy<Value = World> {
+    let users = prop::collection::vec((any::<bool>(), 0u8..3, any::<bool>()), 1..6);
+    let groups = prop::collection::vec(0usize..4, 1..7);
+    (
+        users,
+        groups,
+        any::<[(bool, bool); 2]>(),
+        prop::collection::vec((0usize..4, 0usize..6), 0..14),
+        prop::collection::vec((0usize..7, 0usize..3, prop::bool::weighted(0.2)), 0..14),
+        prop::collection::vec((0u8..3, 0usize..6), 0..3),
+    )
+        .prop_map(|(users, groups, settings, members, links, mappings)| {
+            let (nu, ng) = (users.len(), groups.len());
+            World {
+                members: members.into_iter().map(|(p, u)| (p, u % nu)).collect(),
+                links: links.into_iter().map(|(g, k, o)| (g % ng, k, o)).collect(),
+                mappings: mappings.into_iter().map(|(n, u)| (n, u % nu)).collect(),
+                users,
+                settings,
+                groups,
+            }
+        })
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    let assignee = prop_oneof![
+        Just(None),
+        Just(Some(Assignee::Cleared)),
+        (
+            prop::option::of(0u8..4),
+            prop::option::of((0u8..4, any::<bool>())),
+            prop::bool::weighted(0.1)
+        )
+            .prop_map(|(n, e, m)| Some(Assignee::Set(n, e, m))),
+    ];
+    (0usize..3, assignee, prop::option::of((0u8..3, 0u8..3))).prop_map(|(key, assignee, status)| {
+        Event {
+            key,
+            assignee,
+            status,
+        }
+    })
+}
+
+fn seed(w: &World) -> InMemoryStore {
+    let store = InMemoryStore::new();
+    for (i, (assign, status)) in w.settings.iter().enumerate() {
+        store.install(
+            JIRA,
+            format!("o{i}"),
+            SyncSettings::new()
+                .with_reverse_assignment(*assign)
+                .with_status_reverse(*status),
+        );
+    }
+    for (p, o) in PROJECTS {
+        store.add_project(p, o);
+    }
+    for (i, (active, email, verified)) in w.users.iter().enumerate() {
+        let u = format!("u{i}");
+        store.add_user(u.as_str(), *active);
+        store
+            .add_email(u.as_str(), format!("user{email}@example.org"), *verified)
+            .unwrap();
+    }
+    for (p, u) in &w.members {
+        store.add_member(PROJECTS[*p].0, format!("u{u}")).unwrap();
+    }
+    for (i, p) in w.groups.iter().enumerate() {
+        store.add_group(format!("g{i}"), PROJECTS[*p].0).unwrap();
+    }
+    for (g, k, other) in &w.links {
+        let integration = if *other { OTHER_JIRA } else { JIRA };
+        store.link(format!("g{g}"), integration, KEYS[*k]).unwrap();
+    }
+    for (n, u) in &w.mappings {
+        store
+            .map_user(JIRA, format!("jira-user-{n}"), format!("u{u}"))
+            .unwrap();
+    }
+    store
+}
+
+fn status(cat: u8) -> JiraStatus {
+    let (id, category) = match cat {
+        0 => ("10000", StatusCategory::New),
+        1 => ("3", StatusCategory::Indeterminate),
+        _ => ("10002", StatusCategory::Done),
+    };
+    JiraStatus::new(id).with_category(category)
+}
+
+/// The `i`-th event in changelog order gets changelog id `(i + 1) * 10`.
+fn inbound(i: usize, e: &Event) -> InboundEvent {
+    let id = u64::try_from(i + 1).unwrap() * 10;
+    let mut ev =
+        InboundEvent::new(JIRA, KEYS[e.key], OrderingKey::new(Some(id), 0)).with_project_key("APP");
+    match &e.assignee {
+        None => {}
+        Some(Assignee::Cleared) => ev = ev.unassigned(),
+        Some(Assignee::Set(name, email, masked)) => {
+            let mut u = JiraUser::new();
+            if let Some(n) = name {
+                u = u.with_name(format!("jira-user-{n}"));
+            }
+            if let Some((e, upper)) = email {
+                let mut addr = format!("user{e}@example.org");
+                if *upper {
+                    addr = addr.to_uppercase();
+                }
+                if *masked {
+                    addr = addr.replace('@', " at ");
+                }
+                u = u.with_email(addr);
+            }
+            ev = ev.assigned_to(u);
+        }
+    }
+    if let Some((from, to)) = e.status {
+        ev = ev.with_status(Some(status(from)), Some(status(to)));
+    }
+    ev
+}
+
+type Watermarks = Vec<(Option<OrderingKey>, Option<OrderingKey>)>;
+
+fn state(store: &InMemoryStore) -> (Vec<GroupSnapshot>, Watermarks) {
+    let i = IntegrationId::new(JIRA);
+    let groups = store.groups();
+    let marks = groups
+        .iter()
+        .map(|g: &GroupSnapshot| {
+            let id: &GroupId = &g.id;
+            (
+                store.watermark(id, &i, SyncKind::Assignee),
+                store.watermark(id, &i, SyncKind::Status),
+            )
+        })
+        .collect();
+    (groups, marks)
+}
+
+fn scenario() -> impl Strategy<Value = (World, Vec<Event>, Vec<usize>)> {
+    (world(), prop::collection::vec(event(), 1..12)).prop_flat_map(|(w, events)| {
+        let n = events.len();
+        prop::collection::vec(0..n, 0..n).prop_flat_map(move |dups| {
+            let mut delivery: Vec<usize> = (0..n).collect();
+            delivery.extend(dups);
+            (
+                Just(w.clone()),
+                Just(events.clone()),
+                Just(delivery).prop_shuffle(),
+            )
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Any delivery order with any duplicates ends in the same state as in-order-once delivery.
+    #[test]
+    fn shuffled_duplicated_delivery_equals_in_order_delivery((w, events, delivery) in scenario()) {
+        let in_order = seed(&w);
+        for (i, e) in events.iter().enumerate() {
+            block_on(sync_inbound(&in_order, &inbound(i, e))).unwrap();
+        }
+        let shuffled = seed(&w);
+        for &i in &delivery {
+            block_on(sync_inbound(&shuffled, &inbound(i, &events[i]))).unwrap();
+        }
+        prop_assert_eq!(state(&in_order), state(&shuffled));
+    }
+
+    /// Delivering the same event a second time right away never changes anything.
+    #[test]
+    fn immediate_redelivery_changes_nothing((w, events, _d) in scenario()) {
+        let store = seed(&w);
+        for (i, e) in events.iter().enumerate() {
+            let ev = inbound(i, e);
+            block_on(sync_inbound(&store, &ev)).unwrap();
+            let before = state(&store);
+            let again = block_on(sync_inbound(&store, &ev)).unwrap();
+            prop_assert!(!again.changed_anything());
+            prop_assert_eq!(before, state(&store));
+        }
+    }
+}
