@@ -530,16 +530,11 @@ impl Store for InMemoryStore {
                 continue;
             };
             let kind = m.kind();
-            match g.watermark(&plan.integration, kind) {
-                Some(w) if w > m.ordering => {
-                    results.push(MutationResult::Stale);
-                    continue;
-                }
-                Some(w) if w == m.ordering => {
-                    results.push(MutationResult::Duplicate);
-                    continue;
-                }
-                _ => {}
+            if let Some(skip) =
+                MutationResult::guard(g.watermark(&plan.integration, kind), m.ordering)
+            {
+                results.push(skip);
+                continue;
             }
             let changed = match &m.change {
                 Change::Assign(u) => {

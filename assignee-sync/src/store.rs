@@ -188,6 +188,19 @@ pub enum MutationResult {
     GroupMissing,
 }
 
+impl MutationResult {
+    /// The watermark guard of [`Store::commit`] for implementors: `Some(Stale)` or
+    /// `Some(Duplicate)` when a mutation with key `ordering` must not be applied to a group
+    /// whose current watermark is `current`, `None` when it must be applied.
+    pub fn guard(current: Option<OrderingKey>, ordering: OrderingKey) -> Option<Self> {
+        match current {
+            Some(w) if w > ordering => Some(Self::Stale),
+            Some(w) if w == ordering => Some(Self::Duplicate),
+            _ => None,
+        }
+    }
+}
+
 /// Storage for inbound sync. Implement it on your database; [`crate::memory::InMemoryStore`]
 /// is the reference implementation.
 ///
