@@ -35,10 +35,11 @@ pub enum ParseError {
         /// 1-based column of the error.
         column: usize,
     },
-    /// The body nests arrays/objects deeper than serde_json's limit of 128 levels.
+    /// The body nests arrays/objects too deeply: deeper than serde_json's limit of 128
+    /// levels, or deeper than 100 levels inside one unmodelled member.
     #[error(
-        "webhook body nests JSON deeper than 128 levels (line {line}, column {column}); \
-         no Jira delivery does this, reject the request"
+        "webhook body nests JSON too deeply (limit 128 levels, 100 inside one member) at line \
+         {line}, column {column}; no Jira delivery does this, reject the request"
     )]
     TooDeep {
         /// The underlying serde_json error.
@@ -87,6 +88,13 @@ impl From<serde_json::Error> for ParseError {
                 line,
                 column,
             },
+            Category::Data if source.to_string().starts_with("recursion limit exceeded") => {
+                ParseError::TooDeep {
+                    source,
+                    line,
+                    column,
+                }
+            }
             Category::Data => ParseError::NotAnObject { source },
             Category::Syntax if source.to_string().starts_with("recursion limit exceeded") => {
                 ParseError::TooDeep {

@@ -48,7 +48,7 @@
 //! * [`Issue`], [`IssueFields`] (summary, description, status with category, assignee,
 //!   reporter, creator, project, issue type, priority, resolution, labels, fix versions,
 //!   versions, components, created/updated/resolution date as [`JiraDateTime`]); every other
-//!   field (custom fields included) is kept as JSON in `extra`.
+//!   field (custom fields included) is kept as raw JSON text in `extra` ([`Extra`]).
 //! * [`User`] for Server/DC (`name`, `key`) and Cloud (`accountId`); every member optional.
 //! * Every member is a [`Field`]: absent, `null`, a typed value, or (when the JSON type was
 //!   unexpected) the raw JSON. Parsing never fails because of a member's type.
@@ -66,6 +66,7 @@ mod macros;
 mod changelog;
 mod diff;
 mod error;
+mod extra;
 mod field;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -77,6 +78,7 @@ pub use changelog::{
 };
 pub use diff::{Modelled, diff};
 pub use error::ParseError;
+pub use extra::{Extra, RawJson};
 pub use field::{Field, Id, JiraDateTime, Lenient};
 pub use model::{
     Comment, Issue, IssueEventTypeName, IssueFields, IssueType, Named, Project, Status,

@@ -16,12 +16,12 @@ macro_rules! json_object {
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $crate::Field<$ty>, )*
             /// Members this crate does not model, kept verbatim.
-            pub extra: serde_json::Map<String, serde_json::Value>,
+            pub extra: $crate::Extra,
         }
 
         impl Default for $name {
             fn default() -> Self {
-                Self { $( $field: $crate::Field::Absent, )* extra: serde_json::Map::new() }
+                Self { $( $field: $crate::Field::Absent, )* extra: $crate::Extra::new() }
             }
         }
 
@@ -34,7 +34,7 @@ macro_rules! json_object {
                         map.serialize_entry($json, &self.$field)?;
                     }
                 )*
-                for (k, v) in &self.extra {
+                for (k, v) in self.extra.iter() {
                     map.serialize_entry(k, v)?;
                 }
                 map.end()
@@ -49,8 +49,8 @@ macro_rules! json_object {
                     match &*key.0 {
                         $( $json => out.$field = map.next_value()?, )*
                         _ => {
-                            let v: serde_json::Value = map.next_value()?;
-                            out.extra.insert(key.0.into_owned(), v);
+                            let v: $crate::RawJson = map.next_value()?;
+                            out.extra.insert_raw(key.0.into_owned(), v);
                         }
                     }
                 }

@@ -1,9 +1,10 @@
 //! The delivery envelope, issues, users and the other objects of a Jira webhook body.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::changelog::{Change, Changelog, ProjectRef, StatusRef, Transition, UserRef};
 use crate::error::ParseError;
+use crate::extra::Extra;
 use crate::field::{Id, JiraDateTime};
 
 open_enum! {
@@ -166,7 +167,7 @@ json_object! {
         /// `locale`, e.g. `en_US`.
         "locale" => locale: String,
         /// `avatarUrls`: size (`48x48`) to URL.
-        "avatarUrls" => avatar_urls: Map<String, Value>,
+        "avatarUrls" => avatar_urls: Extra,
     }
 }
 
@@ -261,7 +262,7 @@ json_object! {
         /// `projectTypeKey`
         "projectTypeKey" => project_type_key: String,
         /// `avatarUrls`
-        "avatarUrls" => avatar_urls: Map<String, Value>,
+        "avatarUrls" => avatar_urls: Extra,
     }
 }
 
@@ -374,8 +375,9 @@ json_object! {
 }
 
 impl IssueFields {
-    /// Any field by id (`customfield_10010`, `watches`, ...) that is not modelled, as JSON.
-    pub fn other(&self, id: &str) -> Option<&Value> {
+    /// Any field by id (`customfield_10010`, `watches`, ...) that is not modelled, parsed
+    /// into JSON (see [`Extra`] for the raw text and typed access).
+    pub fn other(&self, id: &str) -> Option<Value> {
         self.extra.get(id)
     }
 }

@@ -88,11 +88,11 @@ fn server_7x_assigned_through_edit_screen() {
     assert_eq!(created.unix_millis(), 1_561_647_317_488);
     assert_eq!(
         fields.other("customfield_10114"),
-        Some(&Value::from("0|i000qn:"))
+        Some(Value::from("0|i000qn:"))
     );
     assert_eq!(
         fields.other("customfield_10117"),
-        Some(&Value::from("false"))
+        Some(Value::from("false"))
     );
     assert!(fields.resolution.is_null());
     // Mojibake in issuetype.description is odd but valid JSON: kept.
@@ -361,7 +361,7 @@ fn perf_dc_assignee_change_between_user_keys() {
     let fields = e.issue().and_then(Issue::fields).expect("fields");
     assert_eq!(
         fields.other("customfield_10002"),
-        Some(&serde_json::json!(5.0))
+        Some(serde_json::json!(5.0))
     );
     assert_eq!(fields.labels.value().map(Vec::len), Some(3));
 }
@@ -380,7 +380,7 @@ fn sentry_example_payload_with_numeric_changelog_id() {
     let issue = e.issue().expect("issue");
     assert_eq!(issue.key(), Some("APP-1"));
     // `project` at the issue level (not under fields) is kept as an unknown member.
-    assert_eq!(issue.extra["project"]["key"], "APP");
+    assert_eq!(issue.extra.get("project").expect("project")["key"], "APP");
 }
 
 #[test]
@@ -480,7 +480,7 @@ fn rest_issue_reply_parses_as_issue_and_diffs() {
     assert_eq!(issue.key(), Some("SEN-5"));
     assert_eq!(issue.status().and_then(|s| s.id.as_str()), Some("10100"));
     assert_eq!(
-        issue.extra["expand"],
+        issue.extra.get("expand").expect("expand"),
         Value::from(
             "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
         )

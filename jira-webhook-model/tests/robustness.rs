@@ -64,7 +64,7 @@ fn unexpected_member_types_are_kept_raw_and_round_trip() {
     let changelog = e.changelog().expect("changelog");
     assert!(changelog.items().is_empty());
     assert!(e.changes().is_empty());
-    assert_eq!(e.extra["worklog"], json!({"id": "1"}));
+    assert_eq!(e.extra.get("worklog").expect("worklog"), json!({"id": "1"}));
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn unknown_event_kinds_keep_their_value() {
     );
     assert_eq!(e.event_type_name(), Some(&IssueEventTypeName::IssueGeneric));
     assert_eq!(e.to_value()["webhookEvent"], "jira:worklog_frobnicated");
-    assert_eq!(e.extra["whatever"], json!({"a": 1}));
+    assert_eq!(e.extra.get("whatever").expect("whatever"), json!({"a": 1}));
     // Equality goes by the string, so a hand-made Other equals the known variant.
     assert_eq!(
         WebhookEventKind::Other("comment_created".into()),
@@ -241,20 +241,40 @@ fn hundred_thousand_deep_nesting_is_rejected_without_stack_overflow() {
         assert!(matches!(err, ParseError::TooDeep { .. }), "{err}");
         assert!(err.to_string().contains("128"));
     }
-    // Unclosed deep nesting too (a top-level array is rejected before any nesting).
+    // Unclosed deep nesting: a clean error too (truncated, as serde_json skips an unknown
+    // member to its end before the depth check can run).
     let body = format!("{{\"a\":{}", "[".repeat(100_000));
     assert!(matches!(
         WebhookEvent::from_str(&body),
-        Err(ParseError::TooDeep { .. })
+        Err(ParseError::Truncated { .. } | ParseError::TooDeep { .. })
+    ));
+    let body = format!("{{\"issue\":{}", "{\"fields\":".repeat(100_000));
+    assert!(matches!(
+        WebhookEvent::from_str(&body),
+        Err(ParseError::Truncated { .. } | ParseError::TooDeep { .. })
     ));
     assert!(matches!(
         WebhookEvent::from_str(&"[".repeat(100_000)),
         Err(ParseError::NotAnObject { .. })
     ));
-    // Nesting well within the limit is fine.
+    // Nesting well within the limit is fine; any accepted body also parses as a Value.
     let ok = nested(100, "[", "]");
     let e = WebhookEvent::from_str(&ok).expect("100 levels parse");
     assert_eq!(e.to_json(), ok);
+    assert_eq!(
+        e.to_value(),
+        serde_json::from_str::<Value>(&ok).expect("value parse")
+    );
+    // One level more inside a member is refused (serde_json skips raw members without its
+    // recursion limit, so the crate enforces 100 levels per member itself).
+    let too_deep = nested(101, "{\"a\":", "}");
+    assert!(matches!(
+        WebhookEvent::from_str(&too_deep),
+        Err(ParseError::TooDeep { .. })
+    ));
+    // Brackets inside strings do not count.
+    let strings = format!("{{\"x\":[\"{}\"]}}", "[".repeat(1000));
+    assert!(WebhookEvent::from_str(&strings).is_ok());
 }
 
 #[test]
