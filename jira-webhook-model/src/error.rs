@@ -81,6 +81,7 @@ impl ParseError {
 impl From<serde_json::Error> for ParseError {
     fn from(source: serde_json::Error) -> Self {
         let (line, column) = (source.line(), source.column());
+        let too_deep = source.to_string().starts_with("recursion limit exceeded");
         match source.classify() {
             Category::Io => ParseError::Io { source },
             Category::Eof => ParseError::Truncated {
@@ -88,21 +89,12 @@ impl From<serde_json::Error> for ParseError {
                 line,
                 column,
             },
-            Category::Data if source.to_string().starts_with("recursion limit exceeded") => {
-                ParseError::TooDeep {
-                    source,
-                    line,
-                    column,
-                }
-            }
+            Category::Syntax | Category::Data if too_deep => ParseError::TooDeep {
+                source,
+                line,
+                column,
+            },
             Category::Data => ParseError::NotAnObject { source },
-            Category::Syntax if source.to_string().starts_with("recursion limit exceeded") => {
-                ParseError::TooDeep {
-                    source,
-                    line,
-                    column,
-                }
-            }
             Category::Syntax => ParseError::Syntax {
                 source,
                 line,
