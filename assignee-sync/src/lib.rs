@@ -65,7 +65,11 @@
 //! * Only links of the event's integration count; groups of organizations that did not
 //!   install it are skipped `NotInstalled`.
 //! * **Key change** (issue moved): the links of the old key move to the new key, in the same
-//!   commit.
+//!   commit. A store that tracks moves ([`Store::moved_to`], optional; `InMemoryStore` does)
+//!   also lets an older event that names the old key, delivered after the move, reach the
+//!   moved groups, and makes moves delivered out of order end at the newest key. Limitation:
+//!   an event naming a new key that arrives *before* the move creating that key finds no
+//!   links and is not replayed (the model test states this guarantee precisely).
 //! * **Order and duplicates**: every group has one watermark per (integration, kind). A change
 //!   applies only if its ordering key is greater than the watermark, and advances it; equal is
 //!   `Duplicate`, smaller is `Stale`. Assignee and status are independent. A decision of
@@ -91,7 +95,9 @@ pub use event::{
     StatusChange,
 };
 pub use outcome::{GroupOutcome, GroupResult, SkipReason, SyncError, SyncOutcome};
-pub use store::{Change, Installation, LinkedGroup, Mutation, MutationResult, Plan, Store};
+pub use store::{
+    Change, Installation, KeyMove, LinkedGroup, Mutation, MutationResult, Plan, Store,
+};
 pub use sync::sync_inbound;
 pub use types::{
     ChangeSource, GroupId, GroupStatus, IntegrationId, IssueKey, OrganizationId, ProjectId,

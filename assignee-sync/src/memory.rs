@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::event::OrderingKey;
-use crate::store::{Change, Installation, LinkedGroup, MutationResult, Plan, Store};
+use crate::store::{Change, Installation, KeyMove, LinkedGroup, MutationResult, Plan, Store};
 use crate::types::{
     ChangeSource, GroupId, GroupStatus, IntegrationId, IssueKey, OrganizationId, ProjectId,
     SyncKind, SyncSettings, UserId,
@@ -114,6 +114,8 @@ struct State {
     links: HashMap<IntegrationId, HashMap<IssueKey, BTreeSet<GroupId>>>,
     /// integration → Jira username / user key / account id → user.
     mappings: HashMap<IntegrationId, HashMap<String, UserId>>,
+    /// integration → old key → key it was moved to.
+    moves: HashMap<IntegrationId, HashMap<IssueKey, KeyMove>>,
     link_count: usize,
     fail_next_commit: bool,
 }
@@ -506,11 +508,33 @@ impl Store for InMemoryStore {
             .is_some_and(|p| p.members.contains(user)))
     }
 
+    async fn moved_to(
+        &self,
+        integration: &IntegrationId,
+        key: &IssueKey,
+    ) -> Result<Option<KeyMove>, MemoryError> {
+        Ok(self
+            .lock()
+            .moves
+            .get(integration)
+            .and_then(|m| m.get(key))
+            .cloned())
+    }
+
     async fn commit(&self, plan: &Plan) -> Result<Vec<MutationResult>, MemoryError> {
         let mut guard = self.lock();
         let s = &mut *guard;
         if std::mem::take(&mut s.fail_next_commit) {
             return Err(MemoryError::InjectedCommitFailure);
+        }
+        if let Some(k) = &plan.relink {
+            let moves = s.moves.entry(plan.integration.clone()).or_default();
+            if moves
+                .get(&k.from)
+                .is_none_or(|m| m.ordering <= plan.ordering)
+            {
+                moves.insert(k.from.clone(), KeyMove::new(k.to.clone(), plan.ordering));
+            }
         }
         if let Some(k) = &plan.relink
             && let Some(by_key) = s.links.get_mut(&plan.integration)

@@ -138,6 +138,26 @@ impl Mutation {
     }
 }
 
+/// A recorded issue move: the key moved to, and the ordering key of the event that moved it.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyMove {
+    /// The key the issue moved to.
+    pub to: IssueKey,
+    /// The ordering key of the moving event.
+    pub ordering: OrderingKey,
+}
+
+impl KeyMove {
+    /// Builds a move record.
+    pub fn new(to: impl Into<IssueKey>, ordering: OrderingKey) -> Self {
+        Self {
+            to: to.into(),
+            ordering,
+        }
+    }
+}
+
 /// Everything one event writes, applied by [`Store::commit`] in one atomic step.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,16 +168,19 @@ pub struct Plan {
     pub source: ChangeSource,
     /// Move the links of `from` to `to` (issue moved); applied before the mutations.
     pub relink: Option<KeyChange>,
+    /// The event's ordering key (recorded with a move, see [`Store::moved_to`]).
+    pub ordering: OrderingKey,
     /// Guarded group changes, at most one per (group, kind), sorted by group then kind.
     pub mutations: Vec<Mutation>,
 }
 
 impl Plan {
-    /// An empty plan for an integration, with the integration as source.
-    pub fn new(integration: IntegrationId) -> Self {
+    /// An empty plan for an event of an integration, with the integration as source.
+    pub fn new(integration: IntegrationId, ordering: OrderingKey) -> Self {
         Self {
             source: ChangeSource::Integration(integration.clone()),
             integration,
+            ordering,
             relink: None,
             mutations: Vec::new(),
         }
@@ -245,6 +268,15 @@ impl MutationResult {
 /// Before the mutations, if `plan.relink` is `Some(KeyChange { from, to })`, every link
 /// `(plan.integration, from)` becomes `(plan.integration, to)` (a group already linked to `to`
 /// keeps one link). Relinking an absent key is a no-op, so it is idempotent.
+/// A store that implements [`moved_to`](Store::moved_to) also records, in the same
+/// transaction and **even when no link moved**, the move `from → KeyMove { to,
+/// ordering: plan.ordering }`, unless `from` already has a recorded move with a greater
+/// ordering key (the newest move of a key wins).
+///
+/// **Optional** (default: not tracked): [`moved_to`](Store::moved_to) returns the key that
+/// `key` was relinked to by an earlier commit. With it, an event that names an old key and is
+/// delivered after the move still reaches the moved groups, and moves delivered out of order
+/// still end at the newest key. Without it, such an event finds no linked groups.
 ///
 /// The result vector has exactly one entry per mutation, in the same order. A transaction
 /// conflict should be retried by the implementation (or reported as an error, in which case
@@ -286,6 +318,17 @@ pub trait Store {
         project: &ProjectId,
         user: &UserId,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Where `key` of `integration` was moved to by a committed relink, if the store tracks
+    /// moves. The default tracks nothing and returns `Ok(None)`.
+    fn moved_to(
+        &self,
+        integration: &IntegrationId,
+        key: &IssueKey,
+    ) -> impl Future<Output = Result<Option<KeyMove>, Self::Error>> + Send {
+        let _ = (integration, key);
+        async { Ok(None) }
+    }
 
     /// Applies a plan atomically; see the trait docs for the exact semantics.
     fn commit(

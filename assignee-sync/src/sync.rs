@@ -3,10 +3,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::decide::{StatusAction, candidate_order, guard, status_action};
-use crate::event::{AssigneeChange, InboundEvent, JiraUser};
+use crate::event::{AssigneeChange, InboundEvent, JiraUser, KeyChange, OrderingKey};
 use crate::outcome::{GroupOutcome, GroupResult, SkipReason, SyncError, SyncOutcome};
 use crate::store::{Change, LinkedGroup, Mutation, MutationResult, Plan, Store};
-use crate::types::{GroupId, OrganizationId, ProjectId, SyncKind, SyncSettings, UserId};
+use crate::types::{
+    GroupId, IntegrationId, IssueKey, OrganizationId, ProjectId, SyncKind, SyncSettings, UserId,
+};
 
 /// The assignee decision before per-group membership is checked.
 enum AssigneeIntent {
@@ -26,8 +28,9 @@ enum Pending {
 /// Applies one inbound event: assigns / de-assigns / resolves / unresolves the linked groups
 /// of every organization that enabled the sync kind, and carries links to a new key.
 ///
-/// Steps: validate the event; read installations and linked groups (of the issue key, and of
-/// the old key when the event carries a key change); decide per group and kind; commit all
+/// Steps: validate the event; read installations and linked groups (of the issue key and
+/// every key it was moved to since, see [`Store::moved_to`]; of the old key when the event
+/// carries a key change); decide per group and kind; commit all
 /// guarded changes in **one** [`Store::commit`] call; report per group.
 ///
 /// Idempotent and order-safe: every change is guarded by the group's watermark for its kind
@@ -55,16 +58,30 @@ pub async fn sync_inbound<S: Store>(
         return Ok(outcome);
     }
 
-    // Linked groups: current key, plus old and new key of a move. Deduplicated, sorted by id.
-    let mut groups: BTreeMap<GroupId, LinkedGroup> = BTreeMap::new();
-    let mut keys = vec![event.issue_key.clone()];
-    if let Some(k) = &relink {
-        for key in [&k.from, &k.to] {
-            if !keys.contains(key) {
-                keys.push(key.clone());
+    // Keys whose links this event concerns: the issue key and every key it moved to since
+    // (an event naming an old key follows the issue); for a key change also the old key. The
+    // links of a key change go to the newest key the new key has moved to by a *newer* event
+    // (a move delivered out of order), not back along an older move.
+    let mut keys = follow_moves(store, &event.integration, &event.issue_key, None).await?;
+    let relink = match relink {
+        Some(k) => {
+            let chain =
+                follow_moves(store, &event.integration, &k.to, Some(event.ordering)).await?;
+            let target = chain.last().cloned().unwrap_or_else(|| k.to.clone());
+            for key in std::iter::once(&k.from).chain(&chain) {
+                if !keys.contains(key) {
+                    keys.push(key.clone());
+                }
             }
+            // A move back to where the issue is already (out-of-order cycle) moves nothing.
+            (target != k.from).then_some(KeyChange {
+                from: k.from,
+                to: target,
+            })
         }
-    }
+        None => None,
+    };
+    let mut groups: BTreeMap<GroupId, LinkedGroup> = BTreeMap::new();
     for key in &keys {
         let linked = store
             .linked_groups(&event.integration, key)
@@ -82,7 +99,7 @@ pub async fn sync_inbound<S: Store>(
     outcome.relinked.sort();
     outcome.relinked.dedup();
 
-    let mut plan = Plan::new(event.integration.clone());
+    let mut plan = Plan::new(event.integration.clone(), event.ordering);
     plan.relink.clone_from(&relink);
     if groups.is_empty() || (event.assignee.is_none() && event.status.is_none()) {
         return commit_and_report(store, plan, Vec::new(), outcome).await;
@@ -187,6 +204,34 @@ pub async fn sync_inbound<S: Store>(
     }
 
     commit_and_report(store, plan, entries, outcome).await
+}
+
+/// At most this many moves are followed from one key.
+const MAX_MOVES: usize = 16;
+
+/// `start`, then every key it was moved to ([`Store::moved_to`]), without repeats. With
+/// `newer_than`, only moves recorded by events newer than that key are followed.
+async fn follow_moves<S: Store>(
+    store: &S,
+    integration: &IntegrationId,
+    start: &IssueKey,
+    newer_than: Option<OrderingKey>,
+) -> Result<Vec<IssueKey>, SyncError<S::Error>> {
+    let mut chain = vec![start.clone()];
+    while chain.len() <= MAX_MOVES {
+        let Some(last) = chain.last() else { break };
+        match store
+            .moved_to(integration, last)
+            .await
+            .map_err(SyncError::Store)?
+        {
+            Some(m) if !chain.contains(&m.to) && newer_than.is_none_or(|o| m.ordering > o) => {
+                chain.push(m.to);
+            }
+            _ => break,
+        }
+    }
+    Ok(chain)
 }
 
 fn validate<E>(event: &InboundEvent) -> Result<(), SyncError<E>> {

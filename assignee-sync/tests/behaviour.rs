@@ -1030,3 +1030,72 @@ async fn group_deleted_between_read_and_commit_is_reported() {
         Some(&skipped(SkipReason::GroupMissing))
     );
 }
+
+// ---------------------------------------------------------------- moves out of order
+
+#[tokio::test]
+async fn older_event_naming_the_old_key_after_the_move_reaches_moved_groups() {
+    let store = world();
+    sync_inbound(
+        &store,
+        &ev("PLATFORM-45", 10).with_key_change("APP-1", "PLATFORM-45"),
+    )
+    .await
+    .unwrap();
+    // Assigned on APP-1 before the move, delivered after it.
+    let out = sync_inbound(&store, &ev("APP-1", 9).assigned_to(bob()))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.result("g-1", SyncKind::Assignee),
+        Some(&assigned("u-bob"))
+    );
+    assert_eq!(
+        store.links_of(&IntegrationId::new(JIRA), &IssueKey::new("PLATFORM-45")),
+        vec![gid("g-1")]
+    );
+}
+
+#[tokio::test]
+async fn moves_delivered_out_of_order_end_at_the_newest_key() {
+    let store = world();
+    let i = IntegrationId::new(JIRA);
+    // APP-1 -> OPS-7 (changelog 10), then OPS-7 -> WEB-3 (changelog 20); delivered reversed.
+    let out = sync_inbound(&store, &ev("WEB-3", 20).with_key_change("OPS-7", "WEB-3"))
+        .await
+        .unwrap();
+    assert!(out.relinked.is_empty());
+    let out = sync_inbound(&store, &ev("OPS-7", 10).with_key_change("APP-1", "OPS-7"))
+        .await
+        .unwrap();
+    assert_eq!(out.relinked, vec![gid("g-1")]);
+    assert_eq!(
+        store.links_of(&i, &IssueKey::new("WEB-3")),
+        vec![gid("g-1")]
+    );
+    assert!(store.links_of(&i, &IssueKey::new("OPS-7")).is_empty());
+    assert!(store.links_of(&i, &IssueKey::new("APP-1")).is_empty());
+    // An event naming any of the keys reaches the group.
+    let out = sync_inbound(&store, &ev("APP-1", 30).unassigned())
+        .await
+        .unwrap();
+    assert!(out.result("g-1", SyncKind::Assignee).is_some());
+}
+
+#[tokio::test]
+async fn moving_back_ends_at_the_original_key_in_either_order() {
+    let i = IntegrationId::new(JIRA);
+    let there = ev("OPS-7", 10).with_key_change("APP-1", "OPS-7");
+    let back = ev("APP-1", 20).with_key_change("OPS-7", "APP-1");
+    for order in [[&there, &back], [&back, &there]] {
+        let store = world();
+        for e in order {
+            sync_inbound(&store, e).await.unwrap();
+        }
+        assert_eq!(
+            store.links_of(&i, &IssueKey::new("APP-1")),
+            vec![gid("g-1")]
+        );
+        assert!(store.links_of(&i, &IssueKey::new("OPS-7")).is_empty());
+    }
+}
