@@ -29,16 +29,7 @@ pub enum Command {
     /// Run the server: HTTP API, webhook endpoint and the background sync worker.
     Serve(ServeConfig),
     /// Run a simulated Jira Server (for trying the server out without a Jira, and for tests).
-    SimulateJira(SimulateJiraConfig),
-}
-
-/// Settings of `simulate-jira`.
-#[derive(Debug, Clone, Args)]
-pub struct SimulateJiraConfig {
-    /// Address and port the simulated Jira listens on; use `http://<listen>` as the Jira URL
-    /// when installing.
-    #[arg(long, env = "REFERENCE_SERVER_SIMULATE_JIRA_LISTEN", default_value = "127.0.0.1:8090")]
-    pub listen: SocketAddr,
+    SimulateJira(crate::simulated_jira::SimulateJiraArgs),
 }
 
 /// Settings of `serve`.

@@ -24,10 +24,9 @@ fn main() -> std::process::ExitCode {
             Command::Serve(config) => reference_server::server::run(config)
                 .await
                 .map_err(|e| e.to_string()),
-            Command::SimulateJira(config) => Err(format!(
-                "simulate-jira on {} is not available in this build yet",
-                config.listen
-            )),
+            Command::SimulateJira(args) => reference_server::simulated_jira::run(args)
+                .await
+                .map_err(|e| e.to_string()),
         }
     });
     match result {

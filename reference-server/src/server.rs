@@ -195,6 +195,9 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         }
         drop(serve_state);
         flusher.abort();
+        // Awaiting the aborted task guarantees its store handle is dropped, so the directory
+        // lock is released when this task ends.
+        let _ = flusher.await;
         let result = tokio::task::spawn_blocking(move || store.flush_blocking()).await;
         match result {
             Ok(Ok(_)) => {
