@@ -10,6 +10,9 @@ use std::time::Duration;
 use jira_oauth::{Body, InMemoryNonceStore, RequestParts, RsaPublicKey, VerifyKey};
 use wiremock::{Match, Request};
 
+#[allow(clippy::duration_suboptimal_units)] // from_mins needs 1.91 (MSRV 1.88)
+const FIVE_MINUTES: Duration = Duration::from_secs(300);
+
 /// The consumer key pair committed under tests/fixtures/jira/.
 pub const PRIVATE_KEY: &str = include_str!("../fixtures/jira/consumer_private_key.pem");
 /// Same key in PKCS#8.
@@ -69,7 +72,7 @@ pub fn verify_oauth(
         &VerifyKey::RsaSha1(public_key),
         &store,
         now,
-        Duration::from_mins(5),
+        FIVE_MINUTES,
     )
     .ok()?;
     Some(params)
