@@ -29,6 +29,9 @@
 pub mod api;
 pub mod app;
 pub mod config;
+/// Fuzz target bodies (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod inbox;
 pub mod integration_jira;

@@ -143,7 +143,7 @@ impl Worker {
     }
 
     fn mark_pending(&self, entry: &InboxEntry, reason: &str) {
-        let base = self.base_record(entry, None);
+        let base = Self::base_record(entry, None);
         let rec = DeliveryRecord {
             state: DeliveryState::Pending,
             reason: Some(format!("waiting to retry: {reason}")),
@@ -158,7 +158,7 @@ impl Worker {
         }
     }
 
-    fn base_record(&self, entry: &InboxEntry, event: Option<&WebhookEvent>) -> DeliveryRecord {
+    fn base_record(entry: &InboxEntry, event: Option<&WebhookEvent>) -> DeliveryRecord {
         DeliveryRecord {
             received_at: crate::time::rfc3339_ms(entry.received_ms),
             event: event
@@ -184,13 +184,13 @@ impl Worker {
             Ok(e) => e,
             Err(e) => {
                 return Ok(done(
-                    self.base_record(entry, None),
+                    Self::base_record(entry, None),
                     DeliveryState::Failed,
                     &format!("not a Jira delivery: {e}"),
                 ));
             }
         };
-        let base = self.base_record(entry, Some(&event));
+        let base = Self::base_record(entry, Some(&event));
         let Some(integration) = store.integration(&entry.integration_id)? else {
             return Ok(done(
                 base,
