@@ -1569,3 +1569,93 @@ mod simulated {
         let _ = SimUser::new("x", "y", "z", None);
     }
 }
+
+// ---------------------------------------------------------------- verify_ssl
+
+mod tls {
+    use super::*;
+    use std::net::SocketAddr;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    const CERT: &[u8] = include_bytes!("fixtures/jira/tls_self_signed_cert.pem");
+    const KEY: &[u8] = include_bytes!("fixtures/jira/tls_self_signed_key.pem");
+
+    /// An HTTPS server with a self-signed certificate for 127.0.0.1 that answers every
+    /// request with serverInfo 9.12.0.
+    async fn self_signed_jira() -> SocketAddr {
+        let certs = CertificateDer::pem_slice_iter(CERT)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(KEY).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from_static(
+                                br#"{"version":"9.12.0"}"#,
+                            )),
+                        ))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn verify_ssl_false_accepts_a_self_signed_certificate() {
+        let addr = self_signed_jira().await;
+        let client = JiraClient::new(
+            &format!("https://{addr}"),
+            false,
+            Auth::personal_access_token("t"),
+        )
+        .unwrap();
+        let info = client.server_info().await.unwrap();
+        assert_eq!(info.version, "9.12.0");
+    }
+
+    #[tokio::test]
+    async fn verify_ssl_true_refuses_a_self_signed_certificate() {
+        let addr = self_signed_jira().await;
+        let client = JiraClient::new(
+            &format!("https://{addr}"),
+            true,
+            Auth::personal_access_token("t"),
+        )
+        .unwrap();
+        let err = client.server_info().await.unwrap_err();
+        let JiraError::Unreachable { reason, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            reason.to_lowercase().contains("certificate"),
+            "the TLS error is reported: {reason}"
+        );
+        assert!(
+            !err.to_string().contains("https://"),
+            "no URL in the message"
+        );
+    }
+}
