@@ -1099,3 +1099,103 @@ async fn moving_back_ends_at_the_original_key_in_either_order() {
         assert!(store.links_of(&i, &IssueKey::new("OPS-7")).is_empty());
     }
 }
+
+// ---------------------------------------------------------------- cost independent of unrelated links
+
+/// Counts store calls and the linked groups handed to the logic.
+struct Counting {
+    inner: InMemoryStore,
+    calls: std::sync::atomic::AtomicUsize,
+    linked: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn tick(&self) {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl assignee_sync::Store for Counting {
+    type Error = MemoryError;
+    async fn installations(
+        &self,
+        i: &IntegrationId,
+    ) -> Result<Vec<assignee_sync::Installation>, MemoryError> {
+        self.tick();
+        self.inner.installations(i).await
+    }
+    async fn linked_groups(
+        &self,
+        i: &IntegrationId,
+        k: &IssueKey,
+    ) -> Result<Vec<assignee_sync::LinkedGroup>, MemoryError> {
+        self.tick();
+        let out = self.inner.linked_groups(i, k).await?;
+        self.linked
+            .fetch_add(out.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(out)
+    }
+    async fn users_by_verified_email(&self, e: &str) -> Result<Vec<UserId>, MemoryError> {
+        self.tick();
+        self.inner.users_by_verified_email(e).await
+    }
+    async fn mapped_user(&self, i: &IntegrationId, j: &str) -> Result<Option<UserId>, MemoryError> {
+        self.tick();
+        self.inner.mapped_user(i, j).await
+    }
+    async fn is_project_member(
+        &self,
+        p: &assignee_sync::ProjectId,
+        u: &UserId,
+    ) -> Result<bool, MemoryError> {
+        self.tick();
+        self.inner.is_project_member(p, u).await
+    }
+    async fn moved_to(
+        &self,
+        i: &IntegrationId,
+        k: &IssueKey,
+    ) -> Result<Option<assignee_sync::KeyMove>, MemoryError> {
+        self.tick();
+        self.inner.moved_to(i, k).await
+    }
+    async fn commit(
+        &self,
+        plan: &assignee_sync::Plan,
+    ) -> Result<Vec<assignee_sync::MutationResult>, MemoryError> {
+        self.tick();
+        self.inner.commit(plan).await
+    }
+}
+
+#[tokio::test]
+async fn store_work_per_event_does_not_depend_on_unrelated_links() {
+    let mut seen = Vec::new();
+    for unrelated in [100usize, 20_000] {
+        let store = world();
+        for n in 2..=10 {
+            let g = format!("g-{n}");
+            store.add_group(g.as_str(), "backend").unwrap();
+            store.link(g, JIRA, "APP-1").unwrap();
+        }
+        for n in 0..unrelated {
+            let g = format!("other-{n}");
+            store.add_group(g.as_str(), "backend").unwrap();
+            store.link(g, JIRA, format!("OPS-{n}")).unwrap();
+        }
+        let counting = Counting {
+            inner: store,
+            calls: 0.into(),
+            linked: 0.into(),
+        };
+        let out = sync_inbound(&counting, &ev("APP-1", 1).assigned_to(bob()))
+            .await
+            .unwrap();
+        assert_eq!(out.groups.len(), 10);
+        seen.push((counting.calls.into_inner(), counting.linked.into_inner()));
+    }
+    // Same number of store calls, and only the key's 10 links were ever read.
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0].1, 10);
+}
