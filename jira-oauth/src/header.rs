@@ -70,6 +70,17 @@ pub enum HeaderError {
     UnexpectedParameter(String),
 }
 
+impl HeaderError {
+    /// The OAuth problem-reporting code a provider answers with
+    /// (`parameter_absent` for an empty header, otherwise `parameter_rejected`).
+    pub fn oauth_problem(&self) -> &'static str {
+        match self {
+            Self::NoParameters => "parameter_absent",
+            _ => "parameter_rejected",
+        }
+    }
+}
+
 /// Strict percent-decoding: `%` must be followed by two hex digits; result must be UTF-8.
 fn strict_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();

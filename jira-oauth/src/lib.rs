@@ -127,7 +127,8 @@ pub use sign::{
 };
 pub use url::{UrlError, base_string_uri};
 pub use verify::{
-    InMemoryNonceStore, NonceStore, Verified, VerifyError, VerifyKey, base_string_for, verify,
+    InMemoryNonceStore, NonceStore, Verified, VerifyError, VerifyKey, base_string_for, request_url,
+    verify,
 };
 
 pub use http;

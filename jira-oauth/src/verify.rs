@@ -204,6 +204,47 @@ pub struct Verified {
     pub base_string: String,
 }
 
+/// The absolute URL of a request as a provider sees it: the request URI itself
+/// when it is absolute, otherwise `{default_scheme}://{Host header}{path?query}`
+/// (servers such as hyper receive origin-form URIs like `/rest/api/2/myself?x=1`).
+///
+/// ```
+/// let uri: http::Uri = "/rest/api/2/myself?x=1".parse().unwrap();
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert(http::header::HOST, "127.0.0.1:8080".parse().unwrap());
+/// assert_eq!(
+///     jira_oauth::request_url(&uri, &headers, "http").unwrap(),
+///     "http://127.0.0.1:8080/rest/api/2/myself?x=1",
+/// );
+/// ```
+pub fn request_url(
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    default_scheme: &str,
+) -> Result<String, UrlError> {
+    if uri.scheme().is_some() && uri.authority().is_some() {
+        return Ok(uri.to_string());
+    }
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| UrlError::MissingHost(uri.to_string()))?;
+    let path_and_query = uri
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str);
+    let url = format!("{default_scheme}://{host}{path_and_query}");
+    // validate the result so callers get a UrlError now rather than later
+    split_url(&url)?;
+    Ok(url)
+}
+
 /// Rebuilds the signature base string of a request from its parts and the
 /// parsed `Authorization` header parameters (`oauth_signature` and `realm` excluded).
 pub fn base_string_for(

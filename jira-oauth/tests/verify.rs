@@ -361,3 +361,46 @@ fn jira_app_link_public_key_form_is_accepted() {
         assert!(RsaPublicKey::from_pem(bad).is_err());
     }
 }
+
+#[test]
+fn request_url_rebuilds_origin_form_requests() {
+    let mut headers = http::HeaderMap::new();
+    let uri: http::Uri = "/jira/rest/api/2/search?jql=a%20b".parse().unwrap();
+    assert!(jira_oauth::request_url(&uri, &headers, "http").is_err());
+    headers.insert(http::header::HOST, "Jira.Example.com:8080".parse().unwrap());
+    let url = jira_oauth::request_url(&uri, &headers, "http").unwrap();
+    assert_eq!(
+        url,
+        "http://Jira.Example.com:8080/jira/rest/api/2/search?jql=a%20b"
+    );
+    // a client that signed the absolute URL verifies against the rebuilt one
+    let signed = signer()
+        .sign(
+            &RequestParts::new(
+                "GET",
+                "http://jira.example.com:8080/jira/rest/api/2/search?jql=a+b",
+            ),
+            &SignOptions::new().timestamp(NOW),
+        )
+        .unwrap();
+    let pk = public();
+    check(
+        &RequestParts::new("GET", &url),
+        &signed.authorization,
+        &VerifyKey::RsaSha1(&pk),
+        &InMemoryNonceStore::new(),
+        NOW,
+    )
+    .unwrap();
+    let absolute: http::Uri = "https://x.example/a".parse().unwrap();
+    assert_eq!(
+        jira_oauth::request_url(&absolute, &headers, "http").unwrap(),
+        "https://x.example/a"
+    );
+    assert_eq!(
+        jira_oauth::parse_authorization_header("OAuth")
+            .unwrap_err()
+            .oauth_problem(),
+        "parameter_absent"
+    );
+}
