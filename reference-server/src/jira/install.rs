@@ -136,12 +136,6 @@ impl PatInstallRequest {
     }
 }
 
-impl Default for SecretString {
-    fn default() -> Self {
-        Self::new("")
-    }
-}
-
 fn default_true() -> bool {
     true
 }
