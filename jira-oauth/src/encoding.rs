@@ -142,6 +142,11 @@ impl Parameters {
             .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
     }
 
+    /// Keeps only the parameters for which `keep(name, value)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &[u8]) -> bool) {
+        self.pairs.retain(|(n, v)| keep(n, v));
+    }
+
     /// Number of parameters (duplicates counted).
     pub fn len(&self) -> usize {
         self.pairs.len()

@@ -138,23 +138,40 @@ pub fn signature_base_string(
     protocol_params: &[(&str, &str)],
 ) -> Result<String, UrlError> {
     let split = split_url(request.url)?;
-    let mut params = Parameters::new();
-    if let Some(q) = split.query {
-        params.extend_from_form(q.as_bytes());
-    }
-    if let Body::Form(b) = request.body {
-        params.extend_from_form(b);
-    }
-    for (name, value) in protocol_params {
-        if *name != "realm" && *name != "oauth_signature" {
-            params.push(name, value);
-        }
-    }
+    let params = collect_parameters(
+        split.query,
+        request.body,
+        protocol_params
+            .iter()
+            .copied()
+            .filter(|(name, _)| *name != "realm"),
+    );
     Ok(base_string_from_parts(
         request.method,
         &split.base_uri(),
         &params.normalized(),
     ))
+}
+
+/// The parameters of RFC 5849 §3.4.1.3.1: the query, a form body and the
+/// protocol parameters, with `oauth_signature` excluded from every source.
+pub(crate) fn collect_parameters<'a>(
+    query: Option<&str>,
+    body: Body<'_>,
+    protocol: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Parameters {
+    let mut params = Parameters::new();
+    if let Some(q) = query {
+        params.extend_from_form(q.as_bytes());
+    }
+    if let Body::Form(b) = body {
+        params.extend_from_form(b);
+    }
+    for (name, value) in protocol {
+        params.push(name, value);
+    }
+    params.retain(|name, _| name != b"oauth_signature");
+    params
 }
 
 pub(crate) fn base_string_from_parts(method: &str, base_uri: &str, normalized: &str) -> String {
@@ -499,16 +516,11 @@ impl Signer {
             protocol.push(("oauth_body_hash", body_hash(request.body.bytes())));
         }
 
-        let mut params = Parameters::new();
-        if let Some(q) = split.query {
-            params.extend_from_form(q.as_bytes());
-        }
-        if let Body::Form(b) = request.body {
-            params.extend_from_form(b);
-        }
-        for (name, value) in &protocol {
-            params.push(name, value);
-        }
+        let params = collect_parameters(
+            split.query,
+            request.body,
+            protocol.iter().map(|(n, v)| (*n, v.as_str())),
+        );
         let base_string =
             base_string_from_parts(request.method, &split.base_uri(), &params.normalized());
         let signature = self.sign_base_string(&base_string)?;

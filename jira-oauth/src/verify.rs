@@ -9,11 +9,11 @@ use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
-use crate::encoding::Parameters;
 use crate::header::OAuthParams;
 use crate::keys::{ConsumerSecret, RsaPublicKey, TokenSecret};
 use crate::sign::{
-    Body, RequestParts, SignatureMethod, base_string_from_parts, body_hash, hmac_sha1, secret_key,
+    Body, RequestParts, SignatureMethod, base_string_from_parts, body_hash, collect_parameters,
+    hmac_sha1, secret_key,
 };
 use crate::url::{UrlError, split_url};
 
@@ -252,18 +252,7 @@ pub fn base_string_for(
     params: &OAuthParams,
 ) -> Result<String, UrlError> {
     let split = split_url(request.url)?;
-    let mut all = Parameters::new();
-    if let Some(q) = split.query {
-        all.extend_from_form(q.as_bytes());
-    }
-    if let Body::Form(b) = request.body {
-        all.extend_from_form(b);
-    }
-    for (name, value) in params.iter() {
-        if name != "oauth_signature" {
-            all.push(name, value);
-        }
-    }
+    let all = collect_parameters(split.query, request.body, params.iter());
     Ok(base_string_from_parts(
         request.method,
         &split.base_uri(),

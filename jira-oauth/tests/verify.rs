@@ -404,3 +404,43 @@ fn request_url_rebuilds_origin_form_requests() {
         "parameter_absent"
     );
 }
+
+#[test]
+fn oauth_signature_in_the_query_is_never_signed() {
+    // RFC 5849 §3.4.1.3.1: oauth_signature is excluded from every source.
+    let clean = signer()
+        .sign(
+            &RequestParts::new("GET", "https://jira.example.com/rest?a=1"),
+            &SignOptions::new().nonce("n").timestamp(NOW),
+        )
+        .unwrap();
+    let with_sig = signer()
+        .sign(
+            &RequestParts::new(
+                "GET",
+                "https://jira.example.com/rest?a=1&oauth_signature=zzz",
+            ),
+            &SignOptions::new().nonce("n").timestamp(NOW),
+        )
+        .unwrap();
+    assert_eq!(clean.base_string, with_sig.base_string);
+    // but a query parameter called realm is an ordinary parameter
+    let realm = signer()
+        .sign(
+            &RequestParts::new("GET", "https://jira.example.com/rest?a=1&realm=x"),
+            &SignOptions::new().nonce("n").timestamp(NOW),
+        )
+        .unwrap();
+    assert!(realm.base_string.contains("realm%3Dx"));
+}
+
+#[test]
+fn signer_debug_never_shows_secrets() {
+    let hmac = Signer::hmac_sha1("ck", ConsumerSecret::new("consumer-secret-value"))
+        .with_token(Token::new("tok", "token-secret-value"));
+    let rsa = signer();
+    for dbg in [format!("{hmac:?}"), format!("{rsa:?}")] {
+        assert!(!dbg.contains("secret-value"), "{dbg}");
+        assert!(dbg.contains("[redacted]"), "{dbg}");
+    }
+}
