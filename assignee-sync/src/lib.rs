@@ -84,6 +84,8 @@
 
 pub mod decide;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod memory;
 mod outcome;
 mod store;
