@@ -36,7 +36,11 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
     /// Address and port to listen on.
-    #[arg(long, env = "REFERENCE_SERVER_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
 
     /// Directory holding the sled database and the generated admin token. Created if missing.
@@ -59,11 +63,19 @@ pub struct ServeConfig {
     pub body_limit: usize,
 
     /// Seconds a client may take to send the request headers before the connection is closed.
-    #[arg(long, env = "REFERENCE_SERVER_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_HEADER_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
     pub header_timeout_secs: u64,
 
     /// Seconds to wait for in-flight requests on shutdown (SIGINT/SIGTERM) before closing.
-    #[arg(long, env = "REFERENCE_SERVER_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
     pub shutdown_timeout_secs: u64,
 }
 

@@ -127,10 +127,13 @@ impl Inbox {
         body: &[u8],
     ) -> Result<u64, InboxError> {
         let seq = self.store.next_id()?;
-        self.store.inbox.insert(
-            seq.to_be_bytes(),
-            InboxEntry::encode(integration_id, received_ms, body),
-        ).map_err(StoreError::from)?;
+        self.store
+            .inbox
+            .insert(
+                seq.to_be_bytes(),
+                InboxEntry::encode(integration_id, received_ms, body),
+            )
+            .map_err(StoreError::from)?;
         self.store.put_delivery(
             integration_id,
             seq,

@@ -208,8 +208,12 @@ mod tests {
         m.jira_call("200");
         m.inbox_add(3);
         let text = m.render();
-        assert!(text.contains("reference_server_webhooks_received_total{outcome=\"accepted\"} 2\n"));
-        assert!(text.contains("reference_server_webhooks_received_total{outcome=\"bad_token\"} 1\n"));
+        assert!(
+            text.contains("reference_server_webhooks_received_total{outcome=\"accepted\"} 2\n")
+        );
+        assert!(
+            text.contains("reference_server_webhooks_received_total{outcome=\"bad_token\"} 1\n")
+        );
         assert!(text.contains("reference_server_sync_actions_total{action=\"assigned\"} 1\n"));
         assert!(text.contains("reference_server_jira_calls_total{status=\"200\"} 1\n"));
         assert!(text.contains("reference_server_inbox_depth 3\n"));

@@ -20,7 +20,9 @@ impl Secret {
 
     /// A new random secret: 32 bytes from the operating system, base64url without padding.
     pub fn generate() -> std::io::Result<Self> {
-        Ok(Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)))
+        Ok(Self(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?),
+        ))
     }
 
     /// The secret value.

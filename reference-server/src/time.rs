@@ -25,6 +25,9 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(super::rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339_ms(1_561_647_317_488), "2019-06-27T14:55:17.488Z");
+        assert_eq!(
+            super::rfc3339_ms(1_561_647_317_488),
+            "2019-06-27T14:55:17.488Z"
+        );
     }
 }

@@ -23,10 +23,10 @@ use tokio::sync::watch;
 use crate::app::AppState;
 use crate::inbox::InboxEntry;
 use crate::integration_jira::{Clients, LookupError, refresh_statuses};
+use crate::store::StoreError;
 use crate::store::records::{
     DeliveryRecord, DeliveryState, GroupOutcomeRecord, IntegrationRecord, StatusCategories,
 };
-use crate::store::StoreError;
 
 const BATCH: usize = 256;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -199,7 +199,11 @@ impl Worker {
             ));
         };
         let Some(issue_key) = event.issue_key().map(str::to_owned) else {
-            return Ok(done(base, DeliveryState::Ignored, "the delivery has no issue key"));
+            return Ok(done(
+                base,
+                DeliveryState::Ignored,
+                "the delivery has no issue key",
+            ));
         };
         let assignee_change = event.assignee_change();
         let status_change = event.status_change();
@@ -225,8 +229,11 @@ impl Worker {
             ));
         }
 
-        let mut sync_event =
-            InboundEvent::new(integration.id.as_str(), issue_key.as_str(), ordering(&event, entry));
+        let mut sync_event = InboundEvent::new(
+            integration.id.as_str(),
+            issue_key.as_str(),
+            ordering(&event, entry),
+        );
         if let Some(p) = event
             .issue()
             .and_then(Issue::project)

@@ -35,7 +35,10 @@ async fn run_until_sigterm(
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     during(addr).await;
@@ -52,8 +55,20 @@ async fn run_until_sigterm(
     assert!(status.success(), "exit status {status:?}");
     let mut out = String::new();
     let mut err = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut out).await.expect("read");
-    child.stderr.take().expect("stderr").read_to_string(&mut err).await.expect("read");
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .await
+        .expect("read");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .await
+        .expect("read");
     (out, err)
 }
 
@@ -79,7 +94,10 @@ async fn serve_generates_token_keeps_secrets_out_of_logs_and_stops_on_sigterm() 
     let stored = std::fs::read_to_string(dir.path().join("admin-token")).expect("token stored");
     let stored = stored.trim();
     assert!(stored.len() >= 32);
-    assert!(err.contains(stored), "the generated token is printed once: {err}");
+    assert!(
+        err.contains(stored),
+        "the generated token is printed once: {err}"
+    );
     let logs = format!("{out}{err}");
     assert!(!logs.contains(secret_token), "{logs}");
     assert!(logs.contains("issue-updated/[redacted]/"), "{logs}");
@@ -89,8 +107,14 @@ async fn serve_generates_token_keeps_secrets_out_of_logs_and_stops_on_sigterm() 
     // Second start: the stored token is reused and not printed again.
     let (out, err) = run_until_sigterm(dir.path(), async |addr| {
         let auth = format!("Bearer {stored}");
-        let (status, _) =
-            common::http(addr, Method::GET, "/api/v1/integrations", &[("authorization", &auth)], Vec::new()).await;
+        let (status, _) = common::http(
+            addr,
+            Method::GET,
+            "/api/v1/integrations",
+            &[("authorization", &auth)],
+            Vec::new(),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
     })
     .await;

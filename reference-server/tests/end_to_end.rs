@@ -53,7 +53,11 @@ async fn install_oauth(server: &TestServer, jira: &SimulatedJira) -> String {
 
 async fn deliveries(server: &TestServer, id: &str) -> Vec<Value> {
     let (status, body) = server
-        .api(Method::GET, &format!("/integrations/{id}/deliveries?limit=100"), None)
+        .api(
+            Method::GET,
+            &format!("/integrations/{id}/deliveries?limit=100"),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     body["deliveries"].as_array().expect("list").clone()
@@ -61,41 +65,110 @@ async fn deliveries(server: &TestServer, id: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_seed_deliver_and_check() {
-    let jira = SimulatedJira::start(Config::demo()).await.expect("simulated Jira");
+    let jira = SimulatedJira::start(Config::demo())
+        .await
+        .expect("simulated Jira");
     jira.upsert_issue(SimIssue::new("10003", "APP-3", "Hidden e-mail", "10000"));
     let server = TestServer::start().await;
     let id = install_oauth(&server, &jira).await;
     assert_eq!(jira.webhooks().len(), 1);
 
     // Tracker data.
-    put(&server, "/users/u-bob", json!({"name": "Bob", "emails": [{"email": "BOB@example.org", "verified": true}]})).await;
-    put(&server, "/users/u-alice", json!({"name": "Alice", "emails": [{"email": "alice@example.org", "verified": true}]})).await;
+    put(
+        &server,
+        "/users/u-bob",
+        json!({"name": "Bob", "emails": [{"email": "BOB@example.org", "verified": true}]}),
+    )
+    .await;
+    put(
+        &server,
+        "/users/u-alice",
+        json!({"name": "Alice", "emails": [{"email": "alice@example.org", "verified": true}]}),
+    )
+    .await;
     put(&server, "/users/u-ops", json!({"name": "Ops", "emails": [{"email": "some-instance-test@gmail.com", "verified": true}]})).await;
-    put(&server, "/projects/backend", json!({"organization": "acme", "members": ["u-bob", "u-alice", "u-ops"]})).await;
-    put(&server, "/projects/frontend", json!({"organization": "acme", "members": ["u-alice"]})).await;
-    put(&server, "/projects/other", json!({"organization": "globex", "members": ["u-bob"]})).await;
-    for (g, p) in [("g-back", "backend"), ("g-front", "frontend"), ("g-other", "other"), ("g-3", "backend"), ("g-tes", "backend"), ("g-prja", "backend")] {
+    put(
+        &server,
+        "/projects/backend",
+        json!({"organization": "acme", "members": ["u-bob", "u-alice", "u-ops"]}),
+    )
+    .await;
+    put(
+        &server,
+        "/projects/frontend",
+        json!({"organization": "acme", "members": ["u-alice"]}),
+    )
+    .await;
+    put(
+        &server,
+        "/projects/other",
+        json!({"organization": "globex", "members": ["u-bob"]}),
+    )
+    .await;
+    for (g, p) in [
+        ("g-back", "backend"),
+        ("g-front", "frontend"),
+        ("g-other", "other"),
+        ("g-3", "backend"),
+        ("g-tes", "backend"),
+        ("g-prja", "backend"),
+    ] {
         put(&server, &format!("/groups/{g}"), json!({"project": p})).await;
     }
-    for (g, key) in [("g-back", "APP-1"), ("g-front", "APP-1"), ("g-other", "APP-1"), ("g-3", "APP-3"), ("g-tes", "TES-4"), ("g-prja", "PRJA-37")] {
-        put(&server, &format!("/groups/{g}/external-issues/{id}/{key}"), json!({})).await;
+    for (g, key) in [
+        ("g-back", "APP-1"),
+        ("g-front", "APP-1"),
+        ("g-other", "APP-1"),
+        ("g-3", "APP-3"),
+        ("g-tes", "TES-4"),
+        ("g-prja", "PRJA-37"),
+    ] {
+        put(
+            &server,
+            &format!("/groups/{g}/external-issues/{id}/{key}"),
+            json!({}),
+        )
+        .await;
     }
-    put(&server, &format!("/integrations/{id}/organizations/acme"), json!({"syncReverseAssignment": true, "syncStatusReverse": true})).await;
+    put(
+        &server,
+        &format!("/integrations/{id}/organizations/acme"),
+        json!({"syncReverseAssignment": true, "syncStatusReverse": true}),
+    )
+    .await;
     // globex installed nothing: its group must stay alone.
 
     // 1. Jira assigns APP-1 to bob: backend group assigned, frontend skipped (bob not a member).
-    let results = jira.assign_issue("APP-1", Some("bob")).await.expect("delivered");
+    let results = jira
+        .assign_issue("APP-1", Some("bob"))
+        .await
+        .expect("delivered");
     assert!(results.iter().all(|r| r.status == Some(200)), "{results:?}");
-    server.wait_group("g-back", Duration::from_secs(1), |g| g["assignee"] == "u-bob").await;
+    server
+        .wait_group("g-back", Duration::from_secs(1), |g| {
+            g["assignee"] == "u-bob"
+        })
+        .await;
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["state"], "applied", "{d}");
     assert_eq!(d["issueKey"], "APP-1");
     let outcomes = d["outcomes"].as_array().expect("outcomes");
-    let of = |g: &str| outcomes.iter().find(|o| o["group"] == g).cloned().unwrap_or(Value::Null);
+    let of = |g: &str| {
+        outcomes
+            .iter()
+            .find(|o| o["group"] == g)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     assert_eq!(of("g-back")["result"], "assigned");
     assert_eq!(of("g-back")["user"], "u-bob");
     assert_eq!(of("g-front")["result"], "skipped");
-    assert!(of("g-front")["reason"].as_str().expect("reason").contains("not_project_member"));
+    assert!(
+        of("g-front")["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("not_project_member")
+    );
     assert_eq!(of("g-other")["result"], "skipped");
     let (_, front) = server.api(Method::GET, "/groups/g-front", None).await;
     assert_eq!(front["assignee"], Value::Null);
@@ -103,52 +176,108 @@ async fn install_seed_deliver_and_check() {
     assert_eq!(other["assignee"], Value::Null);
 
     // 2. Jira moves APP-1 to Done (status from the cached GET /rest/api/2/status).
-    jira.transition_issue("APP-1", "10002").await.expect("delivered");
-    server.wait_group("g-back", Duration::from_secs(1), |g| g["status"] == "resolved").await;
+    jira.transition_issue("APP-1", "10002")
+        .await
+        .expect("delivered");
+    server
+        .wait_group("g-back", Duration::from_secs(1), |g| {
+            g["status"] == "resolved"
+        })
+        .await;
 
     // 3. Alice's e-mail is hidden in Jira: without a mapping nothing happens, with one she is assigned.
-    jira.assign_issue("APP-3", Some("alice")).await.expect("delivered");
+    jira.assign_issue("APP-3", Some("alice"))
+        .await
+        .expect("delivered");
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["outcomes"][0]["result"], "skipped", "{d}");
-    put(&server, &format!("/integrations/{id}/user-mappings/JIRAUSER10002"), json!({"user": "u-alice"})).await;
+    put(
+        &server,
+        &format!("/integrations/{id}/user-mappings/JIRAUSER10002"),
+        json!({"user": "u-alice"}),
+    )
+    .await;
     jira.assign_issue("APP-3", None).await.expect("delivered");
-    jira.assign_issue("APP-3", Some("alice")).await.expect("delivered");
-    server.wait_group("g-3", Duration::from_secs(1), |g| g["assignee"] == "u-alice").await;
+    jira.assign_issue("APP-3", Some("alice"))
+        .await
+        .expect("delivered");
+    server
+        .wait_group("g-3", Duration::from_secs(1), |g| {
+            g["assignee"] == "u-alice"
+        })
+        .await;
 
     // 4. Real captured deliveries: a Jira 7 resolve (TES-4) and assignment (PRJA-37).
-    let resolved: Value = serde_json::from_slice(&fixture("server-7x-issue-updated-resolved.json")).expect("json");
-    let assigned: Value = serde_json::from_slice(&fixture("server-7x-issue-updated-assigned.json")).expect("json");
+    let resolved: Value =
+        serde_json::from_slice(&fixture("server-7x-issue-updated-resolved.json")).expect("json");
+    let assigned: Value =
+        serde_json::from_slice(&fixture("server-7x-issue-updated-assigned.json")).expect("json");
     for body in [&resolved, &assigned] {
         let results = jira.deliver(body).await;
         assert!(results.iter().all(|r| r.status == Some(200)), "{results:?}");
     }
-    server.wait_group("g-tes", WITHIN, |g| g["status"] == "resolved").await;
-    server.wait_group("g-prja", WITHIN, |g| g["assignee"] == "u-ops").await;
+    server
+        .wait_group("g-tes", WITHIN, |g| g["status"] == "resolved")
+        .await;
+    server
+        .wait_group("g-prja", WITHIN, |g| g["assignee"] == "u-ops")
+        .await;
 
     // 5. A delivery without changelog (issue created) is acknowledged and not logged.
-    let created: Value = serde_json::from_slice(&fixture("server-legacy-issue-created-no-event-type.json")).expect("json");
-    assert!(jira.deliver(&created).await.iter().all(|r| r.status == Some(200)));
+    let created: Value =
+        serde_json::from_slice(&fixture("server-legacy-issue-created-no-event-type.json"))
+            .expect("json");
+    assert!(
+        jira.deliver(&created)
+            .await
+            .iter()
+            .all(|r| r.status == Some(200))
+    );
 
     // The log: newest first, every delivery applied or explained.
     let log = deliveries(&server, &id).await;
     assert_eq!(log.len(), 7, "{log:#?}");
-    assert!(log.iter().all(|d| d["state"] != "pending" && d["state"] != "failed"), "{log:#?}");
+    assert!(
+        log.iter()
+            .all(|d| d["state"] != "pending" && d["state"] != "failed"),
+        "{log:#?}"
+    );
     assert_eq!(log[0]["issueKey"], "PRJA-37");
     assert_eq!(log[1]["issueKey"], "TES-4");
     assert_eq!(log[6]["issueKey"], "APP-1");
-    assert!(log.iter().all(|d| d["receivedAt"].as_str().is_some_and(|t| t.ends_with('Z'))));
+    assert!(
+        log.iter()
+            .all(|d| d["receivedAt"].as_str().is_some_and(|t| t.ends_with('Z')))
+    );
 
     // Metrics reflect it.
     let (_, metrics) = common::http(server.addr, Method::GET, "/metrics", &[], Vec::new()).await;
     let metrics = String::from_utf8_lossy(&metrics);
-    assert!(metrics.contains("reference_server_webhooks_received_total{outcome=\"accepted\"} 7"), "{metrics}");
-    assert!(metrics.contains("reference_server_webhooks_received_total{outcome=\"no_changelog\"} 1"), "{metrics}");
-    assert!(metrics.contains("reference_server_sync_actions_total{action=\"assigned\"}"), "{metrics}");
-    assert!(metrics.contains("reference_server_jira_calls_total{status=\"200\"}"), "{metrics}");
-    assert!(metrics.contains("reference_server_inbox_depth 0"), "{metrics}");
+    assert!(
+        metrics.contains("reference_server_webhooks_received_total{outcome=\"accepted\"} 7"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reference_server_webhooks_received_total{outcome=\"no_changelog\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reference_server_sync_actions_total{action=\"assigned\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reference_server_jira_calls_total{status=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reference_server_inbox_depth 0"),
+        "{metrics}"
+    );
 
     // Uninstall removes the webhook from Jira.
-    let (status, body) = server.api(Method::DELETE, &format!("/integrations/{id}"), None).await;
+    let (status, body) = server
+        .api(Method::DELETE, &format!("/integrations/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(jira.webhooks().is_empty());
     server.stop().await;
@@ -156,7 +285,9 @@ async fn install_seed_deliver_and_check() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_but_unapplied_delivery_is_applied_after_restart() {
-    let jira = SimulatedJira::start(Config::demo()).await.expect("simulated Jira");
+    let jira = SimulatedJira::start(Config::demo())
+        .await
+        .expect("simulated Jira");
     let server = TestServer::start().await;
     let (status, body) = server
         .api(
@@ -196,7 +327,9 @@ async fn stored_but_unapplied_delivery_is_applied_after_restart() {
     }
 
     let server = TestServer::start_in(dir).await;
-    server.wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob").await;
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["state"], "applied");
     assert_eq!(server.state().inbox.len(), 0);

@@ -32,7 +32,10 @@ async fn oauth_jira(major: u64) -> MockJira {
         .await;
     Mock::given(method("POST"))
         .and(path("/plugins/servlet/oauth/access-token"))
-        .and(header_regex("authorization", r#"oauth_verifier="callback-token""#))
+        .and(header_regex(
+            "authorization",
+            r#"oauth_verifier="callback-token""#,
+        ))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_string("oauth_token=access-token&oauth_token_secret=access-secret"),
@@ -52,11 +55,21 @@ async fn integrations(server: &TestServer) -> Vec<Value> {
 async fn test_config_step_validation_missing_required_fields() {
     let server = TestServer::start().await;
     let (status, body) = server
-        .api(Method::POST, "/integrations/jira-server/install", Some(json!({"url": "https://jira.example.com"})))
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install",
+            Some(json!({"url": "https://jira.example.com"})),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["error"]["fields"]["consumerKey"], "This field is required.");
-    assert_eq!(body["error"]["fields"]["privateKey"], "This field is required.");
+    assert_eq!(
+        body["error"]["fields"]["consumerKey"],
+        "This field is required."
+    );
+    assert_eq!(
+        body["error"]["fields"]["privateKey"],
+        "This field is required."
+    );
 }
 
 #[tokio::test]
@@ -72,8 +85,18 @@ async fn test_config_step_validation_invalid_fields() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let fields = &body["error"]["fields"];
     assert_eq!(fields["url"], "Enter a valid URL.");
-    assert!(fields["consumerKey"].as_str().expect("msg").contains("200 characters"));
-    assert!(fields["privateKey"].as_str().expect("msg").contains("PEM format"));
+    assert!(
+        fields["consumerKey"]
+            .as_str()
+            .expect("msg")
+            .contains("200 characters")
+    );
+    assert!(
+        fields["privateKey"]
+            .as_str()
+            .expect("msg")
+            .contains("PEM format")
+    );
 }
 
 #[tokio::test]
@@ -92,13 +115,20 @@ async fn test_full_pipeline_flow_and_webhook_on_jira_9() {
     assert_eq!(body["step"], "oauth_callback");
     assert_eq!(
         body["oauthUrl"],
-        format!("{}/plugins/servlet/oauth/authorize?oauth_token=req-token", jira.uri())
+        format!(
+            "{}/plugins/servlet/oauth/authorize?oauth_token=req-token",
+            jira.uri()
+        )
     );
     let pipeline = body["pipeline"].as_str().expect("pipeline").to_owned();
 
     // test_oauth_step_validation_missing_token
     let (status, body) = server
-        .api(Method::POST, &format!("/integrations/jira-server/install/{pipeline}/callback"), Some(json!({})))
+        .api(
+            Method::POST,
+            &format!("/integrations/jira-server/install/{pipeline}/callback"),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["fields"]["oauthToken"], "Missing oauth_token");
@@ -125,16 +155,28 @@ async fn test_full_pipeline_flow_and_webhook_on_jira_9() {
     // test_setup_create_webhook: POST /rest/webhooks/1.0/webhook, JWT peeks to the external id.
     assert_eq!(jira.count("POST", "/rest/webhooks/1.0/webhook").await, 1);
     let url = jira.registered_webhook_url().await;
-    assert!(url.starts_with(&format!("http://{}/extensions/jira-server/issue-updated/", server.addr)), "{url}");
+    assert!(
+        url.starts_with(&format!(
+            "http://{}/extensions/jira-server/issue-updated/",
+            server.addr
+        )),
+        "{url}"
+    );
     let token = url.trim_end_matches('/').rsplit('/').next().expect("token");
-    assert_eq!(webhook_token::peek_id(token).expect("jwt"), format!("{host}:sentry-bot"));
+    assert_eq!(
+        webhook_token::peek_id(token).expect("jwt"),
+        format!("{host}:sentry-bot")
+    );
     let reqs = jira.server.received_requests().await.expect("recorded");
     let create = reqs
         .iter()
         .find(|r| r.url.path() == "/rest/webhooks/1.0/webhook")
         .expect("create");
     let create_body: Value = serde_json::from_slice(&create.body).expect("json");
-    assert_eq!(create_body["events"], json!(["jira:issue_created", "jira:issue_updated"]));
+    assert_eq!(
+        create_body["events"],
+        json!(["jira:issue_created", "jira:issue_updated"])
+    );
 
     // The pipeline is consumed.
     let (status, _) = server
@@ -153,7 +195,11 @@ async fn test_setup_create_webhook_with_new_endpoint_on_jira_10() {
     let server = TestServer::start().await;
     let jira = oauth_jira(10).await;
     let (_, body) = server
-        .api(Method::POST, "/integrations/jira-server/install", Some(install_body(&jira.uri(), "sentry-bot")))
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install",
+            Some(install_body(&jira.uri(), "sentry-bot")),
+        )
         .await;
     let pipeline = body["pipeline"].as_str().expect("pipeline").to_owned();
     let (status, body) = server
@@ -164,7 +210,10 @@ async fn test_setup_create_webhook_with_new_endpoint_on_jira_10() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(jira.count("POST", "/rest/jira-webhook/1.0/webhooks").await, 1);
+    assert_eq!(
+        jira.count("POST", "/rest/jira-webhook/1.0/webhooks").await,
+        1
+    );
     assert_eq!(jira.count("POST", "/rest/webhooks/1.0/webhook").await, 0);
 }
 
@@ -174,7 +223,11 @@ async fn test_full_pipeline_truncates_external_id() {
     let jira = oauth_jira(9).await;
     let key = "a-very-long-consumer-key-that-when-combined-with-the-host-is-longer";
     let (_, body) = server
-        .api(Method::POST, "/integrations/jira-server/install", Some(install_body(&jira.uri(), key)))
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install",
+            Some(install_body(&jira.uri(), key)),
+        )
         .await;
     let pipeline = body["pipeline"].as_str().expect("pipeline").to_owned();
     let (status, body) = server
@@ -199,10 +252,19 @@ async fn test_config_step_request_token_fails_and_missing_oauth_token() {
         .mount(&jira)
         .await;
     let (status, body) = server
-        .api(Method::POST, "/integrations/jira-server/install", Some(install_body(&jira.uri(), "sentry-bot")))
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install",
+            Some(install_body(&jira.uri(), "sentry-bot")),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["error"]["message"].as_str().expect("msg").contains("request token from Jira"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("request token from Jira")
+    );
 
     jira.reset().await;
     Mock::given(method("POST"))
@@ -211,7 +273,11 @@ async fn test_config_step_request_token_fails_and_missing_oauth_token() {
         .mount(&jira)
         .await;
     let (status, body) = server
-        .api(Method::POST, "/integrations/jira-server/install", Some(install_body(&jira.uri(), "sentry-bot")))
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install",
+            Some(install_body(&jira.uri(), "sentry-bot")),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["message"], "Missing oauth_token");
@@ -225,10 +291,19 @@ async fn test_config_step_request_token_timeout_when_jira_is_unreachable() {
     let url = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
     let (status, body) = server
-        .api(Method::POST, "/integrations/jira-server/install", Some(install_body(&url, "sentry-bot")))
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install",
+            Some(install_body(&url, "sentry-bot")),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["error"]["message"].as_str().expect("msg").contains("request token from Jira"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("request token from Jira")
+    );
 }
 
 #[tokio::test]
@@ -237,7 +312,10 @@ async fn test_oauth_step_access_token_failure_keeps_pipeline() {
     let jira = MockJira::start(9).await;
     Mock::given(method("POST"))
         .and(path("/plugins/servlet/oauth/request-token"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("oauth_token=req-token&oauth_token_secret=s"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("oauth_token=req-token&oauth_token_secret=s"),
+        )
         .mount(&jira.server)
         .await;
     Mock::given(method("POST"))
@@ -246,7 +324,11 @@ async fn test_oauth_step_access_token_failure_keeps_pipeline() {
         .mount(&jira.server)
         .await;
     let (_, body) = server
-        .api(Method::POST, "/integrations/jira-server/install", Some(install_body(&jira.uri(), "sentry-bot")))
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install",
+            Some(install_body(&jira.uri(), "sentry-bot")),
+        )
         .await;
     let pipeline = body["pipeline"].as_str().expect("pipeline").to_owned();
     let (status, body) = server
@@ -257,9 +339,21 @@ async fn test_oauth_step_access_token_failure_keeps_pipeline() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["error"]["message"].as_str().expect("msg").contains("access token from Jira"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("access token from Jira")
+    );
     assert!(integrations(&server).await.is_empty());
-    assert!(server.state().store.pipeline(&pipeline).expect("store").is_some());
+    assert!(
+        server
+            .state()
+            .store
+            .pipeline(&pipeline)
+            .expect("store")
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -268,7 +362,10 @@ async fn test_full_pipeline_webhook_failure_forbidden_persists_nothing() {
     let jira = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/rest/api/2/serverInfo"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"version": "9.9.9", "versionNumbers": [9, 9, 9]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"version": "9.9.9", "versionNumbers": [9, 9, 9]})),
+        )
         .mount(&jira)
         .await;
     Mock::given(method("GET"))
@@ -278,10 +375,10 @@ async fn test_full_pipeline_webhook_failure_forbidden_persists_nothing() {
         .await;
     Mock::given(method("POST"))
         .and(path("/rest/webhooks/1.0/webhook"))
-        .respond_with(
-            ResponseTemplate::new(403)
-                .set_body_raw(fixture("test_setup_create_webhook_failure_forbidden.json"), "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(403).set_body_raw(
+            fixture("test_setup_create_webhook_failure_forbidden.json"),
+            "application/json",
+        ))
         .mount(&jira)
         .await;
     let (status, body) = server
@@ -293,8 +390,14 @@ async fn test_full_pipeline_webhook_failure_forbidden_persists_nothing() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let msg = body["error"]["message"].as_str().expect("msg");
-    assert!(msg.starts_with("Could not create issue webhook in Jira."), "{msg}");
-    assert!(msg.contains("You do not have permission to create"), "{msg}");
+    assert!(
+        msg.starts_with("Could not create issue webhook in Jira."),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("You do not have permission to create"),
+        "{msg}"
+    );
     assert!(integrations(&server).await.is_empty());
 }
 
@@ -303,12 +406,22 @@ async fn browser_callback_completes_the_pipeline() {
     let server = TestServer::start().await;
     let jira = oauth_jira(9).await;
     let (_, body) = server
-        .api(Method::POST, "/integrations/jira-server/install", Some(install_body(&jira.uri(), "sentry-bot")))
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install",
+            Some(install_body(&jira.uri(), "sentry-bot")),
+        )
         .await;
     assert!(body["pipeline"].is_string());
     // Without oauth_token: a page that says so, not a 500 (Sentry §8.1 #14).
-    let (status, page) =
-        common::http(server.addr, Method::GET, "/extensions/jira_server/setup/", &[], Vec::new()).await;
+    let (status, page) = common::http(
+        server.addr,
+        Method::GET,
+        "/extensions/jira_server/setup/",
+        &[],
+        Vec::new(),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8_lossy(&page).contains("Missing oauth_token"));
     // Jira redirects with the request token and the verifier.
@@ -331,7 +444,9 @@ async fn pat_install_get_delete_and_reinstall_keep_one_webhook() {
     let server = TestServer::start().await;
     let jira = MockJira::start(9).await;
     let (id, _token) = common::install_pat(&server, &jira).await;
-    let (status, body) = server.api(Method::GET, &format!("/integrations/{id}"), None).await;
+    let (status, body) = server
+        .api(Method::GET, &format!("/integrations/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let host = jira.uri().trim_start_matches("http://").to_owned();
     assert_eq!(
@@ -344,15 +459,25 @@ async fn pat_install_get_delete_and_reinstall_keep_one_webhook() {
     let (id2, _token2) = common::install_pat(&server, &jira).await;
     assert_eq!(id2, id);
     assert_eq!(jira.count("POST", "/rest/webhooks/1.0/webhook").await, 2);
-    assert_eq!(jira.count("DELETE", "/rest/webhooks/1.0/webhook/77").await, 1);
+    assert_eq!(
+        jira.count("DELETE", "/rest/webhooks/1.0/webhook/77").await,
+        1
+    );
     assert_eq!(integrations(&server).await.len(), 1);
 
     // Delete: the webhook goes too.
-    let (status, body) = server.api(Method::DELETE, &format!("/integrations/{id}"), None).await;
+    let (status, body) = server
+        .api(Method::DELETE, &format!("/integrations/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["jiraWebhook"]["result"], "deleted");
-    assert_eq!(jira.count("DELETE", "/rest/webhooks/1.0/webhook/77").await, 2);
-    let (status, body) = server.api(Method::GET, &format!("/integrations/{id}"), None).await;
+    assert_eq!(
+        jira.count("DELETE", "/rest/webhooks/1.0/webhook/77").await,
+        2
+    );
+    let (status, body) = server
+        .api(Method::GET, &format!("/integrations/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
     assert!(integrations(&server).await.is_empty());

@@ -82,8 +82,14 @@ async fn test_post_empty_token() {
 #[tokio::test]
 async fn test_post_token_missing_id() {
     let (server, _jira, id, _token) = setup().await;
-    let token = sign(r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"no":12345}"#, &secret_of(&server, &id));
-    let (status, _) = server.webhook(&token, &fixture("test_post_update_assignee.json")).await;
+    let token = sign(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        r#"{"no":12345}"#,
+        &secret_of(&server, &id),
+    );
+    let (status, _) = server
+        .webhook(&token, &fixture("test_post_update_assignee.json"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -93,7 +99,9 @@ async fn test_post_token_missing_integration() {
     // a well-signed token for an external id nobody installed.
     let (server, _jira, id, _token) = setup().await;
     let token = webhook_token::issue("jira.example.org:unknown", &secret_of(&server, &id));
-    let (status, reply) = server.webhook(&token, &fixture("test_post_update_assignee.json")).await;
+    let (status, reply) = server
+        .webhook(&token, &fixture("test_post_update_assignee.json"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let reply = String::from_utf8_lossy(&reply);
     assert!(reply.contains("Could not find integration"), "{reply}");
@@ -104,7 +112,9 @@ async fn test_post_token_missing_integration() {
 async fn test_post_token_invalid_signature() {
     let (server, _jira, id, _token) = setup().await;
     let token = webhook_token::issue(&external_id_of(&server, &id), b"bad-secret");
-    let (status, reply) = server.webhook(&token, &fixture("test_post_update_assignee.json")).await;
+    let (status, reply) = server
+        .webhook(&token, &fixture("test_post_update_assignee.json"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!String::from_utf8_lossy(&reply).contains(&token));
     assert_eq!(inbox_len(&server), 0);
@@ -115,11 +125,17 @@ async fn token_with_alg_none_or_other_algorithms_is_rejected() {
     let (server, _jira, id, _token) = setup().await;
     let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let claims = json!({"id": external_id_of(&server, &id)}).to_string();
-    let none = format!("{}.{}.", enc.encode(r#"{"alg":"none"}"#), enc.encode(&claims));
+    let none = format!(
+        "{}.{}.",
+        enc.encode(r#"{"alg":"none"}"#),
+        enc.encode(&claims)
+    );
     let hs512 = sign(r#"{"alg":"HS512"}"#, &claims, &secret_of(&server, &id));
     let garbage = "not-a-jwt".to_owned();
     for token in [none, hs512, garbage] {
-        let (status, _) = server.webhook(&token, &fixture("test_post_update_assignee.json")).await;
+        let (status, _) = server
+            .webhook(&token, &fixture("test_post_update_assignee.json"))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{token}");
     }
     let metrics = server.state().metrics.render();
@@ -152,9 +168,20 @@ async fn test_drop_request_without_changelog() {
 #[tokio::test]
 async fn bodies_that_are_not_json_objects_get_400_and_oversized_get_413() {
     let (server, _jira, _id, token) = setup().await;
-    for body in [&b"not json"[..], b"[1,2,3]", b"\"text\"", b"{\"changelog\":", b""] {
+    for body in [
+        &b"not json"[..],
+        b"[1,2,3]",
+        b"\"text\"",
+        b"{\"changelog\":",
+        b"",
+    ] {
         let (status, _) = server.webhook(&token, body).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(body));
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
     }
     let mut big = b"{\"changelog\":{\"id\":\"1\"},\"pad\":\"".to_vec();
     big.extend(std::iter::repeat_n(b'x', 1024 * 1024));
@@ -177,7 +204,10 @@ async fn test_post_update_assignee() {
     let g = server
         .wait_group("g1", Duration::from_secs(1), |g| g["assignee"] == "u-bob")
         .await;
-    assert_eq!(g, json!({"id": "g1", "project": "p1", "status": "unresolved", "assignee": "u-bob"}));
+    assert_eq!(
+        g,
+        json!({"id": "g1", "project": "p1", "status": "unresolved", "assignee": "u-bob"})
+    );
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["state"], "applied");
     assert_eq!(d["issueKey"], "APP-1");
@@ -200,17 +230,24 @@ async fn title_case_email_matches_and_deassign_clears() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (status, _) = server.webhook(&token, &fixture("edit_issue_assignee_payload.json")).await;
+    let (status, _) = server
+        .webhook(&token, &fixture("edit_issue_assignee_payload.json"))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    server.wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob").await;
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
 
     // Same changelog id, assignee null: a de-assignment. Sentry ignores ordering; we order by
     // changelog id, so give it a newer one.
-    let mut body: Value = serde_json::from_slice(&fixture("edit_issue_no_assignee_payload.json")).expect("json");
+    let mut body: Value =
+        serde_json::from_slice(&fixture("edit_issue_no_assignee_payload.json")).expect("json");
     body["changelog"]["id"] = json!("10173");
     let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
     assert_eq!(status, StatusCode::OK);
-    server.wait_group("g1", WITHIN, |g| g["assignee"].is_null()).await;
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"].is_null())
+        .await;
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["outcomes"][0]["result"], "deassigned");
 }
@@ -224,18 +261,23 @@ async fn test_post_update_status_resolves_and_unresolves() {
         .webhook(&token, &fixture("server-7x-issue-updated-resolved.json"))
         .await;
     assert_eq!(status, StatusCode::OK);
-    server.wait_group("g1", WITHIN, |g| g["status"] == "resolved").await;
+    server
+        .wait_group("g1", WITHIN, |g| g["status"] == "resolved")
+        .await;
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["outcomes"][0]["result"], "resolved", "{d}");
 
     // Done (10002, from the cached /rest/api/2/status) -> In Progress (3): unresolve.
-    let mut body: Value = serde_json::from_slice(&fixture("edit_issue_status_payload.json")).expect("json");
+    let mut body: Value =
+        serde_json::from_slice(&fixture("edit_issue_status_payload.json")).expect("json");
     body["issue"]["key"] = json!("TES-4");
     body["changelog"]["id"] = json!("10500");
     body["changelog"]["items"][0]["from"] = json!("10002");
     let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
     assert_eq!(status, StatusCode::OK);
-    server.wait_group("g1", WITHIN, |g| g["status"] == "unresolved").await;
+    server
+        .wait_group("g1", WITHIN, |g| g["status"] == "unresolved")
+        .await;
 }
 
 #[tokio::test]
@@ -252,7 +294,9 @@ async fn test_post_update_status_token_error_is_retried() {
         .mount(&jira.server)
         .await;
 
-    let (status, _) = server.webhook(&token, &fixture("EXAMPLE_PAYLOAD.json")).await;
+    let (status, _) = server
+        .webhook(&token, &fixture("EXAMPLE_PAYLOAD.json"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     // The delivery waits, with the reason.
     let start = std::time::Instant::now();
@@ -262,7 +306,9 @@ async fn test_post_update_status_token_error_is_retried() {
             .await;
         let first = &d["deliveries"][0];
         if first["state"] == "pending"
-            && first["reason"].as_str().is_some_and(|r| r.contains("status"))
+            && first["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("status"))
         {
             break;
         }
@@ -309,20 +355,34 @@ async fn hidden_email_uses_mapping_then_jira_user_api() {
         .await;
     let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
     assert_eq!(status, StatusCode::OK);
-    server.wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob").await;
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
     assert_eq!(jira.count("GET", "/rest/api/2/user").await, 1);
 
     // 2. With a mapping, no Jira call is needed.
     let (s, v) = server
-        .api(Method::PUT, "/users/u-alice", Some(json!({"name": "Alice", "emails": []})))
+        .api(
+            Method::PUT,
+            "/users/u-alice",
+            Some(json!({"name": "Alice", "emails": []})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = server
-        .api(Method::PUT, "/projects/p1", Some(json!({"organization": "o1", "members": ["u-bob", "u-alice"]})))
+        .api(
+            Method::PUT,
+            "/projects/p1",
+            Some(json!({"organization": "o1", "members": ["u-bob", "u-alice"]})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = server
-        .api(Method::PUT, &format!("/integrations/{id}/user-mappings/alice"), Some(json!({"user": "u-alice"})))
+        .api(
+            Method::PUT,
+            &format!("/integrations/{id}/user-mappings/alice"),
+            Some(json!({"user": "u-alice"})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     body["issue"]["fields"]["assignee"]["name"] = json!("alice");
@@ -330,7 +390,9 @@ async fn hidden_email_uses_mapping_then_jira_user_api() {
     body["changelog"]["id"] = json!("10226");
     let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
     assert_eq!(status, StatusCode::OK);
-    server.wait_group("g1", WITHIN, |g| g["assignee"] == "u-alice").await;
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-alice")
+        .await;
     assert_eq!(jira.count("GET", "/rest/api/2/user").await, 1);
 }
 

@@ -104,8 +104,13 @@ async fn complete(
             "This install pipeline has expired; start the install again.",
         ));
     }
-    match install::complete_oauth(&rec.state, verifier, &state.public_url, &options(&state.metrics))
-        .await
+    match install::complete_oauth(
+        &rec.state,
+        verifier,
+        &state.public_url,
+        &options(&state.metrics),
+    )
+    .await
     {
         Ok(installed) => persist(state, installed).await,
         Err(e) => {
@@ -131,7 +136,9 @@ pub async fn install_pat(state: &AppState, body: &[u8]) -> Result<Resp, ApiError
 /// Stores a new integration. A reinstall (same external id) keeps the integration id, its
 /// settings and links, and deletes the previous webhook in Jira so only one remains.
 async fn persist(state: &AppState, installed: Installed) -> Result<IntegrationView, ApiError> {
-    let previous = state.store.integration_by_external(&installed.external_id)?;
+    let previous = state
+        .store
+        .integration_by_external(&installed.external_id)?;
     let id = match &previous {
         Some(p) => p.id.clone(),
         None => state.store.next_id()?.to_string(),

@@ -116,7 +116,10 @@ pub fn put_user_mapping(
     if state.store.user(&b.user)?.is_none() {
         return Err(ApiError::field(
             "user",
-            format!("No user `{}`; create it first with PUT /api/v1/users/{{id}}.", b.user),
+            format!(
+                "No user `{}`; create it first with PUT /api/v1/users/{{id}}.",
+                b.user
+            ),
         ));
     }
     state.store.put_user_mapping(id, jira_user, &b.user)?;

@@ -26,9 +26,16 @@ pub async fn dispatch(
         (&Method::POST, ["integrations", "jira-server", "install"]) => {
             install::start(state, &read(state, body).await?).await
         }
-        (&Method::POST, ["integrations", "jira-server", "install", pipeline, "callback"]) => {
-            install::callback(state, pipeline, &read(state, body).await?).await
-        }
+        (
+            &Method::POST,
+            [
+                "integrations",
+                "jira-server",
+                "install",
+                pipeline,
+                "callback",
+            ],
+        ) => install::callback(state, pipeline, &read(state, body).await?).await,
         (&Method::POST, ["integrations", "jira-server", "install-pat"]) => {
             install::install_pat(state, &read(state, body).await?).await
         }
@@ -38,9 +45,7 @@ pub async fn dispatch(
         (&Method::PUT, ["integrations", id, "organizations", org]) => {
             integrations::put_org(state, id, org, &read(state, body).await?)
         }
-        (&Method::GET, ["integrations", id, "organizations"]) => {
-            integrations::list_orgs(state, id)
-        }
+        (&Method::GET, ["integrations", id, "organizations"]) => integrations::list_orgs(state, id),
         (&Method::PUT, ["integrations", id, "user-mappings", jira_user]) => {
             integrations::put_user_mapping(state, id, jira_user, &read(state, body).await?)
         }

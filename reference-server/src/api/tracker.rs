@@ -103,7 +103,10 @@ pub fn put_group(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiErr
     if state.store.project(&b.project)?.is_none() {
         return Err(ApiError::field(
             "project",
-            format!("No project `{}`; create it first with PUT /api/v1/projects/{{id}}.", b.project),
+            format!(
+                "No project `{}`; create it first with PUT /api/v1/projects/{{id}}.",
+                b.project
+            ),
         ));
     }
     let g = state.store.put_group(id, &b.project)?;
@@ -137,7 +140,9 @@ pub fn put_link(
         return Err(ApiError::not_found(format!("No group `{group}`.")));
     }
     if state.store.integration(integration)?.is_none() {
-        return Err(ApiError::not_found(format!("No integration `{integration}`.")));
+        return Err(ApiError::not_found(format!(
+            "No integration `{integration}`."
+        )));
     }
     state.store.link(group, integration, key)?;
     ok(&json!({"group": group, "integration": integration, "issueKey": key}))

@@ -354,7 +354,10 @@ impl Store {
 
     /// A user by id.
     pub fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.users.get(id.as_bytes())?.map(|v| from_json(&v)).transpose()
+        self.users
+            .get(id.as_bytes())?
+            .map(|v| from_json(&v))
+            .transpose()
     }
 
     /// Ids of users with this verified e-mail (case-insensitive), any active state.
@@ -422,7 +425,10 @@ impl Store {
 
     /// A group by id.
     pub fn group(&self, id: &str) -> Result<Option<GroupRecord>, StoreError> {
-        self.groups.get(id.as_bytes())?.map(|v| from_json(&v)).transpose()
+        self.groups
+            .get(id.as_bytes())?
+            .map(|v| from_json(&v))
+            .transpose()
     }
 
     /// Links a group to a Jira issue of an integration (idempotent).
@@ -550,7 +556,11 @@ mod tests {
             s.users_by_verified_email("BOB@example.ORG").expect("q"),
             vec!["u1".to_owned()]
         );
-        assert!(s.users_by_verified_email("bob@other.org").expect("q").is_empty());
+        assert!(
+            s.users_by_verified_email("bob@other.org")
+                .expect("q")
+                .is_empty()
+        );
         // replacing drops the old index entries
         s.put_user(
             "u1",
@@ -560,7 +570,11 @@ mod tests {
             },
         )
         .expect("put");
-        assert!(s.users_by_verified_email("bob@example.org").expect("q").is_empty());
+        assert!(
+            s.users_by_verified_email("bob@example.org")
+                .expect("q")
+                .is_empty()
+        );
     }
 
     #[test]

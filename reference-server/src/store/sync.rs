@@ -10,8 +10,8 @@
 //! endian).
 
 use assignee_sync::{
-    Change, Installation, IntegrationId, IssueKey, LinkedGroup, MutationResult,
-    OrderingKey, Plan, ProjectId, StatusMapping, SyncKind, SyncSettings, UserId,
+    Change, Installation, IntegrationId, IssueKey, LinkedGroup, MutationResult, OrderingKey, Plan,
+    ProjectId, StatusMapping, SyncKind, SyncSettings, UserId,
 };
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -185,7 +185,12 @@ impl assignee_sync::Store for Store {
             )),
             None => None,
         };
-        let results = (&self.links, &self.group_links, &self.groups, &self.watermarks)
+        let results = (
+            &self.links,
+            &self.group_links,
+            &self.groups,
+            &self.watermarks,
+        )
             .transaction(|(links, group_links, groups, watermarks)| {
                 if let Some((from, to, gs)) = &relink {
                     relink_in_tx(links, group_links, &integration, from, to, gs)?;
@@ -297,8 +302,11 @@ mod tests {
     #[tokio::test]
     async fn assign_is_idempotent_and_order_safe() {
         let s = seeded();
-        let event = InboundEvent::new("1", "APP-1", OrderingKey::changelog(20))
-            .assigned_to(JiraUser::new().with_name("bob").with_email("Bob@Example.org"));
+        let event = InboundEvent::new("1", "APP-1", OrderingKey::changelog(20)).assigned_to(
+            JiraUser::new()
+                .with_name("bob")
+                .with_email("Bob@Example.org"),
+        );
         let out = sync_inbound(&s, &event).await.expect("sync");
         assert_eq!(
             out.result("g1", SyncKind::Assignee),
@@ -333,8 +341,8 @@ mod tests {
     #[tokio::test]
     async fn key_change_moves_links() {
         let s = seeded();
-        let event =
-            InboundEvent::new("1", "NEW-1", OrderingKey::changelog(5)).with_key_change("APP-1", "NEW-1");
+        let event = InboundEvent::new("1", "NEW-1", OrderingKey::changelog(5))
+            .with_key_change("APP-1", "NEW-1");
         sync_inbound(&s, &event).await.expect("sync");
         assert!(s.linked_groups("1", "APP-1").expect("q").is_empty());
         assert_eq!(s.linked_groups("1", "NEW-1").expect("q"), vec!["g1"]);

@@ -17,10 +17,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::app::AppState;
-use crate::jira::webhook_token;
 use crate::http::error::ApiError;
 use crate::http::response::{self, Resp};
 use crate::inbox::PendingInfo;
+use crate::jira::webhook_token;
 use crate::metrics::WebhookOutcome;
 
 /// What the hot path reads of a delivery (borrowed, everything else skipped).
@@ -75,14 +75,15 @@ pub fn classify(body: &[u8]) -> BodyClass {
             _ => BodyClass::NoChangelog,
         },
         // An object whose `issue`/`webhookEvent` has an unexpected shape: still valid JSON?
-        Err(_) => match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
-        {
-            Ok(map) => match map.get("changelog") {
-                Some(v) if truthy(v) => BodyClass::Relevant(PendingInfo::default()),
-                _ => BodyClass::NoChangelog,
-            },
-            Err(_) => BodyClass::Invalid,
-        },
+        Err(_) => {
+            match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
+                Ok(map) => match map.get("changelog") {
+                    Some(v) if truthy(v) => BodyClass::Relevant(PendingInfo::default()),
+                    _ => BodyClass::NoChangelog,
+                },
+                Err(_) => BodyClass::Invalid,
+            }
+        }
     }
 }
 
@@ -136,11 +137,13 @@ where
     let body = match response::read_body(body, state.body_limit).await {
         Ok(b) => b,
         Err(e) => {
-            state.metrics.webhook(if e.status == StatusCode::PAYLOAD_TOO_LARGE {
-                WebhookOutcome::TooLarge
-            } else {
-                WebhookOutcome::BadBody
-            });
+            state
+                .metrics
+                .webhook(if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+                    WebhookOutcome::TooLarge
+                } else {
+                    WebhookOutcome::BadBody
+                });
             return response::error(&e);
         }
     };

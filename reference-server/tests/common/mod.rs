@@ -18,8 +18,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 pub const ADMIN: &str = "test-admin-token";
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
 /// One HTTP/1.1 request on a fresh connection.
@@ -62,8 +65,10 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: TempDir) -> Self {
-        let mut config =
-            ServeConfig::new("127.0.0.1:0".parse().expect("addr"), dir.path().to_path_buf());
+        let mut config = ServeConfig::new(
+            "127.0.0.1:0".parse().expect("addr"),
+            dir.path().to_path_buf(),
+        );
         config.admin_token = Some(ADMIN.parse().expect("token"));
         config.shutdown_timeout_secs = 2;
         let handle = server::start(config).await.expect("server starts");
@@ -87,23 +92,30 @@ impl TestServer {
         &self.handle.as_ref().expect("running").state
     }
 
-    pub async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let auth = format!("Bearer {ADMIN}");
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let (status, bytes) = http(
             self.addr,
             method,
             &format!("/api/v1{path}"),
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             body,
         )
         .await;
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                Value::String(String::from_utf8_lossy(&bytes).into_owned())
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         (status, value)
     }
@@ -120,7 +132,12 @@ impl TestServer {
     }
 
     /// Polls `GET /groups/{id}` until `pred` holds (at most `within`).
-    pub async fn wait_group(&self, id: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_group(
+        &self,
+        id: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
             let (status, g) = self.api(Method::GET, &format!("/groups/{id}"), None).await;
@@ -128,7 +145,10 @@ impl TestServer {
             if pred(&g) {
                 return g;
             }
-            assert!(start.elapsed() < within, "group {id} did not reach the state: {g}");
+            assert!(
+                start.elapsed() < within,
+                "group {id} did not reach the state: {g}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -138,7 +158,11 @@ impl TestServer {
         let start = Instant::now();
         loop {
             let (status, d) = self
-                .api(Method::GET, &format!("/integrations/{integration}/deliveries?limit=1"), None)
+                .api(
+                    Method::GET,
+                    &format!("/integrations/{integration}/deliveries?limit=1"),
+                    None,
+                )
                 .await;
             assert_eq!(status, StatusCode::OK, "{d}");
             if let Some(first) = d["deliveries"].get(0)
@@ -163,11 +187,21 @@ impl TestServer {
             )
             .await);
         ok(self
-            .api(Method::PUT, "/projects/p1", Some(json!({"organization": "o1", "members": ["u-bob"]})))
+            .api(
+                Method::PUT,
+                "/projects/p1",
+                Some(json!({"organization": "o1", "members": ["u-bob"]})),
+            )
             .await);
-        ok(self.api(Method::PUT, "/groups/g1", Some(json!({"project": "p1"}))).await);
         ok(self
-            .api(Method::PUT, &format!("/groups/g1/external-issues/{integration}/{key}"), None)
+            .api(Method::PUT, "/groups/g1", Some(json!({"project": "p1"})))
+            .await);
+        ok(self
+            .api(
+                Method::PUT,
+                &format!("/groups/g1/external-issues/{integration}/{key}"),
+                None,
+            )
             .await);
         ok(self
             .api(
@@ -189,7 +223,9 @@ impl MockJira {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/rest/api/2/myself"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"name": "admin", "key": "JIRAUSER10000", "displayName": "Admin"})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"name": "admin", "key": "JIRAUSER10000", "displayName": "Admin"}),
+            ))
             .mount(&server)
             .await;
         Mock::given(method("GET"))
@@ -217,7 +253,8 @@ impl MockJira {
             .respond_with(ResponseTemplate::new(204))
             .mount(&server)
             .await;
-        let statuses: Value = serde_json::from_slice(&fixture("status_response.json")).expect("json");
+        let statuses: Value =
+            serde_json::from_slice(&fixture("status_response.json")).expect("json");
         Mock::given(method("GET"))
             .and(path("/rest/api/2/status"))
             .respond_with(ResponseTemplate::new(200).set_body_json(statuses))
