@@ -96,7 +96,9 @@
 //!   `SHA1withRSA` expects), HMAC-SHA1, PLAINTEXT; PKCS#1 and PKCS#8 PEM keys;
 //! * `oauth_body_hash` for non-form bodies (optional; Jira does not need it);
 //! * three-legged flow helpers and token-reply parsing;
-//! * header parsing and verification with a timestamp window and a nonce store.
+//! * header parsing and verification with a timestamp window and a nonce store
+//!   ([`parse_authorization_header`], [`verify`], [`request_url`] for servers that
+//!   receive origin-form URIs).
 //!
 //! SHA-1 is weak, but RFC 5849 and Jira mandate it for these methods.
 
