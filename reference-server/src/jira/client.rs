@@ -381,10 +381,20 @@ pub fn normalize_base_url(url: &str) -> Result<(String, String), JiraError> {
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(invalid("the URL must not have a query or fragment"));
     }
-    let netloc = match parsed.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
+    // Sentry's `urlparse(url).netloc`: the authority exactly as written (an explicit default
+    // port such as `:443` is kept), so external ids match Sentry's for the same input.
+    let netloc = trimmed
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .filter(|n| !n.is_empty())
+        .map_or_else(
+            || match parsed.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            },
+            str::to_owned,
+        );
     let base = trimmed.trim_end_matches('/').to_owned();
     Ok((base, netloc))
 }
@@ -1049,5 +1059,10 @@ mod tests {
         let (url, host) = normalize_base_url("https://jira.example.com//").unwrap();
         assert_eq!(url, "https://jira.example.com");
         assert_eq!(host, "jira.example.com");
+        let (_, host) = normalize_base_url("https://Jira.Example.com:443/jira").unwrap();
+        assert_eq!(
+            host, "Jira.Example.com:443",
+            "netloc as written, like Sentry's urlparse"
+        );
     }
 }

@@ -219,6 +219,10 @@ fn verify_oauth(
         .get(consumer_key)
         .ok_or_else(|| Box::new(oauth_problem("consumer_key_unknown")))?;
     let now = jira_oauth::unix_now().map_err(|_| Box::new(oauth_problem("timestamp_refused")))?;
+    // Nonces older than the timestamp window can never be accepted again anyway.
+    shared
+        .nonces
+        .prune_before(now.saturating_sub(2 * TIMESTAMP_WINDOW.as_secs()));
     let verified = jira_oauth::verify(
         &request.parts(),
         &params,
