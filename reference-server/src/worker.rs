@@ -162,9 +162,8 @@ impl Worker {
         DeliveryRecord {
             received_at: crate::time::rfc3339_ms(entry.received_ms),
             event: event
-                .and_then(|e| e.webhook_event.raw())
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
+                .and_then(WebhookEvent::kind)
+                .map(|k| k.as_str().to_owned()),
             issue_key: event.and_then(WebhookEvent::issue_key).map(str::to_owned),
             state: DeliveryState::Pending,
             reason: None,

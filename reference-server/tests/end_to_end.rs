@@ -152,6 +152,7 @@ async fn install_seed_deliver_and_check() {
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["state"], "applied", "{d}");
     assert_eq!(d["issueKey"], "APP-1");
+    assert_eq!(d["event"], "jira:issue_updated");
     let outcomes = d["outcomes"].as_array().expect("outcomes");
     let of = |g: &str| {
         outcomes

@@ -141,7 +141,8 @@ async fn persist(state: &AppState, installed: Installed) -> Result<IntegrationVi
         .integration_by_external(&installed.external_id)?;
     let id = match &previous {
         Some(p) => p.id.clone(),
-        None => state.store.next_id()?.to_string(),
+        // sled ids start at 0; integration ids start at 1.
+        None => (state.store.next_id()? + 1).to_string(),
     };
     let rec = IntegrationRecord {
         id,
