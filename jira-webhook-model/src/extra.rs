@@ -74,7 +74,12 @@ pub(crate) const TOO_DEEP_MESSAGE: &str =
 
 fn nests_deeper_than(text: &str, limit: usize) -> bool {
     let bytes = text.as_bytes();
-    if !matches!(bytes.first(), Some(b'[' | b'{')) {
+    // Nesting deeper than `limit` needs more than `limit` opening brackets (and as many
+    // closing ones), so short or bracket-poor values need no exact scan.
+    if !matches!(bytes.first(), Some(b'[' | b'{')) || bytes.len() <= 2 * limit {
+        return false;
+    }
+    if bytes.iter().filter(|&&b| b == b'[' || b == b'{').count() <= limit {
         return false;
     }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);

@@ -271,18 +271,22 @@ impl Lenient for Map<String, Value> {
 impl<T: Lenient> Lenient for Vec<T> {
     const ARRAY: bool = true;
     fn from_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Result<Self, Value>, A::Error> {
-        let mut items: Vec<Field<T>> = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        let mut typed: Vec<T> = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        // Fast path: every element has the expected type.
+        let first_odd = loop {
+            match seq.next_element::<Field<T>>()? {
+                None => return Ok(Ok(typed)),
+                Some(Field::Value(t)) => typed.push(t),
+                Some(other) => break other,
+            }
+        };
+        // An element did not fit: the whole array is kept raw.
+        let mut raw = Vec::with_capacity(typed.len() + 1);
+        for t in &typed {
+            raw.push(serde_json::to_value(t).map_err(de::Error::custom)?);
+        }
+        raw.push(serde_json::to_value(&first_odd).map_err(de::Error::custom)?);
         while let Some(item) = seq.next_element::<Field<T>>()? {
-            items.push(item);
-        }
-        if items.iter().all(|f| matches!(f, Field::Value(_))) {
-            return Ok(Ok(items
-                .into_iter()
-                .filter_map(Field::into_value)
-                .collect()));
-        }
-        let mut raw = Vec::with_capacity(items.len());
-        for item in items {
             raw.push(serde_json::to_value(&item).map_err(de::Error::custom)?);
         }
         Ok(Err(Value::Array(raw)))

@@ -1,5 +1,7 @@
 //! The delivery envelope, issues, users and the other objects of a Jira webhook body.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::changelog::{Change, Changelog, ProjectRef, StatusRef, Transition, UserRef};
@@ -166,9 +168,12 @@ json_object! {
         "timeZone" => time_zone: String,
         /// `locale`, e.g. `en_US`.
         "locale" => locale: String,
-        /// `avatarUrls`: size (`48x48`) to URL.
-        "avatarUrls" => avatar_urls: Extra,
     }
+}
+
+/// `avatarUrls` (size such as `48x48` to URL), kept raw in `extra` and parsed on demand.
+fn avatar_urls(extra: &Extra) -> Option<BTreeMap<String, String>> {
+    extra.get_as("avatarUrls")
 }
 
 impl User {
@@ -185,6 +190,11 @@ impl User {
     /// Masked values such as `jdoe at example dot com` and empty strings give `None`.
     pub fn email(&self) -> Option<&str> {
         self.email_address.as_str().filter(|e| e.contains('@'))
+    }
+
+    /// `avatarUrls`: size (`48x48`) to URL. Kept raw in `extra` (parsed on demand).
+    pub fn avatar_urls(&self) -> Option<BTreeMap<String, String>> {
+        avatar_urls(&self.extra)
     }
 
     /// The user's identifier and display name as a [`UserRef`].
@@ -261,12 +271,15 @@ json_object! {
         "name" => name: String,
         /// `projectTypeKey`
         "projectTypeKey" => project_type_key: String,
-        /// `avatarUrls`
-        "avatarUrls" => avatar_urls: Extra,
     }
 }
 
 impl Project {
+    /// `avatarUrls`: size (`48x48`) to URL. Kept raw in `extra` (parsed on demand).
+    pub fn avatar_urls(&self) -> Option<BTreeMap<String, String>> {
+        avatar_urls(&self.extra)
+    }
+
     /// The project id, key and name as a [`ProjectRef`].
     pub fn to_ref(&self) -> ProjectRef {
         ProjectRef {

@@ -74,6 +74,9 @@ fn server_7x_assigned_through_edit_screen() {
     assert_eq!(assignee.email(), Some("some-instance-test@gmail.com"));
     assert_eq!(assignee.account_id, Field::Absent);
     assert_eq!(assignee.time_zone.as_str(), Some("America/Toronto"));
+    let avatars = assignee.avatar_urls().expect("avatarUrls");
+    assert_eq!(avatars.len(), 4);
+    assert!(avatars["48x48"].ends_with("s=48"));
     let st = issue.status().expect("status");
     assert_eq!(st.id.as_str(), Some("10000"));
     assert_eq!(st.name.as_str(), Some("To Do"));
