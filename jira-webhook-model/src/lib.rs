@@ -57,8 +57,12 @@
 //!
 //! # Limits
 //!
-//! Parsing uses serde_json's default recursion limit (128 levels), so deeply nested input is
-//! rejected with [`ParseError::TooDeep`] instead of overflowing the stack.
+//! Parsing uses serde_json's default recursion limit (128 levels), and unmodelled members
+//! (which are kept as raw JSON text, [`Extra`]) may nest at most 100 levels, so deeply nested
+//! input is rejected with [`ParseError::TooDeep`] instead of overflowing the stack, and any
+//! body that parses also parses as a `serde_json::Value`. Parsing never panics; see the
+//! `fuzzing` module used by the fuzz targets. The types deserialise from serde_json only
+//! (unmodelled members use `serde_json::value::RawValue`).
 
 #[macro_use]
 mod macros;
