@@ -32,6 +32,62 @@ fn status(id: &str, name: &str) -> Option<StatusRef> {
     Some(StatusRef::new(s(id), s(name)))
 }
 
+/// The Jira captures are byte-for-byte copies: SHA-256 as listed in the shared fixtures README.
+#[test]
+fn captured_fixtures_are_unmodified() {
+    use sha2::{Digest, Sha256};
+    let expected = [
+        (
+            "cloud-2019-issue-deleted.json",
+            "ea08c2579a892d814e7c5552801689c903f4e5c58283eee34cbb7174634c6d96",
+        ),
+        (
+            "cloud-2019-issue-updated-unassigned.json",
+            "76230391f7a7ea9e27d99834d9572795f0ce8b678f6f6e66cc30a0e0c0020313",
+        ),
+        (
+            "cloud-2019-issue-updated-user-without-email.json",
+            "953e84aca55a7aa01c1c9fe0b3cf27fcaba3c0cc9f0511f938ae807223ff0623",
+        ),
+        (
+            "cloud-2024-issue-assigned-accountid-only-empty-changelog.json",
+            "2931a39a0b8588c56831cd29b0868f635d4862f37eb087bff277bd7e904d2b9a",
+        ),
+        (
+            "server-7x-comment-created.json",
+            "b73219dc04dfb038637faf665d65799bfdcaa59ac3e9e363df2b401ad2a90b1c",
+        ),
+        (
+            "server-7x-issue-updated-assigned.json",
+            "32c050d1a4044aedbed471dee6235fd62c4d4fb47f61a74e6f47aa1546fac1d6",
+        ),
+        (
+            "server-7x-issue-updated-commented.json",
+            "213dcc43dd6841d0d2b8d6cf60a3ebbdf92df4061a329278420ab7dd7086f795",
+        ),
+        (
+            "server-7x-issue-updated-resolved.json",
+            "c6899eb08671347892230f41c6457358628d39ac289655cba1d7dce7157972c9",
+        ),
+        (
+            "server-7x-issue-updated-status-work-started.json",
+            "9bed4f32da629bb758ecddebb44a703d0be10c0bb98c75025e18b06a2f321ff0",
+        ),
+        (
+            "server-legacy-issue-created-no-event-type.json",
+            "8d79002e3474242ec39229773e3c040a8b496e84ceadc46b1dc0001713be0ce6",
+        ),
+    ];
+    for (name, sha) in expected {
+        let bytes = std::fs::read(dir().join(name)).expect("fixture exists");
+        let hex: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, sha, "{name} differs from the captured original");
+    }
+}
+
 #[test]
 fn every_fixture_round_trips_losslessly() {
     let mut count = 0;
