@@ -36,6 +36,7 @@ fn status(id: &str, name: &str) -> Option<StatusRef> {
 #[test]
 fn captured_fixtures_are_unmodified() {
     use sha2::{Digest, Sha256};
+    use std::fmt::Write as _;
     let expected = [
         (
             "cloud-2019-issue-deleted.json",
@@ -80,10 +81,12 @@ fn captured_fixtures_are_unmodified() {
     ];
     for (name, sha) in expected {
         let bytes = std::fs::read(dir().join(name)).expect("fixture exists");
-        let hex: String = Sha256::digest(&bytes)
+        let hex = Sha256::digest(&bytes)
             .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+            .fold(String::new(), |mut acc, b| {
+                let _ = write!(acc, "{b:02x}");
+                acc
+            });
         assert_eq!(hex, sha, "{name} differs from the captured original");
     }
 }
