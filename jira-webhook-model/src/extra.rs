@@ -1,6 +1,5 @@
 //! Unmodelled members, kept as their JSON text: [`Extra`] and [`RawJson`].
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
@@ -121,56 +120,71 @@ impl<'de> Deserialize<'de> for RawJson {
 
 /// The members of a JSON object that this crate does not model (custom fields, `watches`,
 /// `worklog`, ...), each kept as its JSON text so that parsing stays cheap and serialising
-/// gives it back unchanged. Keys are unique (a repeated key keeps the last value, like
-/// `serde_json::Value`).
+/// gives it back unchanged. Keys are unique and sorted (a repeated key keeps the last value,
+/// like `serde_json::Value`).
 ///
 /// Only works with serde_json (de)serializers (it relies on `serde_json::value::RawValue`).
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Extra(BTreeMap<String, RawJson>);
+pub struct Extra(Vec<(String, RawJson)>);
 
 impl Extra {
     /// An empty set of members.
     pub fn new() -> Self {
-        Extra(BTreeMap::new())
+        Extra(Vec::new())
     }
 
-    /// The member parsed as a `serde_json::Value`.
-    pub fn get(&self, key: &str) -> Option<Value> {
-        self.0.get(key).and_then(RawJson::to_value)
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
     }
 
     /// The member as raw JSON text.
     pub fn get_raw(&self, key: &str) -> Option<&RawJson> {
-        self.0.get(key)
+        self.find(key)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map(|(_, v)| v)
+    }
+
+    /// The member parsed as a `serde_json::Value`.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.get_raw(key).and_then(RawJson::to_value)
     }
 
     /// The member, if it is a JSON string.
     pub fn get_str(&self, key: &str) -> Option<String> {
-        self.0
-            .get(key)
-            .and_then(|r| serde_json::from_str::<String>(r.get()).ok())
+        self.get_as(key)
     }
 
     /// Parses the member into any deserialisable type.
     pub fn get_as<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.0
-            .get(key)
+        self.get_raw(key)
             .and_then(|r| serde_json::from_str(r.get()).ok())
     }
 
     /// `true` when the member exists.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.find(key).is_ok()
     }
 
     /// Sets a member.
     pub fn insert(&mut self, key: impl Into<String>, value: &Value) {
-        self.0.insert(key.into(), RawJson::from_value(value));
+        self.insert_one(key.into(), RawJson::from_value(value));
+    }
+
+    fn insert_one(&mut self, key: String, value: RawJson) {
+        match self.find(&key) {
+            Ok(i) => {
+                if let Some(slot) = self.0.get_mut(i) {
+                    slot.1 = value;
+                }
+            }
+            Err(i) => self.0.insert(i, (key, value)),
+        }
     }
 
     /// Removes a member, returning its raw JSON.
     pub fn remove(&mut self, key: &str) -> Option<RawJson> {
-        self.0.remove(key)
+        self.find(key).ok().map(|i| self.0.remove(i).1)
     }
 
     /// Number of members.
@@ -190,7 +204,7 @@ impl Extra {
 
     /// Member names, sorted.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.0.iter().map(|(k, _)| k.as_str())
     }
 
     /// All members parsed into a `serde_json::Map` (members `Value` cannot hold are skipped).
@@ -201,14 +215,27 @@ impl Extra {
             .collect()
     }
 
-    pub(crate) fn insert_raw(&mut self, key: String, value: RawJson) {
-        self.0.insert(key, value);
+    /// Appends a member while reading; [`Extra::finish`] must be called afterwards.
+    pub(crate) fn push_raw(&mut self, key: String, value: RawJson) {
+        self.0.push((key, value));
+    }
+
+    /// Sorts the members read with [`Extra::push_raw`] and drops repeated keys, keeping the
+    /// last value of each (O(n log n) even for adversarial input).
+    pub(crate) fn finish(&mut self) {
+        if self.0.len() > 1 {
+            self.0.reverse();
+            self.0.sort_by(|a, b| a.0.cmp(&b.0));
+            self.0.dedup_by(|later, earlier| later.0 == earlier.0);
+        }
     }
 }
 
 impl fmt::Debug for Extra {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter()).finish()
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, v)))
+            .finish()
     }
 }
 
@@ -228,8 +255,9 @@ impl Lenient for Extra {
         let mut out = Extra::new();
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let v: RawJson = map.next_value()?;
-            out.insert_raw(key.0.into_owned(), v);
+            out.push_raw(key.0.into_owned(), v);
         }
+        out.finish();
         Ok(out)
     }
 }

@@ -50,10 +50,11 @@ macro_rules! json_object {
                         $( $json => out.$field = map.next_value()?, )*
                         _ => {
                             let v: $crate::RawJson = map.next_value()?;
-                            out.extra.insert_raw(key.0.into_owned(), v);
+                            out.extra.push_raw(key.0.into_owned(), v);
                         }
                     }
                 }
+                out.extra.finish();
                 Ok(out)
             }
         }
