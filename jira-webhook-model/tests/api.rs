@@ -13,7 +13,10 @@ fn extra_keeps_last_duplicate_sorted_and_editable() {
     assert_eq!(extra.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
     assert_eq!(extra.get("b"), Some(json!("two")));
     assert_eq!(extra.get_str("b").as_deref(), Some("two"));
-    assert_eq!(extra.get_raw("a").map(|r| r.get()), Some(r#"{"x":[1,2]}"#));
+    assert_eq!(
+        extra.get_raw("a").map(jira_webhook_model::RawJson::get),
+        Some(r#"{"x":[1,2]}"#)
+    );
     assert_eq!(extra.get_as::<Vec<u8>>("a"), None);
     assert_eq!(extra.get("c"), Some(json!(null)));
     assert!(extra.get("zz").is_none());
