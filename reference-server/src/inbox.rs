@@ -177,6 +177,33 @@ impl Inbox {
         Ok(out)
     }
 
+    /// Like [`Inbox::oldest`], but skips entries whose integration id `skip` returns true for
+    /// (integrations waiting for Jira), scanning further so others are not held up.
+    pub fn oldest_except(
+        &self,
+        limit: usize,
+        skip: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Result<InboxEntry, u64>>, StoreError> {
+        let mut out = Vec::new();
+        for kv in &self.store.inbox {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = kv?;
+            let seq = k
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or_default();
+            match InboxEntry::decode(seq, &v) {
+                Some(e) if skip(&e.integration_id) => {}
+                Some(e) => out.push(Ok(e)),
+                None => out.push(Err(seq)),
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes an applied entry.
     pub fn remove(&self, seq: u64) -> Result<(), StoreError> {
         if self.store.inbox.remove(seq.to_be_bytes())?.is_some() {

@@ -5,13 +5,15 @@
 //! refreshed when an id is unknown; hidden e-mails resolved through the user mapping, then
 //! Jira's user API), run [`assignee_sync::sync_inbound`], then write the delivery log entry and
 //! remove the inbox entry in one transaction. When Jira is needed and unreachable, the entry
-//! stays in the inbox and is retried with exponential backoff (1 s doubling to 60 s); entries
-//! behind it wait, which keeps the per-issue order. The inbox is replayed on start: anything
+//! stays in the inbox and is retried with exponential backoff (1 s doubling to 60 s); later
+//! entries of the same integration wait behind it, which keeps their order, while other
+//! integrations' entries go on. The inbox is replayed on start: anything
 //! acknowledged but not yet applied is applied then (sync is idempotent, so an entry applied
 //! just before a crash is harmless to apply again).
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assignee_sync::{
     GroupResult, InboundEvent, JiraStatus as SyncStatus, JiraUser as SyncUser, OrderingKey,
@@ -59,37 +61,57 @@ impl Worker {
     }
 
     /// Runs until `shutdown` turns true; finishes the entry in progress first.
+    ///
+    /// When an entry must wait for Jira, its integration is paused (its later entries wait
+    /// behind it, which keeps their order) with a per-integration backoff, while entries of
+    /// other integrations keep flowing.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let wake = self.state.inbox.wake();
-        let mut backoff = FIRST_BACKOFF;
-        'outer: loop {
+        // integration -> (retry not before, next backoff)
+        let mut paused: HashMap<String, (Instant, Duration)> = HashMap::new();
+        loop {
             if *shutdown.borrow() {
                 break;
             }
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let batch = match self.state.inbox.oldest(BATCH) {
+            let now = Instant::now();
+            let is_paused = |integration: &str| {
+                paused
+                    .get(integration)
+                    .is_some_and(|(until, _)| *until > now)
+            };
+            let batch = match self.state.inbox.oldest_except(BATCH, &is_paused) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the inbox");
                     tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(FIRST_BACKOFF) => {}
                         _ = shutdown.changed() => break,
                     }
                     continue;
                 }
             };
             if batch.is_empty() {
+                let next_retry = paused.values().map(|(until, _)| *until).min();
+                let sleep = async {
+                    match next_retry {
+                        Some(t) => tokio::time::sleep_until(t.into()).await,
+                        None => std::future::pending::<()>().await,
+                    }
+                };
                 tokio::select! {
                     () = &mut notified => {}
+                    () = sleep => {}
                     _ = shutdown.changed() => break,
                 }
                 continue;
             }
+            let mut blocked_now: Vec<String> = Vec::new();
             for item in batch {
                 if *shutdown.borrow() {
-                    break 'outer;
+                    break;
                 }
                 let entry = match item {
                     Ok(e) => e,
@@ -101,20 +123,25 @@ impl Worker {
                         continue;
                     }
                 };
+                if blocked_now.contains(&entry.integration_id) {
+                    continue;
+                }
                 match self.apply(&entry).await {
                     Ok(record) => {
-                        backoff = FIRST_BACKOFF;
+                        paused.remove(&entry.integration_id);
                         self.finish(&entry, &record);
                     }
                     Err(Retry(reason)) => {
+                        let backoff = paused
+                            .get(&entry.integration_id)
+                            .map_or(FIRST_BACKOFF, |(_, b)| *b);
                         tracing::warn!(seq = entry.seq, integration = %entry.integration_id, %reason, retry_in = ?backoff, "delivery will be retried");
                         self.mark_pending(&entry, &reason);
-                        tokio::select! {
-                            () = tokio::time::sleep(backoff) => {}
-                            _ = shutdown.changed() => break 'outer,
-                        }
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                        continue 'outer;
+                        paused.insert(
+                            entry.integration_id.clone(),
+                            (Instant::now() + backoff, (backoff * 2).min(MAX_BACKOFF)),
+                        );
+                        blocked_now.push(entry.integration_id.clone());
                     }
                 }
             }
@@ -342,6 +369,13 @@ impl Worker {
             return Ok(user.with_email(e));
         }
         let store = &self.state.store;
+        if !store
+            .org_settings(&integration.id)?
+            .iter()
+            .any(|(_, s)| s.sync_reverse_assignment)
+        {
+            return Ok(user);
+        }
         for candidate in user.mapping_candidates() {
             if store.user_mapping(&integration.id, candidate)?.is_some() {
                 return Ok(user);

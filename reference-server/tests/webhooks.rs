@@ -430,3 +430,56 @@ async fn trailing_slash_is_optional_and_get_is_not_allowed() {
     .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn other_integrations_keep_flowing_while_one_jira_is_down() {
+    let server = TestServer::start().await;
+    let down = MockJira::start(9).await;
+    let up = MockJira::start(9).await;
+    let (id_down, token_down) = install_pat(&server, &down).await;
+    let (id_up, token_up) = install_pat(&server, &up).await;
+    assert_ne!(id_down, id_up);
+    server.seed(&id_down, "APP-1").await;
+    let put = async |path: &str, body: Value| {
+        let (s, v) = server.api(Method::PUT, path, Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    };
+    put("/groups/g2", json!({"project": "p1"})).await;
+    put(
+        &format!("/groups/g2/external-issues/{id_up}/APP-1"),
+        json!({}),
+    )
+    .await;
+    put(
+        &format!("/integrations/{id_up}/organizations/o1"),
+        json!({"syncReverseAssignment": true, "syncStatusReverse": true}),
+    )
+    .await;
+    down.server.reset().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(503))
+        .mount(&down.server)
+        .await;
+
+    // The first integration's delivery needs Jira (unknown status ids) and waits.
+    let (status, _) = server
+        .webhook(&token_down, &fixture("EXAMPLE_PAYLOAD.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The second integration's delivery carries the e-mail and goes through meanwhile.
+    let (status, _) = server
+        .webhook(&token_up, &fixture("test_post_update_assignee.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g2", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
+    let (_, g1) = server.api(Method::GET, "/groups/g1", None).await;
+    assert_eq!(g1["status"], "unresolved");
+    assert_eq!(inbox_len(&server), 1);
+    let metrics = server.state().metrics.render();
+    assert!(
+        metrics.contains("reference_server_jira_calls_total{status=\"503\"}"),
+        "{metrics}"
+    );
+}

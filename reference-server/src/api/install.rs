@@ -44,6 +44,13 @@ fn now_unix() -> i64 {
 /// `POST /integrations/jira-server/install` `{"url","consumerKey","privateKey","verifySsl"}`.
 pub async fn start(state: &AppState, body: &[u8]) -> Result<Resp, ApiError> {
     let req: InstallRequest = parse_json(body)?;
+    // Abandoned pipelines hold secrets (the private key): drop the expired ones.
+    let purged = state
+        .store
+        .purge_pipelines(now_unix() - PIPELINE_TTL_SECS)?;
+    if purged > 0 {
+        tracing::info!(purged, "expired install pipelines deleted");
+    }
     let callback = format!("{}/extensions/jira_server/setup/", state.public_url);
     let pending = install::start_oauth(&req, &options(&state.metrics), Some(&callback))
         .await

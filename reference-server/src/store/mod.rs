@@ -252,6 +252,21 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes pipelines created before `cutoff_unix`; returns how many.
+    pub fn purge_pipelines(&self, cutoff_unix: i64) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for v in self.pipelines.iter().values() {
+            let rec: PipelineRecord = match from_json(&v?) {
+                Ok(r) => r,
+                Err(_) => continue,
+            };
+            if rec.created_unix < cutoff_unix && self.take_pipeline(&rec.id)?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// A pipeline by id.
     pub fn pipeline(&self, id: &str) -> Result<Option<PipelineRecord>, StoreError> {
         self.pipelines
