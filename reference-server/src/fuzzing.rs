@@ -1,0 +1,149 @@
+//! Bodies of the fuzz targets that exercise this crate. `fuzz/fuzz_targets/<name>.rs` calls
+//! them through `libfuzzer_sys::fuzz_target!`, and `tests/fuzz_corpus.rs` replays the committed
+//! corpora through them in an ordinary test. Not a stable API.
+//!
+//! Each function must never panic on any input; the `assert!`s state the invariants (a failed
+//! one is a finding, just like a panic in the code under test).
+//!
+//! ```
+//! reference_server::fuzzing::webhook_token(b"eyJhbGciOiJub25lIn0.eyJpZCI6IngifQ.");
+//! reference_server::fuzzing::install_request(br#"{"url":"jira.example.com","consumerKey":"k"}"#);
+//! ```
+
+use crate::jira::install::{self, InstallRequest, PatInstallRequest};
+use crate::jira::webhook_token::{self, TokenError};
+
+const KEY: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const OTHER_KEY: &[u8] = b"fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+
+/// Messages never echo a secret: checked only for inputs long enough not to appear in a
+/// message by coincidence.
+fn assert_not_echoed(message: &str, secret: &str) {
+    if secret.len() >= 16 {
+        assert!(
+            !message.contains(secret),
+            "an error message echoes the secret input"
+        );
+    }
+}
+
+/// Like [`assert_not_echoed`], for messages built from a fixed vocabulary: checked only when
+/// the secret has a character that `baseline` (the same message without the secret) lacks,
+/// so a secret that merely spells out part of a fixed message is not a false alarm.
+fn assert_not_echoed_vs(message: &str, secret: &str, baseline: &str) {
+    if secret.chars().any(|c| !baseline.contains(c)) {
+        assert_not_echoed(message, secret);
+    }
+}
+
+/// Fuzz target `webhook_token`: the JWT path segment of the webhook URL.
+///
+/// Invariants:
+/// * [`webhook_token::peek_id`] and [`webhook_token::verify`] never panic;
+/// * a token that verifies also peeks to the same id (lookup and verification agree);
+/// * whatever the input, a token issued for the peeked id (and for the raw input as id)
+///   peeks and verifies back to that id, and is refused under another key;
+/// * changing any single character of a valid token makes verification fail;
+/// * error messages never contain the token.
+pub fn webhook_token(data: &[u8]) {
+    let Ok(segment) = std::str::from_utf8(data) else {
+        // The router hands the handler a `&str` path segment: non-UTF-8 never gets here.
+        return;
+    };
+    let peeked = webhook_token::peek_id(segment);
+    let verified = webhook_token::verify(segment, KEY);
+    if let Ok(id) = &verified {
+        assert_eq!(peeked.as_ref(), Ok(id), "verify accepts what peek rejects");
+    }
+    for e in [peeked.as_ref().err(), verified.as_ref().err()]
+        .into_iter()
+        .flatten()
+    {
+        assert_not_echoed(&e.to_string(), segment);
+    }
+    if let Ok(id) = &peeked {
+        round_trip(id);
+    }
+    round_trip(segment);
+}
+
+fn round_trip(id: &str) {
+    let token = webhook_token::issue(id, KEY);
+    assert_eq!(webhook_token::peek_id(&token).as_deref(), Ok(id));
+    assert_eq!(webhook_token::verify(&token, KEY).as_deref(), Ok(id));
+    assert_eq!(
+        webhook_token::verify(&token, OTHER_KEY),
+        Err(TokenError::BadSignature)
+    );
+    // Tamper with one character of the signature.
+    if let Some(last) = token.chars().last() {
+        let replacement = if last == 'A' { 'B' } else { 'A' };
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(replacement);
+        assert!(
+            webhook_token::verify(&tampered, KEY).is_err(),
+            "a tampered signature verifies"
+        );
+    }
+}
+
+/// Fuzz target `install_request`: the JSON bodies of `POST .../install` and
+/// `POST .../install-pat`, parsed the way the API parses them, then validated.
+///
+/// Invariants:
+/// * parsing and [`install::validate`] never panic;
+/// * a form that passes validation has a base URL with an `http`/`https` scheme and no
+///   trailing `/`, a non-empty host, and a non-empty consumer key of at most 200 characters;
+/// * a form that fails is a client error (400) with at least one field message, and the
+///   message never contains the submitted private key;
+/// * `Debug` of a PAT form never shows the token.
+pub fn install_request(data: &[u8]) {
+    if let Ok(req) = crate::api::parse_json::<InstallRequest>(data) {
+        match install::validate(&req) {
+            Ok(v) => {
+                let lower = v.base_url.to_ascii_lowercase();
+                assert!(
+                    lower.starts_with("http://") || lower.starts_with("https://"),
+                    "validated base URL without http(s) scheme: {:?}",
+                    v.base_url
+                );
+                assert!(!v.base_url.ends_with('/'), "trailing slash kept");
+                assert!(!v.host.is_empty(), "empty host");
+                let key = &v.consumer.consumer_key;
+                assert!(!key.is_empty(), "empty consumer key accepted");
+                assert!(
+                    key.chars().count() <= install::MAX_CONSUMER_KEY_LEN,
+                    "consumer key over the limit accepted"
+                );
+                assert_eq!(key.trim(), key, "consumer key not trimmed");
+            }
+            Err(e) => {
+                assert!(e.is_client_error(), "validation error is not a client error");
+                let fields = e.fields().expect("validation errors carry field messages");
+                assert!(
+                    ["url", "consumerKey", "privateKey"]
+                        .iter()
+                        .any(|f| !fields.get(f).is_empty()),
+                    "validation error without any field message"
+                );
+                let mut neutral = req.clone();
+                neutral.private_key = "x".to_owned();
+                let baseline = install::validate(&neutral)
+                    .err()
+                    .map(|b| format!("{b} {b:?}"))
+                    .unwrap_or_default();
+                let secret = req.private_key.trim();
+                assert_not_echoed_vs(&e.to_string(), secret, &baseline);
+                assert_not_echoed_vs(&format!("{e:?}"), secret, &baseline);
+            }
+        }
+    }
+    if let Ok(req) = crate::api::parse_json::<PatInstallRequest>(data) {
+        let baseline = format!(
+            "{:?}",
+            PatInstallRequest::new(req.url.clone(), "", req.verify_ssl)
+        );
+        assert_not_echoed_vs(&format!("{req:?}"), req.token.expose(), &baseline);
+    }
+}
