@@ -10,12 +10,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use jira_webhook_model::{Field, WebhookEvent};
-use serde_json::{Value, json};
-
-fn raw<T: serde::Serialize>(f: &Field<T>) -> Value {
-    serde_json::to_value(f).unwrap_or(Value::Null)
-}
+use jira_webhook_model::WebhookEvent;
 
 fn main() -> ExitCode {
     let mut body = Vec::new();
@@ -36,29 +31,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let items = event
-        .changelog()
-        .map(jira_webhook_model::Changelog::items)
-        .unwrap_or_default();
-    let changes: Vec<Value> = items
-        .iter()
-        .map(|item| {
-            json!({
-                "kind": item.kind().as_str(),
-                "field": raw(&item.field),
-                "from": raw(&item.from),
-                "to": raw(&item.to),
-                "fromString": raw(&item.from_string),
-                "toString": raw(&item.to_string),
-            })
-        })
-        .collect();
-    let out = json!({
-        "event": raw(&event.webhook_event),
-        "type": raw(&event.issue_event_type_name),
-        "issue": event.issue_key(),
-        "changes": changes,
-    });
+    let out = event.summary();
     println!("{out}");
     ExitCode::SUCCESS
 }

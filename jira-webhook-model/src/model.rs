@@ -557,6 +557,40 @@ impl WebhookEvent {
         self.changelog().and_then(Changelog::key_change)
     }
 
+    /// A compact JSON summary (what the `inspect` example prints):
+    /// `{"event": <webhookEvent>, "type": <issue_event_type_name or null>, "issue": <key or
+    /// null>, "changes": [{"kind", "field", "from", "to", "fromString", "toString"}, ...]}`,
+    /// one change per changelog item in order, with the raw values as sent and `kind` one of
+    /// the [`crate::ChangeKind`] names (`assignee`, `status`, ..., `fix_versions`, `sprints`,
+    /// `key`, `project`, `other`).
+    pub fn summary(&self) -> Value {
+        fn raw<T: serde::Serialize>(f: &crate::Field<T>) -> Value {
+            serde_json::to_value(f).unwrap_or(Value::Null)
+        }
+        let changes: Vec<Value> = self
+            .changelog()
+            .map(Changelog::items)
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                serde_json::json!({
+                    "kind": item.kind().as_str(),
+                    "field": raw(&item.field),
+                    "from": raw(&item.from),
+                    "to": raw(&item.to),
+                    "fromString": raw(&item.from_string),
+                    "toString": raw(&item.to_string),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "event": raw(&self.webhook_event),
+            "type": raw(&self.issue_event_type_name),
+            "issue": self.issue_key(),
+            "changes": changes,
+        })
+    }
+
     /// `true` when the object has at least one of `webhookEvent`, `issue`, `changelog` or
     /// `comment`, i.e. looks like a Jira delivery rather than some other JSON object.
     pub fn looks_like_delivery(&self) -> bool {

@@ -585,3 +585,28 @@ fn rest_issue_reply_parses_as_issue_and_diffs() {
         ]
     );
 }
+
+/// The `inspect` example prints `WebhookEvent::summary()`.
+#[test]
+fn inspect_summary_of_a_moved_issue() {
+    let e = load("sentry-moved_issue_payload.json");
+    assert_eq!(
+        e.summary(),
+        serde_json::json!({
+            "event": "jira:issue_updated",
+            "type": "issue_moved",
+            "issue": "PLATFORM-45",
+            "changes": [
+                {"kind": "project", "field": "project", "from": "10000", "to": "10001",
+                 "fromString": "APP", "toString": "PLATFORM"},
+                {"kind": "key", "field": "Key", "from": null, "to": null,
+                 "fromString": "APP-123", "toString": "PLATFORM-45"}
+            ]
+        })
+    );
+    let e = load("server-7x-comment-created.json");
+    assert_eq!(
+        e.summary(),
+        serde_json::json!({"event": "comment_created", "type": null, "issue": null, "changes": []})
+    );
+}
