@@ -1,5 +1,838 @@
-//! Load harness for the reference server (work in progress).
+//! Load harness for the reference server.
+//!
+//! ```text
+//! cargo build --release -p reference-server -p load-harness
+//! cargo run --release -p load-harness -- [--links N] [--deliveries M] [--connections C]
+//! ```
+//!
+//! It starts the release `reference-server` binary on a temporary data directory and a free
+//! port, installs an integration (personal access token) against an in-process simulated Jira,
+//! seeds N groups each linked to one Jira issue, then fires M deliveries per mix from C
+//! keep-alive connections, first against a bare hyper server (the ceiling, a child process)
+//! and then against the reference server:
+//!
+//! * `a`: relevant assignee changes on linked issues (each is stored, flushed, applied);
+//! * `b`: irrelevant deliveries: half without a changelog, half with a changelog on an
+//!   unlinked issue;
+//! * `c`: a realistic mix, 90% `b` and 10% `a`.
+//!
+//! After each mix it waits for the inbox to drain and checks that every acknowledged relevant
+//! delivery was applied: group state (`GET /api/v1/groups/{id}`), the worker's counters and the
+//! delivery log. At the end it stops the server with SIGTERM, opens its store and checks the
+//! whole delivery log. Any loss makes the exit status non-zero.
 
-fn main() {
-    println!("load-harness: not built yet");
+mod bodies;
+mod ceiling;
+mod client;
+mod procs;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bodies::{Patch, Template, USERS};
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use http::{Method, StatusCode};
+use reference_server::simulated_jira::{Config as JiraConfig, SimulatedJira};
+use serde_json::{Value, json};
+
+use crate::client::RunResult;
+use crate::procs::{CeilingProc, ServerProc};
+
+/// Load harness: throughput, latency, memory and no-loss checks of the reference server.
+#[derive(Debug, Parser)]
+#[command(name = "load-harness", version, about, long_about = None)]
+struct Args {
+    /// Internal: run the bare hyper ceiling server.
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Groups to seed, each linked to its own Jira issue (`LOAD-0` ...).
+    #[arg(long, default_value_t = 100_000)]
+    links: usize,
+    /// Deliveries per mix.
+    #[arg(long, default_value_t = 200_000)]
+    deliveries: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Mixes to run, any of `a`, `b`, `c` (comma separated).
+    #[arg(long, default_value = "a,b,c", value_delimiter = ',')]
+    mixes: Vec<String>,
+    /// Path of the `reference-server` binary (default: next to this executable).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Keep the data directory (printed) instead of deleting it.
+    #[arg(long)]
+    keep_data: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the ceiling server (used by the harness itself).
+    #[command(hide = true)]
+    Ceiling {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+}
+
+/// The three mixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mix {
+    Relevant,
+    Irrelevant,
+    Realistic,
+}
+
+impl Mix {
+    fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "a" => Some(Self::Relevant),
+            "b" => Some(Self::Irrelevant),
+            "c" => Some(Self::Realistic),
+            _ => None,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Relevant => "a: relevant",
+            Self::Irrelevant => "b: irrelevant",
+            Self::Realistic => "c: 90% b + 10% a",
+        }
+    }
+
+    fn ordinal(self) -> u64 {
+        match self {
+            Self::Relevant => 1,
+            Self::Irrelevant => 2,
+            Self::Realistic => 3,
+        }
+    }
+}
+
+/// What delivery `i` of a mix is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Assignee change on linked issue `LOAD-{key}` to load user `user`.
+    Relevant { key: usize, user: usize },
+    /// No changelog (on a linked issue).
+    NoChangelog { key: usize },
+    /// Changelog on an unlinked issue `FREE-{n}`.
+    Unlinked { n: usize },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    mix: Mix,
+    links: usize,
+}
+
+impl Plan {
+    fn changelog_id(self, i: usize) -> u64 {
+        // Increasing across mixes, so later mixes supersede earlier ones.
+        self.mix.ordinal() * 10_000_000_000 + i as u64 + 1
+    }
+
+    fn kind(self, i: usize) -> Kind {
+        let relevant = |j: usize| {
+            let key = j % self.links;
+            let round = j / self.links;
+            // Mix a assigns users 0..4 and mix c users 4..8, so mix c always changes what mix a
+            // left, and consecutive rounds on one key differ: a lost delivery is visible.
+            let half = USERS / 2;
+            let base = if self.mix == Mix::Realistic { half } else { 0 };
+            let user = base + (key + round) % half;
+            Kind::Relevant { key, user }
+        };
+        let irrelevant = |j: usize| {
+            if j % 2 == 0 {
+                Kind::NoChangelog {
+                    key: j % self.links,
+                }
+            } else {
+                Kind::Unlinked { n: j }
+            }
+        };
+        match self.mix {
+            Mix::Relevant => relevant(i),
+            Mix::Irrelevant => irrelevant(i),
+            Mix::Realistic => {
+                if i % 10 == 0 {
+                    relevant(i / 10)
+                } else {
+                    irrelevant(i - i / 10 - 1)
+                }
+            }
+        }
+    }
+}
+
+struct Templates {
+    with: Template,
+    without: Template,
+}
+
+fn body(t: &Templates, plan: Plan, i: usize) -> Bytes {
+    let clid = plan.changelog_id(i);
+    match plan.kind(i) {
+        Kind::Relevant { key, user } => t.with.render(&Patch {
+            key: &format!("LOAD-{key}"),
+            user,
+            changelog_id: clid,
+        }),
+        Kind::NoChangelog { key } => t.without.render(&Patch {
+            key: &format!("LOAD-{key}"),
+            user: 0,
+            changelog_id: clid,
+        }),
+        Kind::Unlinked { n } => t.with.render(&Patch {
+            key: &format!("FREE-{n}"),
+            user: 0,
+            changelog_id: clid,
+        }),
+    }
+}
+
+/// One row of the table.
+struct Row {
+    mix: &'static str,
+    target: &'static str,
+    run: RunResult,
+    ratio: Option<f64>,
+    rss_kib: Option<u64>,
+}
+
+fn fmt_ms(us: u32) -> String {
+    format!("{:.2} ms", f64::from(us) / 1000.0)
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| mix | server | requests/s | p50 | p99 | max | errors | ratio to ceiling | server peak RSS |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+            r.mix,
+            r.target,
+            r.run.rps(),
+            fmt_ms(r.run.percentile(0.5)),
+            fmt_ms(r.run.percentile(0.99)),
+            fmt_ms(r.run.max()),
+            r.run.errors(),
+            r.ratio
+                .map_or_else(|| "1.00".to_owned(), |x| format!("{x:.2}")),
+            r.rss_kib.map_or_else(
+                || "-".to_owned(),
+                |k| format!("{:.1} MB", k as f64 / 1024.0)
+            ),
+        );
+    }
+    out
+}
+
+/// Book-keeping of what the server acknowledged, across mixes.
+#[derive(Default)]
+struct Ledger {
+    /// key -> (changelog id, user) of the newest acknowledged relevant delivery.
+    newest_acked: HashMap<usize, (u64, usize)>,
+    /// key -> (changelog id, user) of the newest relevant delivery that was NOT acknowledged
+    /// (it may or may not have been stored).
+    newest_unacked: HashMap<usize, (u64, usize)>,
+    /// key -> number of acknowledged relevant deliveries.
+    acked_per_key: HashMap<usize, u64>,
+    /// key -> number of unacknowledged relevant deliveries.
+    unacked_per_key: HashMap<usize, u64>,
+    acked_relevant: u64,
+    acked_unlinked: u64,
+}
+
+fn metric(text: &str, name_and_labels: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn metrics(addr: SocketAddr) -> Result<String, String> {
+    let mut c = client::Conn::new(addr, None);
+    let (s, b) = c.request(Method::GET, "/metrics", Bytes::new()).await?;
+    if s != StatusCode::OK {
+        return Err(format!("/metrics answered {s}"));
+    }
+    Ok(String::from_utf8_lossy(&b).into_owned())
+}
+
+async fn wait_drained(addr: SocketAddr, timeout: Duration) -> Result<Duration, String> {
+    let started = Instant::now();
+    loop {
+        let m = metrics(addr).await?;
+        if metric(&m, "reference_server_inbox_depth ") == 0 {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > timeout {
+            return Err(format!(
+                "the inbox did not drain within {timeout:?} (depth {})",
+                metric(&m, "reference_server_inbox_depth ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn put(admin: &mut client::Conn, path: String, body: Value) -> Result<(), String> {
+    match admin
+        .request(Method::PUT, &path, Bytes::from(body.to_string()))
+        .await
+    {
+        Ok((s, _)) if s.is_success() => Ok(()),
+        Ok((s, b)) => Err(format!("PUT {path}: {s}: {}", String::from_utf8_lossy(&b))),
+        Err(e) => Err(format!("PUT {path}: {e}")),
+    }
+}
+
+struct Setup {
+    integration: String,
+    webhook_path: String,
+}
+
+async fn install_and_seed(
+    server: &ServerProc,
+    jira: &SimulatedJira,
+    links: usize,
+    connections: usize,
+) -> Result<Setup, String> {
+    let mut admin = client::Conn::new(server.addr, Some(server.admin_token.clone()));
+    let body = json!({"url": jira.base_url(), "token": JiraConfig::DEMO_PAT, "verifySsl": true});
+    let (s, b) = admin
+        .request(
+            Method::POST,
+            "/api/v1/integrations/jira-server/install-pat",
+            Bytes::from(body.to_string()),
+        )
+        .await?;
+    if s != StatusCode::CREATED {
+        return Err(format!(
+            "install-pat answered {s}: {}",
+            String::from_utf8_lossy(&b)
+        ));
+    }
+    let v: Value = serde_json::from_slice(&b).map_err(|e| e.to_string())?;
+    let integration = v["integration"]["id"]
+        .as_str()
+        .ok_or("install-pat answer has no integration.id")?
+        .to_owned();
+    let hooks = jira.webhooks();
+    let url = hooks
+        .first()
+        .map(|h| h.url.clone())
+        .ok_or("the simulated Jira has no webhook after the install")?;
+    let webhook_path = url
+        .find("/extensions/")
+        .and_then(|i| url.get(i..))
+        .ok_or("unexpected webhook URL")?
+        .to_owned();
+
+    put(
+        &mut admin,
+        format!("/api/v1/integrations/{integration}/organizations/loadorg"),
+        json!({"syncReverseAssignment": true, "syncStatusReverse": false}),
+    )
+    .await?;
+    for u in 0..USERS {
+        put(
+            &mut admin,
+            format!("/api/v1/users/{}", bodies::tracker_user(u)),
+            json!({"name": bodies::user_name(u), "active": true,
+                   "emails": [{"email": bodies::user_email(u), "verified": true}]}),
+        )
+        .await?;
+    }
+    let members: Vec<String> = (0..USERS).map(bodies::tracker_user).collect();
+    put(
+        &mut admin,
+        "/api/v1/projects/loadp".to_owned(),
+        json!({"organization": "loadorg", "members": members}),
+    )
+    .await?;
+    let check = |answers: Vec<(StatusCode, Bytes)>, what: &str| {
+        answers
+            .iter()
+            .find(|(s, _)| !s.is_success())
+            .map_or(Ok(()), |(s, b)| {
+                Err(format!("{what}: {s}: {}", String::from_utf8_lossy(b)))
+            })
+    };
+    let group_body = Bytes::from(json!({"project": "loadp"}).to_string());
+    let answers = client::admin_batch(
+        server.addr,
+        &server.admin_token,
+        links,
+        connections,
+        move |i| {
+            (
+                Method::PUT,
+                format!("/api/v1/groups/g{i}"),
+                group_body.clone(),
+            )
+        },
+    )
+    .await?;
+    check(answers, "PUT group")?;
+    let id = integration.clone();
+    let answers = client::admin_batch(
+        server.addr,
+        &server.admin_token,
+        links,
+        connections,
+        move |i| {
+            (
+                Method::PUT,
+                format!("/api/v1/groups/g{i}/external-issues/{id}/LOAD-{i}"),
+                Bytes::new(),
+            )
+        },
+    )
+    .await?;
+    check(answers, "PUT link")?;
+    Ok(Setup {
+        integration,
+        webhook_path,
+    })
+}
+
+/// Checks after a mix; returns the problems found (empty: nothing lost).
+async fn verify_mix(
+    server: &ServerProc,
+    setup: &Setup,
+    plan: Plan,
+    run: &RunResult,
+    ledger: &mut Ledger,
+    before: &str,
+    connections: usize,
+) -> Result<Vec<String>, String> {
+    let mut problems = Vec::new();
+    let mut acked_relevant = 0u64;
+    let mut acked_unlinked = 0u64;
+    let mut touched = Vec::new();
+    for s in &run.samples {
+        let i = s.index as usize;
+        match plan.kind(i) {
+            Kind::Relevant { key, user } => {
+                let clid = plan.changelog_id(i);
+                if s.ok {
+                    acked_relevant += 1;
+                    *ledger.acked_per_key.entry(key).or_default() += 1;
+                    let e = ledger.newest_acked.entry(key).or_insert((0, user));
+                    if clid >= e.0 {
+                        *e = (clid, user);
+                    }
+                    touched.push(key);
+                } else {
+                    *ledger.unacked_per_key.entry(key).or_default() += 1;
+                    let e = ledger.newest_unacked.entry(key).or_insert((0, user));
+                    if clid >= e.0 {
+                        *e = (clid, user);
+                    }
+                }
+            }
+            Kind::Unlinked { .. } if s.ok => acked_unlinked += 1,
+            _ => {}
+        }
+    }
+    ledger.acked_relevant += acked_relevant;
+    ledger.acked_unlinked += acked_unlinked;
+    let timeout = Duration::from_secs(120 + run.samples.len() as u64 / 500);
+    let drain = wait_drained(server.addr, timeout).await?;
+    println!(
+        "  inbox drained {:.1} s after the last answer",
+        drain.as_secs_f64()
+    );
+
+    // The worker's counters.
+    let after = metrics(server.addr).await?;
+    let delta = |label: &str| {
+        let k = format!("reference_server_deliveries_processed_total{{state=\"{label}\"}} ");
+        metric(&after, &k).saturating_sub(metric(before, &k))
+    };
+    let (applied, ignored, failed) = (delta("applied"), delta("ignored"), delta("failed"));
+    println!(
+        "  acknowledged: {acked_relevant} relevant, {acked_unlinked} on unlinked issues; \
+         worker: {applied} applied, {ignored} ignored, {failed} failed"
+    );
+    let flushes = metric(&after, "reference_server_inbox_flushes_total ")
+        .saturating_sub(metric(before, "reference_server_inbox_flushes_total "));
+    let flushed = metric(&after, "reference_server_inbox_flushed_entries_total ").saturating_sub(
+        metric(before, "reference_server_inbox_flushed_entries_total "),
+    );
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    let per_flush = flushed as f64 / (flushes.max(1) as f64);
+    println!(
+        "  group commit: {flushes} flushes for {flushed} deliveries ({per_flush:.1} per flush)"
+    );
+    if applied < acked_relevant {
+        problems.push(format!(
+            "only {applied} deliveries applied for {acked_relevant} acknowledged relevant ones"
+        ));
+    }
+    if failed > 0 {
+        problems.push(format!("{failed} deliveries failed in the worker"));
+    }
+
+    // Group state of every group an acknowledged delivery touched.
+    touched.sort_unstable();
+    touched.dedup();
+    let keys = Arc::new(touched);
+    let k2 = keys.clone();
+    let answers = client::admin_batch(
+        server.addr,
+        &server.admin_token,
+        keys.len(),
+        connections,
+        move |j| {
+            let k = k2.get(j).copied().unwrap_or_default();
+            (Method::GET, format!("/api/v1/groups/g{k}"), Bytes::new())
+        },
+    )
+    .await?;
+    let mut wrong = 0usize;
+    let mut examples = Vec::new();
+    for (j, (s, b)) in answers.iter().enumerate() {
+        let k = keys.get(j).copied().unwrap_or_default();
+        let got = if *s == StatusCode::OK {
+            serde_json::from_slice::<Value>(b)
+                .ok()
+                .and_then(|v| v["assignee"].as_str().map(str::to_owned))
+        } else {
+            None
+        };
+        let Some(&(clid, user)) = ledger.newest_acked.get(&k) else {
+            continue;
+        };
+        let expected = bodies::tracker_user(user);
+        // A newer delivery that got no 200 may still have been stored and applied.
+        let newer_unacked = ledger
+            .newest_unacked
+            .get(&k)
+            .filter(|(c, _)| *c > clid)
+            .map(|(_, u)| bodies::tracker_user(*u));
+        let fine = got.as_deref() == Some(expected.as_str())
+            || (newer_unacked.is_some() && got == newer_unacked);
+        if !fine {
+            wrong += 1;
+            if examples.len() < 3 {
+                examples.push(format!("g{k}: expected {expected}, got {got:?}"));
+            }
+        }
+    }
+    println!(
+        "  group state: {} groups checked, {wrong} wrong",
+        keys.len()
+    );
+    if wrong > 0 {
+        problems.push(format!(
+            "{wrong} groups do not show their newest acknowledged assignment (e.g. {})",
+            examples.join("; ")
+        ));
+    }
+
+    // The newest entries of the delivery log: nothing left pending or failed.
+    let mut admin = client::Conn::new(server.addr, Some(server.admin_token.clone()));
+    let (s, b) = admin
+        .request(
+            Method::GET,
+            &format!(
+                "/api/v1/integrations/{}/deliveries?limit=1000",
+                setup.integration
+            ),
+            Bytes::new(),
+        )
+        .await?;
+    if s == StatusCode::OK {
+        let v: Value = serde_json::from_slice(&b).map_err(|e| e.to_string())?;
+        let list = v["deliveries"].as_array().cloned().unwrap_or_default();
+        let bad = list
+            .iter()
+            .filter(|d| !matches!(d["state"].as_str(), Some("applied" | "ignored")))
+            .count();
+        println!(
+            "  delivery log: newest {} entries read, {bad} pending or failed",
+            list.len()
+        );
+        if bad > 0 {
+            problems.push(format!(
+                "{bad} of the newest delivery log entries are pending or failed"
+            ));
+        }
+    } else {
+        problems.push(format!("GET deliveries answered {s}"));
+    }
+    Ok(problems)
+}
+
+/// After the server stopped: opens its store and checks the whole delivery log.
+fn verify_store(data_dir: &std::path::Path, integration: &str, ledger: &Ledger) -> Vec<String> {
+    use reference_server::store::Store;
+    use reference_server::store::records::DeliveryState;
+    let mut problems = Vec::new();
+    let store = match Store::open(data_dir) {
+        Ok(s) => s,
+        Err(e) => return vec![format!("the store does not open after the run: {e}")],
+    };
+    let records = match store.deliveries(integration, usize::MAX) {
+        Ok(r) => r,
+        Err(e) => return vec![format!("the delivery log cannot be read: {e}")],
+    };
+    let mut applied_per_key: HashMap<usize, u64> = HashMap::new();
+    let (mut pending, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    for r in &records {
+        match r.state {
+            DeliveryState::Applied => {
+                if let Some(k) = r
+                    .issue_key
+                    .as_deref()
+                    .and_then(|k| k.strip_prefix("LOAD-"))
+                    .and_then(|k| k.parse::<usize>().ok())
+                {
+                    *applied_per_key.entry(k).or_default() += 1;
+                }
+            }
+            DeliveryState::Ignored => ignored += 1,
+            DeliveryState::Failed => failed += 1,
+            _ => pending += 1,
+        }
+    }
+    let mut missing = 0u64;
+    let mut examples = Vec::new();
+    for (k, acked) in &ledger.acked_per_key {
+        let got = applied_per_key.get(k).copied().unwrap_or(0);
+        let unacked = ledger.unacked_per_key.get(k).copied().unwrap_or(0);
+        if got < *acked || got > acked + unacked {
+            missing += acked.saturating_sub(got);
+            if examples.len() < 3 {
+                examples.push(format!("LOAD-{k}: {acked} acknowledged, {got} applied"));
+            }
+        }
+    }
+    println!(
+        "final delivery log: {} entries ({} applied, {ignored} ignored, {failed} failed, {pending} pending); \
+         {} acknowledged relevant, {} acknowledged on unlinked issues",
+        records.len(),
+        applied_per_key.values().sum::<u64>(),
+        ledger.acked_relevant,
+        ledger.acked_unlinked
+    );
+    if missing > 0 || !examples.is_empty() {
+        problems.push(format!(
+            "delivery log: {missing} acknowledged relevant deliveries not applied (e.g. {})",
+            examples.join("; ")
+        ));
+    }
+    if pending > 0 {
+        problems.push(format!("delivery log: {pending} entries still pending"));
+    }
+    if failed > 0 {
+        problems.push(format!("delivery log: {failed} entries failed"));
+    }
+    if ignored < ledger.acked_unlinked {
+        problems.push(format!(
+            "delivery log: {ignored} ignored entries for {} acknowledged deliveries on unlinked issues",
+            ledger.acked_unlinked
+        ));
+    }
+    problems
+}
+
+#[allow(clippy::too_many_lines)]
+async fn harness(args: Args) -> Result<Vec<String>, String> {
+    let mixes: Vec<Mix> = args
+        .mixes
+        .iter()
+        .map(|m| Mix::parse(m).ok_or_else(|| format!("unknown mix {m:?} (use a, b, c)")))
+        .collect::<Result<_, _>>()?;
+    if args.links == 0 || args.connections == 0 {
+        return Err("--links and --connections must be at least 1".to_owned());
+    }
+    let bin = procs::server_binary(args.server_bin.as_deref())?;
+    let tmp = tempfile::Builder::new()
+        .prefix("load-harness-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temp dir: {e}"))?;
+    let data_dir = tmp.path().join("data");
+    let log = tmp.path().join("server.log");
+    println!(
+        "load-harness: {} links, {} deliveries per mix, {} connections; server {}; data {}",
+        args.links,
+        args.deliveries,
+        args.connections,
+        bin.display(),
+        data_dir.display()
+    );
+
+    let jira = SimulatedJira::start(JiraConfig::demo())
+        .await
+        .map_err(|e| format!("simulated Jira: {e}"))?;
+    let server = ServerProc::start(&bin, &data_dir, &log).await?;
+    let t = Instant::now();
+    let setup = install_and_seed(&server, &jira, args.links, args.connections.min(8)).await?;
+    println!(
+        "installed integration {} and seeded {} groups and links in {:.1} s (server peak RSS {:.1} MB)",
+        setup.integration,
+        args.links,
+        t.elapsed().as_secs_f64(),
+        server.peak_rss_kib().unwrap_or(0) as f64 / 1024.0
+    );
+    let ceiling = CeilingProc::start().await?;
+
+    let templates = Arc::new(Templates {
+        with: Template::from_fixture(true)?,
+        without: Template::from_fixture(false)?,
+    });
+    let mut rows = Vec::new();
+    let mut ledger = Ledger::default();
+    let mut problems = Vec::new();
+    for mix in mixes {
+        let plan = Plan {
+            mix,
+            links: args.links,
+        };
+        println!("mix {}:", mix.label());
+        let t = templates.clone();
+        let ceiling_run = client::run(
+            ceiling.addr,
+            &setup.webhook_path,
+            args.deliveries,
+            args.connections,
+            move |i| body(&t, plan, i),
+        )
+        .await?;
+        let before = metrics(server.addr).await?;
+        let t = templates.clone();
+        let server_run = client::run(
+            server.addr,
+            &setup.webhook_path,
+            args.deliveries,
+            args.connections,
+            move |i| body(&t, plan, i),
+        )
+        .await?;
+        let ratio = server_run.rps() / ceiling_run.rps().max(1e-9);
+        println!(
+            "  ceiling {:.0} req/s, server {:.0} req/s ({ratio:.2}), {} errors",
+            ceiling_run.rps(),
+            server_run.rps(),
+            server_run.errors()
+        );
+        for e in &server_run.error_examples {
+            println!("  error: {e}");
+        }
+        let found = verify_mix(
+            &server,
+            &setup,
+            plan,
+            &server_run,
+            &mut ledger,
+            &before,
+            args.connections.min(8),
+        )
+        .await?;
+        for p in &found {
+            println!("  LOSS: {p}");
+        }
+        problems.extend(
+            found
+                .into_iter()
+                .map(|p| format!("mix {}: {p}", mix.label())),
+        );
+        if server_run.errors() > 0 {
+            problems.push(format!(
+                "mix {}: {} deliveries were not answered with 200",
+                mix.label(),
+                server_run.errors()
+            ));
+        }
+        let rss = server.peak_rss_kib();
+        rows.push(Row {
+            mix: mix.label(),
+            target: "bare hyper (ceiling)",
+            run: ceiling_run,
+            ratio: None,
+            rss_kib: None,
+        });
+        rows.push(Row {
+            mix: mix.label(),
+            target: "reference-server",
+            run: server_run,
+            ratio: Some(ratio),
+            rss_kib: rss,
+        });
+    }
+    ceiling.stop().await;
+    server.stop().await?;
+    jira.shutdown().await;
+    problems.extend(verify_store(&data_dir, &setup.integration, &ledger));
+
+    println!();
+    println!(
+        "{} links, {} deliveries per mix, {} connections, body {} bytes",
+        args.links,
+        args.deliveries,
+        args.connections,
+        bodies::FIXTURE.len()
+    );
+    print!("{}", table(&rows));
+    if args.keep_data {
+        let kept = tmp.keep();
+        println!("data kept in {}", kept.display());
+    }
+    Ok(problems)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(Cmd::Ceiling { listen }) = args.command {
+        return match runtime.block_on(ceiling::serve(listen)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match runtime.block_on(harness(args)) {
+        Ok(problems) if problems.is_empty() => {
+            println!("no loss: every acknowledged relevant delivery was applied");
+            ExitCode::SUCCESS
+        }
+        Ok(problems) => {
+            for p in problems {
+                eprintln!("FAILURE: {p}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

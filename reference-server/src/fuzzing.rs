@@ -119,7 +119,10 @@ pub fn install_request(data: &[u8]) {
                 assert_eq!(key.trim(), key, "consumer key not trimmed");
             }
             Err(e) => {
-                assert!(e.is_client_error(), "validation error is not a client error");
+                assert!(
+                    e.is_client_error(),
+                    "validation error is not a client error"
+                );
                 let fields = e.fields().expect("validation errors carry field messages");
                 assert!(
                     ["url", "consumerKey", "privateKey"]
