@@ -73,6 +73,8 @@ pub struct AppState {
     pub public_url: String,
     /// Request body limit.
     pub body_limit: usize,
+    /// Time allowed to receive a request body.
+    pub body_timeout: std::time::Duration,
     /// Webhook token index.
     pub tokens: TokenIndex,
 }

@@ -18,14 +18,17 @@ pub enum WebhookOutcome {
     TooLarge,
     /// Body not a JSON object (400).
     BadBody,
+    /// A change on an issue no group is linked to: acknowledged, nothing stored.
+    Unlinked,
     /// Storage failure (500).
     Error,
 }
 
 impl WebhookOutcome {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Accepted,
         Self::NoChangelog,
+        Self::Unlinked,
         Self::BadToken,
         Self::TooLarge,
         Self::BadBody,
@@ -39,6 +42,7 @@ impl WebhookOutcome {
             Self::BadToken => "bad_token",
             Self::TooLarge => "too_large",
             Self::BadBody => "bad_body",
+            Self::Unlinked => "unlinked",
             Self::Error => "error",
         }
     }
@@ -47,7 +51,7 @@ impl WebhookOutcome {
 /// All metrics of the process.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    webhooks: [AtomicU64; 6],
+    webhooks: [AtomicU64; 7],
     sync_actions: Mutex<BTreeMap<String, u64>>,
     jira_calls: Mutex<BTreeMap<String, u64>>,
     deliveries: Mutex<BTreeMap<String, u64>>,

@@ -172,6 +172,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         admin_token: admin_token.clone(),
         public_url: public_url.clone(),
         body_limit: config.body_limit,
+        body_timeout: Duration::from_secs(config.body_timeout_secs.max(1)),
         tokens: TokenIndex::default(),
     });
     let (tx, rx) = watch::channel(false);

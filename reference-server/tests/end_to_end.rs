@@ -235,8 +235,16 @@ async fn install_seed_deliver_and_check() {
             .all(|r| r.status == Some(200))
     );
 
-    // The log: newest first, every delivery applied or explained.
-    let log = deliveries(&server, &id).await;
+    // The log: newest first, every delivery applied or explained. (A group changes a moment
+    // before its delivery's log line is finalised, so wait for the last ones.)
+    let start = std::time::Instant::now();
+    let log = loop {
+        let log = deliveries(&server, &id).await;
+        if log.iter().all(|d| d["state"] != "pending") || start.elapsed() > WITHIN {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(log.len(), 7, "{log:#?}");
     assert!(
         log.iter()

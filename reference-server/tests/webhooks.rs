@@ -397,15 +397,32 @@ async fn hidden_email_uses_mapping_then_jira_user_api() {
 }
 
 #[tokio::test]
-async fn unlinked_issue_is_logged_as_ignored() {
+async fn unlinked_issue_is_acknowledged_without_storing() {
     let (server, _jira, id, token) = setup().await;
     let (status, _) = server
         .webhook(&token, &fixture("test_post_update_assignee.json"))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let d = server.wait_delivery(&id, WITHIN).await;
-    assert_eq!(d["state"], "ignored");
-    assert_eq!(d["reason"], "no group is linked to APP-1");
+    // Nothing stored (no fsync) for an issue no group is linked to; counted in the metrics.
+    assert_eq!(inbox_len(&server), 0);
+    let (_, d) = server
+        .api(Method::GET, &format!("/integrations/{id}/deliveries"), None)
+        .await;
+    assert_eq!(d["deliveries"], json!([]));
+    let metrics = server.state().metrics.render();
+    assert!(
+        metrics.contains("reference_server_webhooks_received_total{outcome=\"unlinked\"} 1"),
+        "{metrics}"
+    );
+    // Once linked, the same delivery is stored and applied.
+    server.seed(&id, "APP-1").await;
+    let (status, _) = server
+        .webhook(&token, &fixture("test_post_update_assignee.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
 }
 
 #[tokio::test]

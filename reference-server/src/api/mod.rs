@@ -13,8 +13,27 @@ use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::{self, Resp};
 
-/// Routes `/api/v1/<segs>`.
+/// Routes `/api/v1/<segs>`. Writes are flushed to disk before the answer (sharing the inbox's
+/// group commit), so a crash right after seeding loses nothing that was acknowledged.
 pub async fn dispatch(
+    state: &AppState,
+    method: &Method,
+    segs: &[String],
+    query: &str,
+    body: Incoming,
+) -> Result<Resp, ApiError> {
+    let resp = route(state, method, segs, query, body).await?;
+    if method != Method::GET {
+        state
+            .inbox
+            .flushed()
+            .await
+            .map_err(|e| ApiError::internal("could not flush the store", &e))?;
+    }
+    Ok(resp)
+}
+
+async fn route(
     state: &AppState,
     method: &Method,
     segs: &[String],
@@ -72,7 +91,7 @@ pub async fn dispatch(
 }
 
 async fn read(state: &AppState, body: Incoming) -> Result<Bytes, ApiError> {
-    response::read_body(body, state.body_limit).await
+    response::read_body(body, state.body_limit, state.body_timeout).await
 }
 
 /// Parses a JSON request body; an empty body counts as `{}`.

@@ -43,18 +43,49 @@ pub fn html(status: StatusCode, body: String) -> Resp {
     build(status, Some("text/html; charset=utf-8"), Bytes::from(body))
 }
 
-/// The error as a JSON response.
+/// The error as a JSON response. After 408 and 413 the connection is closed, since the rest
+/// of the body was not read.
 pub fn error(e: &ApiError) -> Resp {
-    json(e.status, &e.body())
+    let mut r = json(e.status, &e.body());
+    if matches!(
+        e.status,
+        StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE
+    ) {
+        r.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    r
 }
 
-/// Reads a body of at most `limit` bytes (413 beyond, 400 when the client breaks off).
-pub async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
+/// Reads a body of at most `limit` bytes within `timeout`: 413 at once when the declared
+/// length (`Content-Length`) is larger, 413 when more arrives, 408 when the client is too slow,
+/// 400 when it breaks off.
+pub async fn read_body<B>(
+    body: B,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    match Limited::new(body, limit).collect().await {
+    if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return Err(ApiError::too_large(limit));
+    }
+    let Ok(collected) = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await
+    else {
+        return Err(ApiError::new(
+            http::StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "The request body did not arrive within {} s.",
+                timeout.as_secs()
+            ),
+        ));
+    };
+    match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>()

@@ -471,6 +471,16 @@ impl Store {
         Ok(existed)
     }
 
+    /// Whether any group is linked to an issue key of an integration (one key read).
+    pub fn has_links(&self, integration: &str, issue_key: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .links
+            .scan_prefix(prefix(&[integration, issue_key]))
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
     /// Group ids linked to an issue key of an integration.
     pub fn linked_groups(
         &self,

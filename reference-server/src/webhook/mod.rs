@@ -6,7 +6,9 @@
 //! | token empty, undecodable, without `id`, unknown integration, bad signature, not HS256 | 400 |
 //! | body larger than the limit | 413 |
 //! | body not JSON, or JSON but not an object | 400 |
+//! | body nested deeper than 128 levels | 400 |
 //! | object without a changelog (absent, `null`, empty) | 200, nothing stored |
+//! | a change on an issue no group is linked to (issue key, and the old key of a key change) | 200, nothing stored |
 //! | otherwise | stored in the inbox and flushed, then 200 |
 
 use std::borrow::Cow;
@@ -40,6 +42,74 @@ struct ProbeIssue<'a> {
     key: Option<Cow<'a, str>>,
 }
 
+#[derive(Deserialize)]
+struct ProbeChangelog<'a> {
+    #[serde(borrow, default)]
+    items: Option<Vec<ProbeItem<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ProbeItem<'a> {
+    #[serde(borrow, default)]
+    field: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "fieldId")]
+    field_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "fromString")]
+    from_string: Option<Cow<'a, str>>,
+}
+
+/// Deepest nesting accepted (serde_json's own recursion limit).
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether arrays/objects nest deeper than `max` (strings are skipped; one linear pass).
+fn too_deep(body: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The issue keys whose links decide whether a delivery matters: the issue key and, for an
+/// issue moved to a new key, the old key. `None` when that cannot be told from the body.
+fn candidate_keys(issue_key: Option<&str>, changelog: &RawValue) -> Option<Vec<String>> {
+    let mut keys = vec![issue_key?.to_owned()];
+    let cl: ProbeChangelog<'_> = serde_json::from_str(changelog.get()).ok()?;
+    for item in cl.items.unwrap_or_default() {
+        let is_key = item
+            .field_id
+            .as_deref()
+            .or(item.field.as_deref())
+            .is_some_and(|f| f.eq_ignore_ascii_case("key"));
+        if is_key {
+            keys.push(item.from_string?.into_owned());
+        }
+    }
+    Some(keys)
+}
+
 /// How a body is classified.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BodyClass {
@@ -47,8 +117,13 @@ pub enum BodyClass {
     Invalid,
     /// An object without a (truthy) changelog.
     NoChangelog,
-    /// To be stored.
-    Relevant(PendingInfo),
+    /// To be stored, unless no group is linked to any of `keys` (`None`: cannot tell).
+    Relevant {
+        /// What the delivery log shows while pending.
+        info: PendingInfo,
+        /// Issue keys whose links decide relevance.
+        keys: Option<Vec<String>>,
+    },
 }
 
 fn falsy(raw: &RawValue) -> bool {
@@ -63,22 +138,31 @@ fn falsy(raw: &RawValue) -> bool {
 /// Classifies a delivery body (Sentry: `if not data.get("changelog")` -> 200).
 pub fn classify(body: &[u8]) -> BodyClass {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') {
+    if first != Some(&b'{') || too_deep(body, MAX_DEPTH) {
         return BodyClass::Invalid;
     }
     match serde_json::from_slice::<Probe<'_>>(body) {
         Ok(p) => match p.changelog {
-            Some(raw) if !falsy(raw) => BodyClass::Relevant(PendingInfo {
-                event: p.webhook_event.map(Cow::into_owned),
-                issue_key: p.issue.and_then(|i| i.key).map(Cow::into_owned),
-            }),
+            Some(raw) if !falsy(raw) => {
+                let issue_key = p.issue.and_then(|i| i.key).map(Cow::into_owned);
+                BodyClass::Relevant {
+                    keys: candidate_keys(issue_key.as_deref(), raw),
+                    info: PendingInfo {
+                        event: p.webhook_event.map(Cow::into_owned),
+                        issue_key,
+                    },
+                }
+            }
             _ => BodyClass::NoChangelog,
         },
         // An object whose `issue`/`webhookEvent` has an unexpected shape: still valid JSON?
         Err(_) => {
             match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
                 Ok(map) => match map.get("changelog") {
-                    Some(v) if truthy(v) => BodyClass::Relevant(PendingInfo::default()),
+                    Some(v) if truthy(v) => BodyClass::Relevant {
+                        info: PendingInfo::default(),
+                        keys: None,
+                    },
                     _ => BodyClass::NoChangelog,
                 },
                 Err(_) => BodyClass::Invalid,
@@ -134,7 +218,7 @@ where
     if let Err(e) = webhook_token::verify(token_str, entry.secret.key()) {
         return bad_token(state, &format_args!("Could not validate JWT. Got {e}"));
     }
-    let body = match response::read_body(body, state.body_limit).await {
+    let body = match response::read_body(body, state.body_limit, state.body_timeout).await {
         Ok(b) => b,
         Err(e) => {
             state
@@ -162,7 +246,22 @@ where
             tracing::debug!(integration = %entry.integration_id, "missing-changelog");
             response::empty(StatusCode::OK)
         }
-        BodyClass::Relevant(info) => {
+        BodyClass::Relevant { info, keys } => {
+            if let Some(keys) = keys {
+                let mut linked = false;
+                for k in &keys {
+                    // A storage error counts as linked: store and let the worker decide.
+                    if !matches!(state.store.has_links(&entry.integration_id, k), Ok(false)) {
+                        linked = true;
+                        break;
+                    }
+                }
+                if !linked {
+                    state.metrics.webhook(WebhookOutcome::Unlinked);
+                    tracing::debug!(integration = %entry.integration_id, "no group linked to the issue");
+                    return response::empty(StatusCode::OK);
+                }
+            }
             match state
                 .inbox
                 .commit(&entry.integration_id, now, info, &body)
@@ -198,15 +297,31 @@ mod tests {
         assert_eq!(classify(b"{\"changelog\": { } }"), BodyClass::NoChangelog);
         assert_eq!(
             classify(b"{\"webhookEvent\":\"jira:issue_updated\",\"issue\":{\"key\":\"APP-1\"},\"changelog\":{\"items\":[]}}"),
-            BodyClass::Relevant(PendingInfo {
-                event: Some("jira:issue_updated".into()),
-                issue_key: Some("APP-1".into())
-            })
+            BodyClass::Relevant {
+                info: PendingInfo {
+                    event: Some("jira:issue_updated".into()),
+                    issue_key: Some("APP-1".into())
+                },
+                keys: Some(vec!["APP-1".into()]),
+            }
         );
         assert_eq!(
             classify(b"{\"issue\":5,\"changelog\":{\"id\":\"1\"}}"),
-            BodyClass::Relevant(PendingInfo::default())
+            BodyClass::Relevant {
+                info: PendingInfo::default(),
+                keys: None
+            }
         );
+        let mut deep = b"{\"changelog\":".to_vec();
+        deep.extend(std::iter::repeat_n(b'[', 200));
+        deep.extend(std::iter::repeat_n(b']', 200));
+        deep.push(b'}');
+        assert_eq!(classify(&deep), BodyClass::Invalid);
+        // Brackets inside strings do not count.
+        let mut quoted = b"{\"changelog\":{\"id\":\"".to_vec();
+        quoted.extend(std::iter::repeat_n(b'[', 200));
+        quoted.extend_from_slice(b"\\\"\"}}");
+        assert!(matches!(classify(&quoted), BodyClass::Relevant { .. }));
     }
 
     #[test]
@@ -219,7 +334,12 @@ mod tests {
         );
         assert!(matches!(
             classify(&read("edit_issue_assignee_payload.json")),
-            BodyClass::Relevant(_)
+            BodyClass::Relevant { keys: Some(k), .. } if k == ["APP-123"]
+        ));
+        // An issue moved from APP-123 to PLATFORM-45: both keys decide.
+        assert!(matches!(
+            classify(&read("moved_issue_payload.json")),
+            BodyClass::Relevant { keys: Some(k), .. } if k == ["PLATFORM-45", "APP-123"]
         ));
     }
 }
