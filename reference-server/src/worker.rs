@@ -242,9 +242,12 @@ impl Worker {
             ));
         }
         let old_key = key_change.as_ref().and_then(|k| k.from.clone());
-        let linked = !store.linked_groups(&integration.id, &issue_key)?.is_empty()
+        let relevant = |k: &str| -> Result<bool, StoreError> {
+            Ok(store.has_links(&integration.id, k)? || store.has_move(&integration.id, k)?)
+        };
+        let linked = relevant(&issue_key)?
             || match &old_key {
-                Some(k) => !store.linked_groups(&integration.id, k)?.is_empty(),
+                Some(k) => relevant(k)?,
                 None => false,
             };
         if !linked {

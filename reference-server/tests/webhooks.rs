@@ -500,3 +500,32 @@ async fn other_integrations_keep_flowing_while_one_jira_is_down() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn moved_issue_carries_links_and_late_events_on_the_old_key_follow() {
+    let (server, _jira, id, token) = setup().await;
+    server.seed(&id, "APP-123").await;
+    // APP-123 moved to PLATFORM-45 (changelog 10197): links move with it.
+    let (status, _) = server
+        .webhook(&token, &fixture("moved_issue_payload.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let d = server.wait_delivery(&id, WITHIN).await;
+    assert_eq!(d["state"], "applied", "{d}");
+    let g = server
+        .state()
+        .store
+        .linked_groups(&id, "PLATFORM-45")
+        .expect("store");
+    assert_eq!(g, vec!["g1".to_owned()]);
+    // A delivery naming the old key, sent before the move but delivered after it, is still
+    // stored (the hot path knows the key moved) and reaches the group.
+    let mut late: Value =
+        serde_json::from_slice(&fixture("edit_issue_assignee_payload.json")).expect("json");
+    late["issue"]["fields"]["assignee"]["emailAddress"] = json!("bob@example.org");
+    let (status, _) = server.webhook(&token, late.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
+}

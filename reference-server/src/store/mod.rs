@@ -6,7 +6,8 @@
 //! `users`, `user_emails` (lowercased verified e-mail\0user id), `projects`,
 //! `project_members` (project\0user), `groups`, `links` (integration\0issue key\0group),
 //! `group_links` (group\0integration\0issue key), `deliveries` (integration\0seq),
-//! `inbox` (seq -> entry), `watermarks` (integration\0issue key), `status_cache` (integration).
+//! `inbox` (seq -> entry), `watermarks` (integration\0group\0kind), `moves`
+//! (integration\0old issue key -> new key and ordering), `status_cache` (integration).
 //!
 //! Ids are chosen by API callers and must not contain control characters (checked by the API),
 //! so `\0` never appears inside a key part.
@@ -110,6 +111,7 @@ pub struct Store {
     pub(crate) deliveries: sled::Tree,
     pub(crate) inbox: sled::Tree,
     pub(crate) watermarks: sled::Tree,
+    pub(crate) moves: sled::Tree,
     pub(crate) status_cache: sled::Tree,
 }
 
@@ -149,6 +151,7 @@ impl Store {
             deliveries: db.open_tree("deliveries")?,
             inbox: db.open_tree("inbox")?,
             watermarks: db.open_tree("watermarks")?,
+            moves: db.open_tree("moves")?,
             status_cache: db.open_tree("status_cache")?,
             db,
         })
@@ -219,7 +222,12 @@ impl Store {
             Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
         })?;
         let p = prefix(&[id]);
-        for tree in [&self.org_settings, &self.user_mappings, &self.watermarks] {
+        for tree in [
+            &self.org_settings,
+            &self.user_mappings,
+            &self.watermarks,
+            &self.moves,
+        ] {
             for k in tree.scan_prefix(&p).keys() {
                 tree.remove(k?)?;
             }
@@ -479,6 +487,11 @@ impl Store {
             .next()
             .transpose()?
             .is_some())
+    }
+
+    /// Whether an issue key of an integration was recorded as moved to another key.
+    pub fn has_move(&self, integration: &str, issue_key: &str) -> Result<bool, StoreError> {
+        Ok(self.moves.contains_key(key(&[integration, issue_key]))?)
     }
 
     /// Group ids linked to an issue key of an integration.

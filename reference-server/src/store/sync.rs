@@ -10,8 +10,8 @@
 //! endian).
 
 use assignee_sync::{
-    Change, Installation, IntegrationId, IssueKey, LinkedGroup, MutationResult, OrderingKey, Plan,
-    ProjectId, StatusMapping, SyncKind, SyncSettings, UserId,
+    Change, Installation, IntegrationId, IssueKey, KeyMove, LinkedGroup, MutationResult,
+    OrderingKey, Plan, ProjectId, StatusMapping, SyncKind, SyncSettings, UserId,
 };
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -34,6 +34,22 @@ fn decode_watermark(v: &[u8]) -> Option<OrderingKey> {
     let id = u64::from_be_bytes(v.get(1..9)?.try_into().ok()?);
     let ts = i64::from_be_bytes(v.get(9..17)?.try_into().ok()?);
     Some(OrderingKey::new((flag == 1).then_some(id), ts))
+}
+
+/// A recorded move: the new key followed by the 17-byte ordering key.
+fn encode_move(to: &str, ordering: OrderingKey) -> Vec<u8> {
+    let mut v = to.as_bytes().to_vec();
+    v.extend_from_slice(&encode_watermark(ordering));
+    v
+}
+
+fn decode_move(v: &[u8]) -> Option<KeyMove> {
+    let split = v.len().checked_sub(17)?;
+    let (to, ordering) = v.split_at(split);
+    Some(KeyMove::new(
+        std::str::from_utf8(to).ok()?,
+        decode_watermark(ordering)?,
+    ))
 }
 
 fn kind_str(kind: SyncKind) -> &'static str {
@@ -173,6 +189,17 @@ impl assignee_sync::Store for Store {
         self.is_member(project.as_str(), user.as_str())
     }
 
+    async fn moved_to(
+        &self,
+        integration: &IntegrationId,
+        issue: &IssueKey,
+    ) -> Result<Option<KeyMove>, StoreError> {
+        Ok(self
+            .moves
+            .get(key(&[integration.as_str(), issue.as_str()]))?
+            .and_then(|v| decode_move(&v)))
+    }
+
     async fn commit(&self, plan: &Plan) -> Result<Vec<MutationResult>, StoreError> {
         let integration = plan.integration.as_str().to_owned();
         let source = integration.clone();
@@ -190,10 +217,20 @@ impl assignee_sync::Store for Store {
             &self.group_links,
             &self.groups,
             &self.watermarks,
+            &self.moves,
         )
-            .transaction(|(links, group_links, groups, watermarks)| {
+            .transaction(|(links, group_links, groups, watermarks, moves)| {
                 if let Some((from, to, gs)) = &relink {
                     relink_in_tx(links, group_links, &integration, from, to, gs)?;
+                    // Record the move; the newest move of a key wins.
+                    let mk = key(&[&integration, from]);
+                    let newer_exists = moves
+                        .get(&mk)?
+                        .and_then(|v| decode_move(&v))
+                        .is_some_and(|m| m.ordering > plan.ordering);
+                    if !newer_exists {
+                        moves.insert(mk, encode_move(to, plan.ordering))?;
+                    }
                 }
                 let mut results = Vec::with_capacity(plan.mutations.len());
                 for m in &plan.mutations {
@@ -288,6 +325,13 @@ mod tests {
     }
 
     #[test]
+    fn move_round_trip() {
+        let m = decode_move(&encode_move("NEW-1", OrderingKey::changelog(9))).expect("decodes");
+        assert_eq!(m, KeyMove::new("NEW-1", OrderingKey::changelog(9)));
+        assert_eq!(decode_move(b"short"), None);
+    }
+
+    #[test]
     fn watermark_round_trip() {
         for k in [
             OrderingKey::changelog(10196),
@@ -346,5 +390,15 @@ mod tests {
         sync_inbound(&s, &event).await.expect("sync");
         assert!(s.linked_groups("1", "APP-1").expect("q").is_empty());
         assert_eq!(s.linked_groups("1", "NEW-1").expect("q"), vec!["g1"]);
+        // A late event naming the old key still reaches the group.
+        let late = InboundEvent::new("1", "APP-1", OrderingKey::changelog(6))
+            .assigned_to(JiraUser::new().with_email("bob@example.org"));
+        let out = sync_inbound(&s, &late).await.expect("sync");
+        assert_eq!(
+            out.result("g1", SyncKind::Assignee),
+            Some(&GroupResult::Assigned {
+                user: UserId::new("u-bob")
+            })
+        );
     }
 }

@@ -251,7 +251,10 @@ where
                 let mut linked = false;
                 for k in &keys {
                     // A storage error counts as linked: store and let the worker decide.
-                    if !matches!(state.store.has_links(&entry.integration_id, k), Ok(false)) {
+                    let unlinked =
+                        matches!(state.store.has_links(&entry.integration_id, k), Ok(false))
+                            && matches!(state.store.has_move(&entry.integration_id, k), Ok(false));
+                    if !unlinked {
                         linked = true;
                         break;
                     }
