@@ -126,26 +126,28 @@ impl Inbox {
         info: PendingInfo,
         body: &[u8],
     ) -> Result<u64, InboxError> {
+        use sled::Transactional as _;
         let seq = self.store.next_id()?;
-        self.store
-            .inbox
-            .insert(
-                seq.to_be_bytes(),
-                InboxEntry::encode(integration_id, received_ms, body),
-            )
+        let entry = InboxEntry::encode(integration_id, received_ms, body);
+        let pending = serde_json::to_vec(&DeliveryRecord {
+            received_at: crate::time::rfc3339_ms(received_ms),
+            event: info.event,
+            issue_key: info.issue_key,
+            state: DeliveryState::Pending,
+            reason: None,
+            outcomes: Vec::new(),
+        })
+        .map_err(StoreError::from)?;
+        let dkey = crate::store::delivery_key(integration_id, seq);
+        // One transaction: after a crash, either both the entry and its `pending` log line
+        // exist, or neither does (never a log line that stays pending forever).
+        (&self.store.inbox, &self.store.deliveries)
+            .transaction(|(i, d)| {
+                i.insert(&seq.to_be_bytes(), entry.as_slice())?;
+                d.insert(dkey.as_slice(), pending.as_slice())?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
             .map_err(StoreError::from)?;
-        self.store.put_delivery(
-            integration_id,
-            seq,
-            &DeliveryRecord {
-                received_at: crate::time::rfc3339_ms(received_ms),
-                event: info.event,
-                issue_key: info.issue_key,
-                state: DeliveryState::Pending,
-                reason: None,
-                outcomes: Vec::new(),
-            },
-        )?;
         self.metrics.inbox_add(1);
         self.flushed().await?;
         self.wake.notify_one();
