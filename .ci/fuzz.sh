@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs every fuzz target declared in fuzz/Cargo.toml for a bounded time on the stable toolchain
+# (cargo-fuzz with `-s none`: no sanitizer, which needs nightly).
+#
+#   FUZZ_SECONDS=30 .ci/fuzz.sh            # all targets, 30 s each (default)
+#   FUZZ_SECONDS=60 .ci/fuzz.sh webhook_token install_request   # only these
+#
+# A crash (panic, failed invariant, timeout or OOM) fails the script; libFuzzer writes the
+# crashing input under fuzz/artifacts/<target>/ (kept: CI should upload that directory), and
+# the script prints how to reproduce it. Corpora grow in a scratch copy, so the committed
+# seed corpora in fuzz/corpus/ stay small and reviewed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${FUZZ_SECONDS:-30}"
+export CARGO_TERM_COLOR=never
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+cargo fuzz --version
+
+# Targets: the [[bin]] names of fuzz/Cargo.toml, unless given on the command line.
+if [ "$#" -gt 0 ]; then
+  targets=("$@")
+else
+  mapfile -t targets < <(awk '
+    /^\[\[bin\]\]/ { inbin = 1; next }
+    /^\[/ { inbin = 0 }
+    inbin && /^name *=/ { gsub(/.*= *"|".*/, ""); print }
+  ' fuzz/Cargo.toml)
+fi
+if [ "${#targets[@]}" -eq 0 ]; then
+  echo "no fuzz targets found in fuzz/Cargo.toml" >&2
+  exit 1
+fi
+for t in "${targets[@]}"; do
+  if [ ! -f "fuzz/fuzz_targets/$t.rs" ]; then
+    echo "fuzz target $t is declared in fuzz/Cargo.toml but fuzz/fuzz_targets/$t.rs is missing" >&2
+    exit 1
+  fi
+done
+
+echo "=== cargo fuzz build -s none (${targets[*]})"
+for t in "${targets[@]}"; do
+  cargo fuzz build -s none "$t"
+done
+
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+failed=()
+for t in "${targets[@]}"; do
+  echo "=== fuzz $t for ${seconds}s"
+  mkdir -p "$scratch/$t" "fuzz/artifacts/$t"
+  seeds=()
+  if [ -d "fuzz/corpus/$t" ]; then
+    seeds=("fuzz/corpus/$t")
+  fi
+  # First corpus dir is where new inputs go (the scratch copy); the seeds are read only.
+  if ! cargo fuzz run -s none "$t" "$scratch/$t" "${seeds[@]}" -- \
+      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
+    failed+=("$t")
+    echo "!!! $t crashed; inputs kept in fuzz/artifacts/$t/:" >&2
+    ls -l "fuzz/artifacts/$t/" >&2 || true
+    for a in fuzz/artifacts/"$t"/*; do
+      [ -f "$a" ] && echo "    reproduce: cargo fuzz run -s none $t $a" >&2
+    done
+  fi
+done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "fuzzing found crashes in: ${failed[*]}" >&2
+  exit 1
+fi
+echo "fuzzing: ${#targets[@]} targets ran ${seconds}s each without a crash"
