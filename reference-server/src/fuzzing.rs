@@ -131,7 +131,7 @@ pub fn install_request(data: &[u8]) {
                     "validation error without any field message"
                 );
                 let mut neutral = req.clone();
-                neutral.private_key = "x".to_owned();
+                "x".clone_into(&mut neutral.private_key);
                 let baseline = install::validate(&neutral)
                     .err()
                     .map(|b| format!("{b} {b:?}"))
