@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::store::records::{DeliveryRecord, DeliveryState};
+use crate::store::records::DeliveryRecord;
 use crate::store::{Store, StoreError};
 
 const FORMAT_V1: u8 = 1;
@@ -126,27 +126,16 @@ impl Inbox {
         info: PendingInfo,
         body: &[u8],
     ) -> Result<u64, InboxError> {
-        use sled::Transactional as _;
+        let _ = info; // the log view derives event and issue key from the stored body
         let seq = self.store.next_id()?;
-        let entry = InboxEntry::encode(integration_id, received_ms, body);
-        let pending = serde_json::to_vec(&DeliveryRecord {
-            received_at: crate::time::rfc3339_ms(received_ms),
-            event: info.event,
-            issue_key: info.issue_key,
-            state: DeliveryState::Pending,
-            reason: None,
-            outcomes: Vec::new(),
-        })
-        .map_err(StoreError::from)?;
-        let dkey = crate::store::delivery_key(integration_id, seq);
-        // One transaction: after a crash, either both the entry and its `pending` log line
-        // exist, or neither does (never a log line that stays pending forever).
-        (&self.store.inbox, &self.store.deliveries)
-            .transaction(|(i, d)| {
-                i.insert(&seq.to_be_bytes(), entry.as_slice())?;
-                d.insert(dkey.as_slice(), pending.as_slice())?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
-            })
+        // One insert: the delivery log shows inbox entries as `pending` (see
+        // [`Inbox::pending_for`]), so there is no second record that a crash could separate.
+        self.store
+            .inbox
+            .insert(
+                seq.to_be_bytes(),
+                InboxEntry::encode(integration_id, received_ms, body),
+            )
             .map_err(StoreError::from)?;
         self.metrics.inbox_add(1);
         self.flushed().await?;
@@ -201,6 +190,26 @@ impl Inbox {
                 Some(e) if skip(&e.integration_id) => {}
                 Some(e) => out.push(Ok(e)),
                 None => out.push(Err(seq)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Entries of one integration still waiting in the inbox, newest first (the delivery log
+    /// shows them as `pending`).
+    pub fn pending_for(&self, integration_id: &str) -> Result<Vec<InboxEntry>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.store.inbox.iter().rev() {
+            let (k, v) = kv?;
+            let seq = k
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or_default();
+            if let Some(e) = InboxEntry::decode(seq, &v)
+                && e.integration_id == integration_id
+            {
+                out.push(e);
             }
         }
         Ok(out)

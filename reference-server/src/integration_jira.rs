@@ -67,10 +67,11 @@ impl LookupError {
     }
 }
 
-/// Per-integration Jira clients, built on first use.
+/// Per-integration Jira clients, built on first use and rebuilt after a reinstall (new
+/// credentials).
 #[derive(Debug, Default)]
 pub struct Clients {
-    map: Mutex<HashMap<String, JiraClient>>,
+    map: Mutex<HashMap<String, (String, JiraClient)>>,
 }
 
 impl Clients {
@@ -81,22 +82,16 @@ impl Clients {
         metrics: &Arc<Metrics>,
     ) -> Result<JiraClient, JiraError> {
         if let Ok(map) = self.map.lock()
-            && let Some(c) = map.get(&rec.id)
+            && let Some((created_at, c)) = map.get(&rec.id)
+            && *created_at == rec.created_at
         {
             return Ok(c.clone());
         }
         let c = rec.installed.client(&options(metrics))?;
         if let Ok(mut map) = self.map.lock() {
-            map.insert(rec.id.clone(), c.clone());
+            map.insert(rec.id.clone(), (rec.created_at.clone(), c.clone()));
         }
         Ok(c)
-    }
-
-    /// Forgets a client (integration deleted or reinstalled).
-    pub fn forget(&self, integration: &str) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(integration);
-        }
     }
 }
 

@@ -8,7 +8,7 @@ use super::{check_id, ok, parse_json};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::Resp;
-use crate::store::records::{IntegrationRecord, OrgSettingsRecord};
+use crate::store::records::{DeliveryRecord, DeliveryState, IntegrationRecord, OrgSettingsRecord};
 
 fn load(state: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
     state
@@ -139,5 +139,29 @@ pub fn deliveries(state: &AppState, id: &str, query: &str) -> Result<Resp, ApiEr
                 .ok_or_else(|| ApiError::field("limit", "`limit` must be 1 to 1000."))?;
         }
     }
-    ok(&json!({ "deliveries": state.store.deliveries(id, limit)? }))
+    // Logged deliveries (final, or pending with a retry reason) merged with inbox entries not
+    // logged yet, newest (highest sequence number) first.
+    let mut merged: std::collections::BTreeMap<u64, DeliveryRecord> = state
+        .store
+        .deliveries_with_seq(id, limit)?
+        .into_iter()
+        .collect();
+    for e in state.inbox.pending_for(id)? {
+        merged.entry(e.seq).or_insert_with(|| {
+            let info = match crate::webhook::classify(&e.body) {
+                crate::webhook::BodyClass::Relevant { info, .. } => info,
+                _ => crate::inbox::PendingInfo::default(),
+            };
+            DeliveryRecord {
+                received_at: crate::time::rfc3339_ms(e.received_ms),
+                event: info.event,
+                issue_key: info.issue_key,
+                state: DeliveryState::Pending,
+                reason: None,
+                outcomes: Vec::new(),
+            }
+        });
+    }
+    let list: Vec<DeliveryRecord> = merged.into_values().rev().take(limit).collect();
+    ok(&json!({ "deliveries": list }))
 }

@@ -527,12 +527,33 @@ impl Store {
         integration: &str,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        Ok(self
+            .deliveries_with_seq(integration, limit)?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect())
+    }
+
+    /// Like [`Store::deliveries`], with each entry's sequence number.
+    pub fn deliveries_with_seq(
+        &self,
+        integration: &str,
+        limit: usize,
+    ) -> Result<Vec<(u64, DeliveryRecord)>, StoreError> {
         self.deliveries
             .scan_prefix(prefix(&[integration]))
-            .values()
             .rev()
             .take(limit)
-            .map(|v| from_json(&v?))
+            .map(|kv| {
+                let (k, v) = kv?;
+                let seq = k
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|i| k.get(i..))
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u64::from_be_bytes);
+                Ok((seq, from_json(&v)?))
+            })
             .collect()
     }
 
