@@ -80,7 +80,11 @@ impl Conn {
         auth: bool,
         body: Vec<u8>,
     ) -> Result<(StatusCode, Bytes), String> {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+        if self
+            .sender
+            .as_ref()
+            .is_none_or(hyper::client::conn::http1::SendRequest::is_closed)
+        {
             let stream = tokio::net::TcpStream::connect(self.addr)
                 .await
                 .map_err(|e| e.to_string())?;
