@@ -63,8 +63,8 @@ pub struct ServeConfig {
     pub body_limit: usize,
 
     /// Seconds a client may take to send a request body before it gets 408 and the connection
-    /// is closed.
-    #[arg(long, env = "REFERENCE_SERVER_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    /// is closed; 0 (the default) means the same as --header-timeout-secs.
+    #[arg(long, env = "REFERENCE_SERVER_BODY_TIMEOUT_SECS", default_value_t = 0)]
     pub body_timeout_secs: u64,
 
     /// Seconds a client may take to send the request headers before the connection is closed.
@@ -94,7 +94,7 @@ impl ServeConfig {
             public_url: None,
             admin_token: None,
             body_limit: DEFAULT_BODY_LIMIT,
-            body_timeout_secs: 30,
+            body_timeout_secs: 0,
             header_timeout_secs: 30,
             shutdown_timeout_secs: 10,
         }

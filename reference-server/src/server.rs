@@ -172,7 +172,11 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         admin_token: admin_token.clone(),
         public_url: public_url.clone(),
         body_limit: config.body_limit,
-        body_timeout: Duration::from_secs(config.body_timeout_secs.max(1)),
+        body_timeout: Duration::from_secs(if config.body_timeout_secs == 0 {
+            config.header_timeout_secs.max(1)
+        } else {
+            config.body_timeout_secs
+        }),
         tokens: TokenIndex::default(),
     });
     let (tx, rx) = watch::channel(false);
