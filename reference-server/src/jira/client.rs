@@ -361,6 +361,9 @@ fn encode_component(value: &str) -> String {
 /// assert_eq!(url, "https://jira.example.com:8443/jira");
 /// assert_eq!(host, "jira.example.com:8443");
 /// assert!(normalize_base_url("jira.example.com/").is_err());
+/// // Repaired by a WHATWG parser, but no `scheme://host` as written (found by fuzzing):
+/// assert!(normalize_base_url("https:/.e/xjiarample.com/").is_err());
+/// assert!(normalize_base_url("https:jira.example.com").is_err());
 /// ```
 pub fn normalize_base_url(url: &str) -> Result<(String, String), JiraError> {
     let invalid = |reason: &str| JiraError::InvalidBaseUrl {
@@ -372,9 +375,9 @@ pub fn normalize_base_url(url: &str) -> Result<(String, String), JiraError> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(invalid("the scheme must be http or https"));
     }
-    let Some(host) = parsed.host_str() else {
+    if parsed.host_str().is_none_or(str::is_empty) {
         return Err(invalid("the URL has no host"));
-    };
+    }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(invalid("credentials in the URL are not supported"));
     }
@@ -382,19 +385,18 @@ pub fn normalize_base_url(url: &str) -> Result<(String, String), JiraError> {
         return Err(invalid("the URL must not have a query or fragment"));
     }
     // Sentry's `urlparse(url).netloc`: the authority exactly as written (an explicit default
-    // port such as `:443` is kept), so external ids match Sentry's for the same input.
-    let netloc = trimmed
+    // port such as `:443` is kept), so external ids match Sentry's for the same input. A URL
+    // that the WHATWG parser repairs (`https:/host`, `https:host`) has no written authority:
+    // Sentry's urlparse sees an empty netloc there, and so do we.
+    let Some(netloc) = trimmed
         .split_once("://")
         .map(|(_, rest)| rest)
         .and_then(|rest| rest.split(['/', '?', '#']).next())
         .filter(|n| !n.is_empty())
-        .map_or_else(
-            || match parsed.port() {
-                Some(port) => format!("{host}:{port}"),
-                None => host.to_owned(),
-            },
-            str::to_owned,
-        );
+    else {
+        return Err(invalid("the URL must be written as scheme://host"));
+    };
+    let netloc = netloc.to_owned();
     let base = trimmed.trim_end_matches('/').to_owned();
     Ok((base, netloc))
 }
