@@ -59,12 +59,52 @@ pub fn webhook_token(data: &[u8]) {
         .into_iter()
         .flatten()
     {
-        assert_not_echoed(&e.to_string(), segment);
+        assert_not_echoed_vs(&e.to_string(), segment, &token_error_vocabulary());
     }
     if let Ok(id) = &peeked {
         round_trip(id);
     }
     round_trip(segment);
+}
+
+/// Every text a token error can print for inputs that carry nothing of their own: the
+/// baseline for [`assert_not_echoed_vs`], so an input that merely spells out an error message
+/// (the fuzzer found one) is not taken for an echo, while a token with any other character is
+/// still checked.
+fn token_error_vocabulary() -> String {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let probes = [
+        String::new(),
+        ".".to_owned(),
+        "a.b".to_owned(),
+        "a..c".to_owned(),
+        "!.!.!".to_owned(),
+        format!("{}.{}.!", b64("[]"), b64("{}")),
+        format!("{}.{}.x", b64("{}"), b64("{}")),
+        format!(
+            "{}.{}.x",
+            b64(r#"{"alg":"HS256","crit":["b64"]}"#),
+            b64("{}")
+        ),
+        format!("{}.{}.x", b64(r#"{"alg":"none"}"#), b64(r#"{"id":"x"}"#)),
+        format!("{}.{}.x", b64(r#"{"alg":"HS256"}"#), b64("{}")),
+        format!("{}.{}.x", b64(r#"{"alg":"HS256"}"#), b64(r#"{"id":"x"}"#)),
+        webhook_token::issue("x", KEY),
+    ];
+    let mut vocabulary = String::new();
+    for probe in &probes {
+        for e in [
+            webhook_token::peek_id(probe).err(),
+            webhook_token::verify(probe, OTHER_KEY).err(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            vocabulary.push_str(&e.to_string());
+        }
+    }
+    vocabulary
 }
 
 fn round_trip(id: &str) {
