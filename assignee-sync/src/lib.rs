@@ -8,6 +8,7 @@
 //!     GroupId, GroupResult, InboundEvent, JiraUser, OrderingKey, SyncKind, SyncSettings,
 //!     UserId, sync_inbound,
 //! };
+//! use jira_webhook_model::WebhookEvent;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,23 +16,39 @@
 //! let store = InMemoryStore::new();
 //! store.install("jira-1", "acme", SyncSettings::new().with_reverse_assignment(true));
 //! store.add_project("backend", "acme");
-//! store.add_user("u-bob", true);
-//! store.add_email("u-bob", "bob@example.org", true)?;
-//! store.add_member("backend", "u-bob")?;
+//! store.add_user("u-jess", true);
+//! store.add_email("u-jess", "Jess@Sentry.io", true)?;
+//! store.add_member("backend", "u-jess")?;
 //! store.add_group("g-1", "backend")?;
-//! store.link("g-1", "jira-1", "APP-1")?;
+//! store.link("g-1", "jira-1", "APP-123")?;
 //!
-//! // An event a webhook handler filled from a delivery (changelog id 10196):
-//! let event = InboundEvent::new("jira-1", "APP-1", OrderingKey::changelog(10196))
-//!     .assigned_to(JiraUser::new().with_name("bob").with_email("Bob@Example.org"));
+//! // A real delivery (Sentry's fixture): APP-123 assigned to jess@sentry.io.
+//! let delivery = WebhookEvent::from_str(include_str!(
+//!     "../tests/fixtures/edit_issue_assignee_payload.json"
+//! ))?;
+//! let issue = delivery.issue().ok_or("no issue")?;
+//! let changelog_id = delivery.changelog().and_then(|c| c.id.as_str()?.parse().ok());
+//! let ordering = OrderingKey::new(changelog_id, delivery.timestamp.value().copied().unwrap_or(0));
+//! let mut event = InboundEvent::new("jira-1", issue.key().ok_or("no key")?, ordering);
+//! if delivery.assignee_change().is_some() {
+//!     // Sentry's rule: the new assignee's identity comes from `issue.fields.assignee`.
+//!     event = match issue.assignee() {
+//!         Some(user) => event.assigned_to(
+//!             JiraUser::new()
+//!                 .with_name(user.name.as_str().unwrap_or_default())
+//!                 .with_email(user.email().unwrap_or_default()),
+//!         ),
+//!         None => event.unassigned(),
+//!     };
+//! }
 //! let outcome = sync_inbound(&store, &event).await?;
 //!
 //! assert_eq!(
 //!     outcome.result("g-1", SyncKind::Assignee),
-//!     Some(&GroupResult::Assigned { user: UserId::new("u-bob") })
+//!     Some(&GroupResult::Assigned { user: UserId::new("u-jess") })
 //! );
 //! let group = store.group(&GroupId::new("g-1")).expect("seeded");
-//! assert_eq!(group.assignee, Some(UserId::new("u-bob")));
+//! assert_eq!(group.assignee, Some(UserId::new("u-jess")));
 //!
 //! // Delivered twice? The second time changes nothing.
 //! let again = sync_inbound(&store, &event).await?;
