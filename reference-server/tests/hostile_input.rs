@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{MockJira, TestServer, install_pat};
+use common::{MockJira, TestServer, external_id_of, install_pat, secret_of, sign};
 use http::{Method, StatusCode};
 use reference_server::config::ServeConfig;
 use serde_json::{Value, json};
@@ -22,40 +22,6 @@ async fn setup() -> (TestServer, MockJira, String, String) {
     let jira = MockJira::start(9).await;
     let (id, token) = install_pat(&server, &jira).await;
     (server, jira, id, token)
-}
-
-fn secret_of(server: &TestServer, id: &str) -> Vec<u8> {
-    server
-        .state()
-        .store
-        .integration(id)
-        .expect("store")
-        .expect("installed")
-        .installed
-        .webhook_secret
-        .key()
-        .to_vec()
-}
-
-fn external_id_of(server: &TestServer, id: &str) -> String {
-    server
-        .state()
-        .store
-        .integration(id)
-        .expect("store")
-        .expect("installed")
-        .external_id()
-        .to_owned()
-}
-
-/// An HS256 JWT over the given header and claims JSON.
-fn sign(header: &str, claims: &str, secret: &[u8]) -> String {
-    use hmac::{KeyInit as _, Mac as _};
-    let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let input = format!("{}.{}", enc.encode(header), enc.encode(claims));
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("key");
-    mac.update(input.as_bytes());
-    format!("{input}.{}", enc.encode(mac.finalize().into_bytes()))
 }
 
 /// The 11 KB perf delivery, re-targeted: assignee bob@example.org on `key`, changelog `clid`.

@@ -7,45 +7,12 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{MockJira, TestServer, fixture, install_pat};
+use common::{MockJira, TestServer, external_id_of, fixture, install_pat, secret_of, sign};
 use http::{Method, StatusCode};
 use reference_server::jira::webhook_token;
 use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(5);
-
-fn secret_of(server: &TestServer, id: &str) -> Vec<u8> {
-    server
-        .state()
-        .store
-        .integration(id)
-        .expect("store")
-        .expect("installed")
-        .installed
-        .webhook_secret
-        .key()
-        .to_vec()
-}
-
-fn external_id_of(server: &TestServer, id: &str) -> String {
-    server
-        .state()
-        .store
-        .integration(id)
-        .expect("store")
-        .expect("installed")
-        .external_id()
-        .to_owned()
-}
-
-fn sign(header: &str, claims: &str, secret: &[u8]) -> String {
-    use hmac::{KeyInit as _, Mac as _};
-    let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let input = format!("{}.{}", enc.encode(header), enc.encode(claims));
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("key");
-    mac.update(input.as_bytes());
-    format!("{input}.{}", enc.encode(mac.finalize().into_bytes()))
-}
 
 async fn setup() -> (TestServer, MockJira, String, String) {
     let server = TestServer::start().await;

@@ -311,3 +311,40 @@ pub async fn install_pat(server: &TestServer, jira: &MockJira) -> (String, Strin
         .to_owned();
     (id, token)
 }
+
+/// The webhook secret of an installed integration (read from the store).
+pub fn secret_of(server: &TestServer, id: &str) -> Vec<u8> {
+    server
+        .state()
+        .store
+        .integration(id)
+        .expect("store")
+        .expect("installed")
+        .installed
+        .webhook_secret
+        .key()
+        .to_vec()
+}
+
+/// The external id of an installed integration.
+pub fn external_id_of(server: &TestServer, id: &str) -> String {
+    server
+        .state()
+        .store
+        .integration(id)
+        .expect("store")
+        .expect("installed")
+        .external_id()
+        .to_owned()
+}
+
+/// An HS256 JWT over the given header and claims JSON.
+pub fn sign(header: &str, claims: &str, secret: &[u8]) -> String {
+    use base64::Engine as _;
+    use hmac::{KeyInit as _, Mac as _};
+    let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let input = format!("{}.{}", enc.encode(header), enc.encode(claims));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("key");
+    mac.update(input.as_bytes());
+    format!("{input}.{}", enc.encode(mac.finalize().into_bytes()))
+}
