@@ -63,6 +63,8 @@ impl TokenIndex {
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// Group commit of store writes (the admin API answers after it).
+    pub store_flush: crate::store::flush::StoreFlush,
     /// The durable inbox.
     pub inbox: Inbox,
     /// Metrics.

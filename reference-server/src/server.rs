@@ -14,6 +14,7 @@ use crate::http::ConnSettings;
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
+use crate::store::flush::StoreFlush;
 use crate::store::{Store, StoreError};
 use crate::worker::Worker;
 
@@ -48,6 +49,14 @@ pub enum ServerError {
         addr: SocketAddr,
         /// Cause.
         source: std::io::Error,
+    },
+    /// The inbox could not be opened or read back.
+    #[error("cannot open the inbox in {path}: {source}")]
+    Inbox {
+        /// Path involved.
+        path: String,
+        /// Cause.
+        source: crate::inbox::InboxError,
     },
     /// Flushing the store at shutdown failed.
     #[error("flushing the store at shutdown failed: {0}")]
@@ -163,10 +172,25 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     })?;
     let public_url = config.public_url_for(addr);
     let metrics = Arc::new(Metrics::default());
-    let (inbox, flusher) = Inbox::start(store.clone(), metrics.clone());
+    let (store_flush, flusher) = StoreFlush::start(store.clone());
+    let (inbox, inbox_tasks) = Inbox::open(
+        &config.data_dir,
+        store.clone(),
+        store_flush.clone(),
+        metrics.clone(),
+    )
+    .map_err(|source| ServerError::Inbox {
+        path: config
+            .data_dir
+            .join(crate::inbox::DIR_NAME)
+            .display()
+            .to_string(),
+        source,
+    })?;
     let pending = inbox.len();
     let state = Arc::new(AppState {
         store: store.clone(),
+        store_flush,
         inbox,
         metrics,
         admin_token: admin_token.clone(),
@@ -199,6 +223,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
             tracing::error!(error = %e, "worker task failed");
         }
         drop(serve_state);
+        inbox_tasks.stop().await;
         flusher.abort();
         // Awaiting the aborted task guarantees its store handle is dropped, so the directory
         // lock is released when this task ends.

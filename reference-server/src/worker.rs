@@ -109,20 +109,10 @@ impl Worker {
                 continue;
             }
             let mut blocked_now: Vec<String> = Vec::new();
-            for item in batch {
+            for entry in batch {
                 if *shutdown.borrow() {
                     break;
                 }
-                let entry = match item {
-                    Ok(e) => e,
-                    Err(seq) => {
-                        tracing::error!(seq, "undecodable inbox entry dropped");
-                        if let Err(e) = self.state.inbox.remove(seq) {
-                            tracing::error!(error = %e, "cannot remove inbox entry");
-                        }
-                        continue;
-                    }
-                };
                 if blocked_now.contains(&entry.integration_id) {
                     continue;
                 }

@@ -315,7 +315,10 @@ async fn stored_but_unapplied_delivery_is_applied_after_restart() {
     {
         let store = reference_server::store::Store::open(dir.path()).expect("open");
         let metrics = std::sync::Arc::new(reference_server::metrics::Metrics::default());
-        let (inbox, flusher) = reference_server::inbox::Inbox::start(store.clone(), metrics);
+        let (flush, flusher) = reference_server::store::flush::StoreFlush::start(store.clone());
+        let (inbox, tasks) =
+            reference_server::inbox::Inbox::open(dir.path(), store.clone(), flush, metrics)
+                .expect("inbox opens");
         inbox
             .commit(
                 &id,
@@ -330,6 +333,7 @@ async fn stored_but_unapplied_delivery_is_applied_after_restart() {
             .expect("stored");
         assert_eq!(inbox.len(), 1);
         drop(inbox);
+        tasks.stop().await;
         flusher.abort();
         let _ = flusher.await;
         drop(store);

@@ -13,8 +13,8 @@ use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::{self, Resp};
 
-/// Routes `/api/v1/<segs>`. Writes are flushed to disk before the answer (sharing the inbox's
-/// group commit), so a crash right after seeding loses nothing that was acknowledged.
+/// Routes `/api/v1/<segs>`. Writes are flushed to disk before the answer (concurrent writes
+/// share one flush), so a crash right after seeding loses nothing that was acknowledged.
 pub async fn dispatch(
     state: &AppState,
     method: &Method,
@@ -25,7 +25,7 @@ pub async fn dispatch(
     let resp = route(state, method, segs, query, body).await?;
     if method != Method::GET {
         state
-            .inbox
+            .store_flush
             .flushed()
             .await
             .map_err(|e| ApiError::internal("could not flush the store", &e))?;

@@ -97,6 +97,12 @@ impl ApiError {
     }
 }
 
+impl From<crate::inbox::InboxError> for ApiError {
+    fn from(e: crate::inbox::InboxError) -> Self {
+        ApiError::internal("the inbox could not be read", &e)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         Self::internal("storage error", &e)

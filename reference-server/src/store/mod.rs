@@ -6,12 +6,13 @@
 //! `users`, `user_emails` (lowercased verified e-mail\0user id), `projects`,
 //! `project_members` (project\0user), `groups`, `links` (integration\0issue key\0group),
 //! `group_links` (group\0integration\0issue key), `deliveries` (integration\0seq),
-//! `inbox` (seq -> entry), `watermarks` (integration\0group\0kind), `moves`
+//! `inbox` (deliveries stored by versions before the inbox log; moved into it on start), `watermarks` (integration\0group\0kind), `moves`
 //! (integration\0old issue key -> new key and ordering), `status_cache` (integration).
 //!
 //! Ids are chosen by API callers and must not contain control characters (checked by the API),
 //! so `\0` never appears inside a key part.
 
+pub mod flush;
 pub mod records;
 pub mod sync;
 
@@ -109,7 +110,7 @@ pub struct Store {
     pub(crate) links: sled::Tree,
     pub(crate) group_links: sled::Tree,
     pub(crate) deliveries: sled::Tree,
-    pub(crate) inbox: sled::Tree,
+    pub(crate) legacy_inbox: sled::Tree,
     pub(crate) watermarks: sled::Tree,
     pub(crate) moves: sled::Tree,
     pub(crate) status_cache: sled::Tree,
@@ -149,7 +150,7 @@ impl Store {
             links: db.open_tree("links")?,
             group_links: db.open_tree("group_links")?,
             deliveries: db.open_tree("deliveries")?,
-            inbox: db.open_tree("inbox")?,
+            legacy_inbox: db.open_tree("inbox")?,
             watermarks: db.open_tree("watermarks")?,
             moves: db.open_tree("moves")?,
             status_cache: db.open_tree("status_cache")?,
@@ -519,6 +520,15 @@ impl Store {
         self.deliveries
             .insert(delivery_key(integration, seq), to_json(rec)?)?;
         Ok(())
+    }
+
+    /// Whether the delivery log has a final record (applied, ignored or failed) for a delivery.
+    pub fn delivery_is_final(&self, integration: &str, seq: u64) -> Result<bool, StoreError> {
+        let Some(v) = self.deliveries.get(delivery_key(integration, seq))? else {
+            return Ok(false);
+        };
+        let rec: DeliveryRecord = from_json(&v)?;
+        Ok(!matches!(rec.state, records::DeliveryState::Pending))
     }
 
     /// The newest `limit` deliveries of an integration, newest first.

@@ -1,0 +1,284 @@
+use std::io::Write as _;
+
+use super::*;
+use crate::store::records::DeliveryState;
+
+struct Opened {
+    inbox: Inbox,
+    tasks: InboxTasks,
+    flusher: tokio::task::JoinHandle<()>,
+    metrics: Arc<Metrics>,
+}
+
+impl Opened {
+    async fn close(self) {
+        let Opened {
+            inbox,
+            tasks,
+            flusher,
+            ..
+        } = self;
+        drop(inbox);
+        tasks.stop().await;
+        flusher.abort();
+        let _ = flusher.await;
+    }
+}
+
+fn open(dir: &Path, store: &Store, max_segment: u64) -> Opened {
+    let metrics = Arc::new(Metrics::default());
+    let (flush, flusher) = StoreFlush::start(store.clone());
+    let (inbox, tasks) = Inbox::open_with(dir, store.clone(), flush, metrics.clone(), max_segment)
+        .expect("the inbox opens");
+    Opened {
+        inbox,
+        tasks,
+        flusher,
+        metrics,
+    }
+}
+
+fn applied() -> DeliveryRecord {
+    DeliveryRecord {
+        received_at: "2026-11-27T00:00:00.000Z".into(),
+        event: None,
+        issue_key: None,
+        state: DeliveryState::Applied,
+        reason: None,
+        outcomes: vec![],
+    }
+}
+
+fn body(i: usize) -> Vec<u8> {
+    format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 50)).into_bytes()
+}
+
+async fn commit_all(inbox: &Inbox, n: usize) -> Vec<u64> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let inbox = inbox.clone();
+        tasks.push(tokio::spawn(async move {
+            let integration = if i % 2 == 0 { "1" } else { "2" };
+            let ms = i64::try_from(i).expect("small");
+            inbox
+                .commit(integration, ms, PendingInfo::default(), &body(i))
+                .await
+                .expect("commit")
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.expect("join"));
+    }
+    seqs
+}
+
+fn pending_bodies(inbox: &Inbox) -> Vec<(u64, Vec<u8>)> {
+    inbox
+        .oldest_except(usize::MAX, &|_| false)
+        .expect("reads")
+        .into_iter()
+        .map(|e| (e.seq, e.body))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_share_syncs_and_read_back_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    let seqs = commit_all(&o.inbox, 64).await;
+    let mut unique = seqs.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 64, "every delivery gets its own number");
+    assert_eq!(o.inbox.len(), 64);
+    assert_eq!(o.metrics.inbox_depth(), 64);
+    let text = o.metrics.render();
+    assert!(
+        text.contains("reference_server_inbox_flushed_entries_total 64\n"),
+        "{text}"
+    );
+
+    // In sequence order, each body where its commit put it.
+    let got = o.inbox.oldest_except(100, &|_| false).expect("reads");
+    let order: Vec<u64> = got.iter().map(|e| e.seq).collect();
+    assert_eq!(order, unique);
+    for e in &got {
+        let i = seqs.iter().position(|s| *s == e.seq).expect("known seq");
+        assert_eq!(e.body, body(i));
+        assert_eq!(e.received_ms, i64::try_from(i).expect("small"));
+        assert_eq!(e.integration_id, if i % 2 == 0 { "1" } else { "2" });
+    }
+    // Skipping an integration skips only its entries.
+    let only_2 = o.inbox.oldest_except(100, &|id| id == "1").expect("reads");
+    assert_eq!(only_2.len(), 32);
+    assert!(only_2.iter().all(|e| e.integration_id == "2"));
+    let newest_1 = o.inbox.pending_for("1").expect("reads");
+    assert_eq!(newest_1.len(), 32);
+    assert!(newest_1.windows(2).all(|w| w[0].seq > w[1].seq));
+
+    let first = got.first().expect("one");
+    o.inbox
+        .complete(first.seq, &first.integration_id, &applied())
+        .expect("complete");
+    assert_eq!(o.inbox.len(), 63);
+    assert_eq!(o.metrics.inbox_depth(), 63);
+    assert!(
+        store
+            .delivery_is_final(&first.integration_id, first.seq)
+            .expect("reads")
+    );
+    o.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_replays_exactly_what_was_not_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    commit_all(&o.inbox, 20).await;
+    let before = pending_bodies(&o.inbox);
+    // Record 5 as applied and one as still pending (waiting for Jira).
+    for e in o.inbox.oldest_except(5, &|_| false).expect("reads") {
+        o.inbox
+            .complete(e.seq, &e.integration_id, &applied())
+            .expect("complete");
+    }
+    let (waiting_seq, waiting_id) = {
+        let e = o
+            .inbox
+            .oldest_except(1, &|_| false)
+            .expect("reads")
+            .pop()
+            .expect("one");
+        (e.seq, e.integration_id)
+    };
+    store
+        .put_delivery(
+            &waiting_id,
+            waiting_seq,
+            &DeliveryRecord {
+                state: DeliveryState::Pending,
+                ..applied()
+            },
+        )
+        .expect("put");
+    o.close().await;
+    store.flush_blocking().expect("flush");
+
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    assert_eq!(o.metrics.inbox_depth(), 15);
+    assert_eq!(pending_bodies(&o.inbox), before[5..].to_vec());
+    o.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_tail_is_ignored_and_the_next_run_writes_a_new_segment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    commit_all(&o.inbox, 3).await;
+    let before = pending_bodies(&o.inbox);
+    o.close().await;
+
+    // A crash in the middle of a write leaves the start of a record.
+    let inbox_dir = dir.path().join(DIR_NAME);
+    let (_, path) = segment::list(&inbox_dir)
+        .expect("list")
+        .pop()
+        .expect("a segment");
+    let mut partial = Vec::new();
+    Record {
+        seq: 999,
+        received_ms: 0,
+        integration_id: "1",
+        body: b"{\"never\":\"acknowledged\"}",
+    }
+    .encode_into(&mut partial)
+    .expect("encodes");
+    let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+    f.write_all(&partial[..partial.len() - 3]).expect("write");
+    drop(f);
+
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    assert_eq!(pending_bodies(&o.inbox), before);
+    commit_all(&o.inbox, 1).await;
+    assert_eq!(o.inbox.len(), 4);
+    assert_eq!(
+        o.inbox.segments(),
+        2,
+        "the old segment is never appended to"
+    );
+    o.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applied_segments_are_deleted_after_the_store_is_flushed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    // Tiny segments: every batch starts a new one.
+    let o = open(dir.path(), &store, 1);
+    for _ in 0..4 {
+        commit_all(&o.inbox, 3).await;
+    }
+    let inbox_dir = dir.path().join(DIR_NAME);
+    let files = segment::list(&inbox_dir).expect("list").len();
+    assert!(files >= 4, "{files} segments");
+    for e in o
+        .inbox
+        .oldest_except(usize::MAX, &|_| false)
+        .expect("reads")
+    {
+        o.inbox
+            .complete(e.seq, &e.integration_id, &applied())
+            .expect("complete");
+    }
+    // All but the segment still being appended to go, once the janitor has flushed the store.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while segment::list(&inbox_dir).expect("list").len() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "applied segments were not deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(o.inbox.segments(), 1);
+    o.close().await;
+    // The next start finds the last one fully recorded and deletes it too.
+    let o = open(dir.path(), &store, 1);
+    assert!(o.inbox.is_empty());
+    assert_eq!(segment::list(&inbox_dir).expect("list").len(), 0);
+    o.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_of_the_old_sled_inbox_are_moved_into_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let old_seq = store.next_id().expect("id");
+    store
+        .legacy_inbox
+        .insert(
+            old_seq.to_be_bytes(),
+            legacy::encode("7", 1234, b"{\"old\":true}"),
+        )
+        .expect("insert");
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    let got = o.inbox.oldest_except(10, &|_| false).expect("reads");
+    assert_eq!(
+        got,
+        vec![InboxEntry {
+            seq: old_seq,
+            integration_id: "7".into(),
+            received_ms: 1234,
+            body: b"{\"old\":true}".to_vec(),
+        }]
+    );
+    assert!(store.legacy_inbox.is_empty());
+    o.close().await;
+    // Moved once: the next start reads it from the log only.
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    assert_eq!(o.inbox.len(), 1);
+    o.close().await;
+}
