@@ -109,6 +109,7 @@ pub(super) fn migrate(dir: &Path, store: &Store, index: &mut Index) -> Result<us
             file: Arc::new(file),
             path,
             open: 0,
+            in_flight: 0,
             sealed: true,
         },
     );
