@@ -291,11 +291,11 @@ where
     if token_str.trim().is_empty() {
         return bad_token(state, &"Token was empty");
     }
-    let external_id = match webhook_token::peek_id(token_str) {
-        Ok(id) => id,
+    let peeked = match webhook_token::peek(token_str) {
+        Ok(p) => p,
         Err(e) => return bad_token(state, &e),
     };
-    let entry = match state.tokens.lookup(&state.store, &external_id) {
+    let entry = match state.tokens.lookup(&state.store, peeked.id()) {
         Ok(Some(e)) => e,
         Ok(None) => return bad_token(state, &"Could not find integration for token"),
         Err(e) => {
@@ -304,7 +304,7 @@ where
         }
     };
     let now = crate::time::now_ms();
-    if let Err(e) = webhook_token::verify(token_str, entry.secret.key()) {
+    if let Err(e) = peeked.verify(entry.secret.key()) {
         return bad_token(state, &format_args!("Could not validate JWT. Got {e}"));
     }
     let body = match response::read_body(body, state.body_limit, state.body_timeout).await {
