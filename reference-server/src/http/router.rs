@@ -39,14 +39,16 @@ fn segments(path: &str) -> Option<Vec<String>> {
 pub async fn route(state: &AppState, req: Request<Incoming>) -> Resp {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // A clone of the URI shares its bytes (no copy of the path).
+    let uri = req.uri().clone();
+    let path = uri.path();
     let resp = dispatch(state, req).await;
     let status = resp.status();
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if path.starts_with(WEBHOOK_PREFIX) {
-        tracing::debug!(%method, path = %loggable_path(&path), status = status.as_u16(), micros, "request");
+        tracing::debug!(%method, path = %loggable_path(path), status = status.as_u16(), micros, "request");
     } else if path != "/healthz" && path != "/metrics" {
-        tracing::info!(%method, path = %loggable_path(&path), status = status.as_u16(), micros, "request");
+        tracing::info!(%method, path = %loggable_path(path), status = status.as_u16(), micros, "request");
     }
     resp
 }
@@ -61,8 +63,15 @@ async fn dispatch(state: &AppState, req: Request<Incoming>) -> Resp {
         if req.method() != Method::POST {
             return response::error(&ApiError::method_not_allowed());
         }
-        let token = token.to_owned();
-        return crate::webhook::handle(state, &token, req.into_body()).await;
+        // Split the request so the token can borrow from the URI while the body is read.
+        let (parts, body) = req.into_parts();
+        let rest = parts
+            .uri
+            .path()
+            .strip_prefix(WEBHOOK_PREFIX)
+            .unwrap_or_default();
+        let token = rest.strip_suffix('/').unwrap_or(rest);
+        return crate::webhook::handle(state, token, body).await;
     }
     match (req.method(), path) {
         (&Method::GET, "/healthz") => {

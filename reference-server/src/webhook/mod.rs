@@ -28,7 +28,7 @@ use crate::metrics::WebhookOutcome;
 /// What the hot path reads of a delivery (borrowed, everything else skipped).
 #[derive(Deserialize)]
 struct Probe<'a> {
-    #[serde(borrow, default, rename = "webhookEvent")]
+    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "webhookEvent")]
     webhook_event: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     issue: Option<ProbeIssue<'a>>,
@@ -38,7 +38,7 @@ struct Probe<'a> {
 
 #[derive(Deserialize)]
 struct ProbeIssue<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
     key: Option<Cow<'a, str>>,
 }
 
@@ -50,19 +50,54 @@ struct ProbeChangelog<'a> {
 
 #[derive(Deserialize)]
 struct ProbeItem<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
     field: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "fieldId")]
+    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "fieldId")]
     field_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "fromString")]
+    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "fromString")]
     from_string: Option<Cow<'a, str>>,
+}
+
+/// An optional string that borrows from the body when it has no escapes. (`#[serde(borrow)]`
+/// on an `Option<Cow<str>>` field does not borrow: serde only special-cases a bare `Cow`.)
+fn opt_cow<'de, D>(d: D) -> Result<Option<Cow<'de, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Borrowing<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowing<'de>>::deserialize(d)?.map(|b| b.0))
 }
 
 /// Deepest nesting accepted (serde_json's own recursion limit).
 pub const MAX_DEPTH: usize = 128;
 
-/// Whether arrays/objects nest deeper than `max` (strings are skipped; one linear pass).
+/// Whether arrays/objects nest deeper than `max` (strings are skipped).
+///
+/// The nesting depth can never exceed the number of `{`/`[` bytes in the body, so a body with
+/// at most `max` of them is answered from one branch-free count (which the compiler
+/// vectorises); only bodies with more openers get the exact scan ([`too_deep_exact`]).
 fn too_deep(body: &[u8], max: usize) -> bool {
+    count_openers(body) > max && too_deep_exact(body, max)
+}
+
+/// Number of `{` and `[` bytes anywhere in `body` (inside strings too).
+fn count_openers(body: &[u8]) -> usize {
+    // `[` is 0x5B and `{` is 0x7B: setting bit 5 maps exactly these two bytes to `{`.
+    // Chunks of 128 keep the per-chunk sum within a `u8`, so the inner fold runs on byte lanes.
+    body.chunks(128)
+        .map(|chunk| {
+            usize::from(
+                chunk
+                    .iter()
+                    .fold(0u8, |n, &b| n.wrapping_add(u8::from(b | 0x20 == b'{'))),
+            )
+        })
+        .sum()
+}
+
+/// The exact depth scan: one pass that tracks strings and escapes.
+fn too_deep_exact(body: &[u8], max: usize) -> bool {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -94,9 +129,13 @@ fn too_deep(body: &[u8], max: usize) -> bool {
 
 /// The issue keys whose links decide whether a delivery matters: the issue key and, for an
 /// issue moved to a new key, the old key. `None` when that cannot be told from the body.
-fn candidate_keys(issue_key: Option<&str>, changelog: &RawValue) -> Option<Vec<String>> {
-    let mut keys = vec![issue_key?.to_owned()];
-    let cl: ProbeChangelog<'_> = serde_json::from_str(changelog.get()).ok()?;
+/// The keys borrow from the body whenever they contain no JSON escapes.
+fn candidate_keys<'a>(
+    issue_key: Option<&Cow<'a, str>>,
+    changelog: &'a RawValue,
+) -> Option<Vec<Cow<'a, str>>> {
+    let mut keys = vec![issue_key?.clone()];
+    let cl: ProbeChangelog<'a> = serde_json::from_str(changelog.get()).ok()?;
     for item in cl.items.unwrap_or_default() {
         let is_key = item
             .field_id
@@ -104,7 +143,7 @@ fn candidate_keys(issue_key: Option<&str>, changelog: &RawValue) -> Option<Vec<S
             .or(item.field.as_deref())
             .is_some_and(|f| f.eq_ignore_ascii_case("key"));
         if is_key {
-            keys.push(item.from_string?.into_owned());
+            keys.push(item.from_string?);
         }
     }
     Some(keys)
@@ -126,46 +165,96 @@ pub enum BodyClass {
     },
 }
 
+/// [`BodyClass`] borrowing from the body: what the hot path needs, without allocating the
+/// event name and keys (only a delivery that is stored needs them owned).
+#[derive(Debug, PartialEq, Eq)]
+enum Borrowed<'a> {
+    Invalid,
+    NoChangelog,
+    Relevant {
+        event: Option<Cow<'a, str>>,
+        issue_key: Option<Cow<'a, str>>,
+        keys: Option<Vec<Cow<'a, str>>>,
+    },
+}
+
+impl Borrowed<'_> {
+    fn into_owned(self) -> BodyClass {
+        match self {
+            Borrowed::Invalid => BodyClass::Invalid,
+            Borrowed::NoChangelog => BodyClass::NoChangelog,
+            Borrowed::Relevant {
+                event,
+                issue_key,
+                keys,
+            } => BodyClass::Relevant {
+                info: pending_info(event, issue_key),
+                keys: keys.map(|k| k.into_iter().map(Cow::into_owned).collect()),
+            },
+        }
+    }
+}
+
+fn pending_info(event: Option<Cow<'_, str>>, issue_key: Option<Cow<'_, str>>) -> PendingInfo {
+    PendingInfo {
+        event: event.map(Cow::into_owned),
+        issue_key: issue_key.map(Cow::into_owned),
+    }
+}
+
+/// Whether the raw changelog, with all ASCII whitespace removed, is one of the falsy literals
+/// `null`, `{}`, `[]`, `""`, `0`, `false`, `0.0` (without building the compacted text).
 fn falsy(raw: &RawValue) -> bool {
-    let s = raw.get();
-    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    const LONGEST: usize = 5; // "false"
+    let mut buf = [0u8; LONGEST];
+    let mut len = 0;
+    for b in raw.get().bytes().filter(|b| !b.is_ascii_whitespace()) {
+        let Some(slot) = buf.get_mut(len) else {
+            return false;
+        };
+        *slot = b;
+        len += 1;
+    }
     matches!(
-        compact.as_str(),
-        "null" | "{}" | "[]" | "\"\"" | "0" | "false" | "0.0"
+        buf.get(..len),
+        Some(b"null" | b"{}" | b"[]" | b"\"\"" | b"0" | b"false" | b"0.0")
     )
 }
 
 /// Classifies a delivery body (Sentry: `if not data.get("changelog")` -> 200).
 pub fn classify(body: &[u8]) -> BodyClass {
+    classify_borrowed(body).into_owned()
+}
+
+fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') || too_deep(body, MAX_DEPTH) {
-        return BodyClass::Invalid;
+        return Borrowed::Invalid;
     }
     match serde_json::from_slice::<Probe<'_>>(body) {
         Ok(p) => match p.changelog {
             Some(raw) if !falsy(raw) => {
-                let issue_key = p.issue.and_then(|i| i.key).map(Cow::into_owned);
-                BodyClass::Relevant {
-                    keys: candidate_keys(issue_key.as_deref(), raw),
-                    info: PendingInfo {
-                        event: p.webhook_event.map(Cow::into_owned),
-                        issue_key,
-                    },
+                let issue_key = p.issue.and_then(|i| i.key);
+                Borrowed::Relevant {
+                    keys: candidate_keys(issue_key.as_ref(), raw),
+                    event: p.webhook_event,
+                    issue_key,
                 }
             }
-            _ => BodyClass::NoChangelog,
+            _ => Borrowed::NoChangelog,
         },
         // An object whose `issue`/`webhookEvent` has an unexpected shape: still valid JSON?
         Err(_) => {
             match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
                 Ok(map) => match map.get("changelog") {
-                    Some(v) if truthy(v) => BodyClass::Relevant {
-                        info: PendingInfo::default(),
+                    Some(v) if truthy(v) => Borrowed::Relevant {
+                        event: None,
+                        issue_key: None,
                         keys: None,
                     },
-                    _ => BodyClass::NoChangelog,
+                    _ => Borrowed::NoChangelog,
                 },
-                Err(_) => BodyClass::Invalid,
+                Err(_) => Borrowed::Invalid,
             }
         }
     }
@@ -202,11 +291,11 @@ where
     if token_str.trim().is_empty() {
         return bad_token(state, &"Token was empty");
     }
-    let external_id = match webhook_token::peek_id(token_str) {
-        Ok(id) => id,
+    let peeked = match webhook_token::peek(token_str) {
+        Ok(p) => p,
         Err(e) => return bad_token(state, &e),
     };
-    let entry = match state.tokens.lookup(&state.store, &external_id) {
+    let entry = match state.tokens.lookup(&state.store, peeked.id()) {
         Ok(Some(e)) => e,
         Ok(None) => return bad_token(state, &"Could not find integration for token"),
         Err(e) => {
@@ -215,7 +304,7 @@ where
         }
     };
     let now = crate::time::now_ms();
-    if let Err(e) = webhook_token::verify(token_str, entry.secret.key()) {
+    if let Err(e) = peeked.verify(entry.secret.key()) {
         return bad_token(state, &format_args!("Could not validate JWT. Got {e}"));
     }
     let body = match response::read_body(body, state.body_limit, state.body_timeout).await {
@@ -231,8 +320,8 @@ where
             return response::error(&e);
         }
     };
-    match classify(&body) {
-        BodyClass::Invalid => {
+    match classify_borrowed(&body) {
+        Borrowed::Invalid => {
             state.metrics.webhook(WebhookOutcome::BadBody);
             tracing::info!(integration = %entry.integration_id, "webhook body is not a JSON object");
             response::error(&ApiError::new(
@@ -241,12 +330,16 @@ where
                 "The body must be a JSON object (a Jira webhook delivery).",
             ))
         }
-        BodyClass::NoChangelog => {
+        Borrowed::NoChangelog => {
             state.metrics.webhook(WebhookOutcome::NoChangelog);
             tracing::debug!(integration = %entry.integration_id, "missing-changelog");
             response::empty(StatusCode::OK)
         }
-        BodyClass::Relevant { info, keys } => {
+        Borrowed::Relevant {
+            event,
+            issue_key,
+            keys,
+        } => {
             if let Some(keys) = keys {
                 let mut linked = false;
                 for k in &keys {
@@ -265,6 +358,7 @@ where
                     return response::empty(StatusCode::OK);
                 }
             }
+            let info = pending_info(event, issue_key);
             match state
                 .inbox
                 .commit(&entry.integration_id, now, info, &body)
@@ -325,6 +419,95 @@ mod tests {
         quoted.extend(std::iter::repeat_n(b'[', 200));
         quoted.extend_from_slice(b"\\\"\"}}");
         assert!(matches!(classify(&quoted), BodyClass::Relevant { .. }));
+    }
+
+    #[test]
+    fn falsy_changelogs_known_answers() {
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).expect("raw JSON");
+        for s in [
+            "null", "{}", "{ }", "[]", "[\n\t]", "\"\"", "\" \"", "0", "false", "0.0",
+        ] {
+            assert!(falsy(&raw(s)), "{s} is falsy");
+        }
+        for s in [
+            "1",
+            "true",
+            "\"x\"",
+            "[0]",
+            "{\"a\":1}",
+            "0.00",
+            "-0",
+            "[null]",
+            "\"falsee\"",
+        ] {
+            assert!(!falsy(&raw(s)), "{s} is truthy");
+        }
+    }
+
+    #[test]
+    fn opener_count_bounds_depth() {
+        // The fixtures nest shallowly and have few openers: the count alone answers.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        for name in [
+            "issue_updated_large.json",
+            "edit_issue_assignee_payload.json",
+            "moved_issue_payload.json",
+            "test_drop_request_without_changelog.json",
+        ] {
+            let body = std::fs::read(format!("{dir}/{name}")).expect("fixture");
+            assert!(count_openers(&body) <= MAX_DEPTH, "{name}");
+            assert!(!too_deep(&body, MAX_DEPTH), "{name}");
+            assert!(!too_deep_exact(&body, MAX_DEPTH), "{name}");
+        }
+        assert_eq!(count_openers(b""), 0);
+        assert_eq!(count_openers(b"{[\"{[\"]}"), 4);
+        // More than 255 openers (the per-chunk counter must not wrap).
+        assert_eq!(count_openers(&[b'['; 1000]), 1000);
+        assert_eq!(count_openers(&[b'{'; 128]), 128);
+        // Exactly MAX_DEPTH levels is accepted, one more is not.
+        let nest = |n: usize| {
+            let mut v = vec![b'['; n];
+            v.extend(std::iter::repeat_n(b']', n));
+            v
+        };
+        assert!(!too_deep(&nest(MAX_DEPTH), MAX_DEPTH));
+        assert!(too_deep(&nest(MAX_DEPTH + 1), MAX_DEPTH));
+        // Many openers but shallow: the exact scan decides.
+        let wide = b"[]".repeat(500);
+        assert!(!too_deep(&wide, MAX_DEPTH));
+    }
+
+    proptest::proptest! {
+        /// Invariant: the counting shortcut never changes the answer of the exact depth scan,
+        /// for any mix of brackets, quotes, backslashes and other bytes, at any limit.
+        #[test]
+        fn too_deep_matches_exact_scan(
+            body in proptest::collection::vec(proptest::sample::select(b"{}[]\"\\ a".to_vec()), 0..600),
+            max in 0usize..200,
+        ) {
+            proptest::prop_assert_eq!(too_deep(&body, max), too_deep_exact(&body, max));
+        }
+    }
+
+    #[test]
+    fn hot_path_borrows_keys_from_the_body() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let body = std::fs::read(format!("{dir}/moved_issue_payload.json")).expect("fixture");
+        match classify_borrowed(&body) {
+            Borrowed::Relevant {
+                keys: Some(keys), ..
+            } => {
+                assert_eq!(keys, ["PLATFORM-45", "APP-123"]);
+                assert!(keys.iter().all(|k| matches!(k, Cow::Borrowed(_))));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // An escaped key cannot borrow but reads the same.
+        let escaped = br#"{"issue":{"key":"APP\u002d1"},"changelog":{"items":[]}}"#;
+        assert!(matches!(
+            classify(escaped),
+            BodyClass::Relevant { keys: Some(k), .. } if k == ["APP-1"]
+        ));
     }
 
     #[test]
