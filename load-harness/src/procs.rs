@@ -52,8 +52,13 @@ pub struct ServerProc {
 
 impl ServerProc {
     /// Starts `bin serve` on a free port with `data_dir`, logs to `log` (warn level), and
-    /// waits until `GET /healthz` answers.
-    pub async fn start(bin: &Path, data_dir: &Path, log: &Path) -> Result<Self, String> {
+    /// waits until `GET /healthz` answers. `cache_mb` sets the server's `--cache-mb`.
+    pub async fn start(
+        bin: &Path,
+        data_dir: &Path,
+        log: &Path,
+        cache_mb: Option<u64>,
+    ) -> Result<Self, String> {
         let admin_token = "load-harness-admin-token".to_owned();
         let mut last_err = String::new();
         for _attempt in 0..5 {
@@ -62,14 +67,22 @@ impl ServerProc {
             let log_file = std::fs::File::create(log)
                 .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
             let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
-            let mut child = Command::new(bin)
-                .arg("serve")
+            let mut cmd = Command::new(bin);
+            if let Some(mb) = cache_mb {
+                cmd.arg("serve").arg("--cache-mb").arg(mb.to_string());
+            } else {
+                cmd.arg("serve");
+            }
+            let mut child = cmd
                 .arg("--listen")
                 .arg(addr.to_string())
                 .arg("--data-dir")
                 .arg(data_dir)
                 .env("REFERENCE_SERVER_ADMIN_TOKEN", &admin_token)
-                .env("REFERENCE_SERVER_LOG", "warn")
+                .env(
+                    "REFERENCE_SERVER_LOG",
+                    "warn,reference_server::api::import=info",
+                )
                 .stdin(Stdio::null())
                 .stdout(log_file)
                 .stderr(log_err)

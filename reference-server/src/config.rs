@@ -10,6 +10,9 @@ use crate::secret::Secret;
 /// Default request body limit for webhook deliveries and API calls: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// Default size of sled's page cache in MiB (`--cache-mb`).
+pub const DEFAULT_CACHE_MB: u64 = crate::store::DEFAULT_CACHE_MB;
+
 /// Reference server for the Jira Server integration.
 ///
 /// Installs the integration into a Jira Server / Data Center instance (OAuth 1.0a or a personal
@@ -75,6 +78,17 @@ pub struct ServeConfig {
     )]
     pub header_timeout_secs: u64,
 
+    /// Size of the database's in-memory page cache in MiB (sled's `cache_capacity`). Larger
+    /// keeps more of the store in memory; the process uses somewhat more than this in total
+    /// (see the README's "Memory" section). sled's own default is 1024.
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_CACHE_MB",
+        default_value_t = DEFAULT_CACHE_MB,
+        value_parser = clap::value_parser!(u64).range(1..=1_048_576)
+    )]
+    pub cache_mb: u64,
+
     /// Seconds to wait for in-flight requests on shutdown (SIGINT/SIGTERM) before closing.
     #[arg(
         long,
@@ -97,6 +111,7 @@ impl ServeConfig {
             body_timeout_secs: 0,
             header_timeout_secs: 30,
             shutdown_timeout_secs: 10,
+            cache_mb: DEFAULT_CACHE_MB,
         }
     }
 
@@ -128,6 +143,7 @@ mod tests {
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(cfg.data_dir, PathBuf::from("./data"));
         assert_eq!(cfg.body_limit, DEFAULT_BODY_LIMIT);
+        assert_eq!(cfg.cache_mb, DEFAULT_CACHE_MB);
         assert_eq!(
             cfg.public_url_for(cfg.listen),
             "http://127.0.0.1:8080".to_owned()
@@ -150,5 +166,16 @@ mod tests {
             cfg.public_url_for(cfg.listen),
             "https://sync.example.org".to_owned()
         );
+    }
+
+    #[test]
+    fn cache_size_flag_and_range() {
+        let cli =
+            Cli::try_parse_from(["reference-server", "serve", "--cache-mb", "16"]).expect("parses");
+        let Command::Serve(cfg) = cli.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(cfg.cache_mb, 16);
+        assert!(Cli::try_parse_from(["reference-server", "serve", "--cache-mb", "0"]).is_err());
     }
 }

@@ -156,9 +156,11 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
             admin_token.expose()
         );
     }
-    let store = Store::open(&config.data_dir).map_err(|source| ServerError::Store {
-        path: config.data_dir.display().to_string(),
-        source,
+    let store = Store::open_with_cache(&config.data_dir, config.cache_mb).map_err(|source| {
+        ServerError::Store {
+            path: config.data_dir.display().to_string(),
+            source,
+        }
     })?;
     let listener = TcpListener::bind(config.listen)
         .await

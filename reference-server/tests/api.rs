@@ -240,3 +240,192 @@ async fn links_settings_mappings_and_delivery_paging() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// `POST /api/v1/import/links` with a raw body.
+async fn import(server: &TestServer, body: String) -> (StatusCode, Value) {
+    let auth = format!("Bearer {ADMIN}");
+    let (status, bytes) = http(
+        server.addr,
+        Method::POST,
+        "/api/v1/import/links",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/x-ndjson"),
+        ],
+        body.into_bytes(),
+    )
+    .await;
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+fn ndjson(items: &[Value]) -> String {
+    let mut out = String::new();
+    for i in items {
+        out.push_str(&i.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test]
+async fn bulk_import_creates_groups_and_links_that_then_work() {
+    let server = TestServer::start().await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await; // project p1 (bob is a member), group g1 linked to APP-1
+    let body = ndjson(&[
+        json!({"group": "g2", "project": "p1", "integration": id, "issueKey": "APP-2"}),
+        json!({"group": "g3", "project": "p1", "integration": id, "issueKey": "APP-3"}),
+        // An existing group without a project; then an existing link.
+        json!({"group": "g1", "integration": id, "issueKey": "APP-4"}),
+        json!({"group": "g1", "project": "p1", "integration": id, "issueKey": "APP-1"}),
+        // A group created by an earlier item may leave the project out.
+        json!({"group": "g2", "integration": id, "issueKey": "APP-5"}),
+    ]);
+    let (status, answer) = import(&server, format!("\n{body}\r\n")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"items": 5, "groups": {"created": 2, "moved": 0, "unchanged": 1},
+               "links": {"created": 4, "existing": 1}})
+    );
+    let (status, g2) = server.api(Method::GET, "/groups/g2", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        g2,
+        json!({"id": "g2", "project": "p1", "status": "unresolved", "assignee": null})
+    );
+    let store = &server.state().store;
+    for key in ["APP-1", "APP-2", "APP-3", "APP-4", "APP-5"] {
+        assert!(store.has_links(&id, key).expect("store"), "{key}");
+    }
+    assert_eq!(
+        store.linked_groups(&id, "APP-4").expect("store"),
+        vec!["g1"]
+    );
+    // The same import again changes nothing.
+    let (status, again) = import(&server, body).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        again,
+        json!({"items": 5, "groups": {"created": 0, "moved": 0, "unchanged": 3},
+               "links": {"created": 0, "existing": 5}})
+    );
+    // An imported link can be deleted like a single one.
+    let (status, _) = server
+        .api(
+            Method::DELETE,
+            &format!("/groups/g3/external-issues/{id}/APP-3"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A webhook on an imported key is stored and applied: bob becomes g2's assignee.
+    let delivery = String::from_utf8(common::fixture("test_post_update_assignee.json"))
+        .expect("utf8")
+        .replace("\"APP-1\"", "\"APP-2\"");
+    let (status, _) = server.webhook(&token, delivery.as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g2", std::time::Duration::from_secs(5), |g| {
+            g["assignee"] == "u-bob"
+        })
+        .await;
+    let metrics = server.state().metrics.render();
+    assert!(
+        metrics.contains("reference_server_webhooks_received_total{outcome=\"accepted\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn bulk_import_with_a_bad_item_writes_nothing() {
+    let server = TestServer::start().await;
+    let jira = MockJira::start(9).await;
+    let (id, _token) = install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    let good = json!({"group": "new", "project": "p1", "integration": id, "issueKey": "NEW-1"});
+
+    // Shape errors: named by item index (blank lines are not items) and field.
+    let body = format!(
+        "{good}\n\n{}\n{}\nnot json\n",
+        json!({"group": "", "project": "p1", "integration": id, "issueKey": "NEW-2"}),
+        json!({"group": "x", "integration": id, "issue_key": "NEW-3"}),
+    );
+    let (status, answer) = import(&server, body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let fields = &answer["error"]["fields"];
+    assert!(fields["items[1].group"].is_string(), "{answer}");
+    assert!(
+        fields["items[2].item"]
+            .as_str()
+            .is_some_and(|m| m.contains("issue_key")),
+        "{answer}"
+    );
+    assert!(fields["items[3].item"].is_string(), "{answer}");
+    let message = answer["error"]["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("3 item(s) are invalid; nothing was written. First: item 1 (line 3)"),
+        "{message}"
+    );
+
+    // Reference errors: unknown integration, unknown project, unknown group without project.
+    let body = ndjson(&[
+        good.clone(),
+        json!({"group": "new", "project": "p1", "integration": "999", "issueKey": "NEW-2"}),
+        json!({"group": "new2", "project": "nope", "integration": id, "issueKey": "NEW-3"}),
+        json!({"group": "ghost", "integration": id, "issueKey": "NEW-4"}),
+    ]);
+    let (status, answer) = import(&server, body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let fields = &answer["error"]["fields"];
+    assert_eq!(fields["items[1].integration"], "No integration `999`.");
+    assert!(fields["items[2].project"].is_string(), "{answer}");
+    assert!(fields["items[3].group"].is_string(), "{answer}");
+    assert_eq!(fields.as_object().map(serde_json::Map::len), Some(3));
+
+    // A JSON array is refused with a hint.
+    let (status, answer) = import(&server, json!([good]).to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("NDJSON"))
+    );
+
+    // Nothing of the good item was written.
+    let (status, _) = server.api(Method::GET, "/groups/new", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!server.state().store.has_links(&id, "NEW-1").expect("store"));
+}
+
+#[tokio::test]
+async fn bulk_import_may_exceed_the_body_limit() {
+    let server = TestServer::start().await;
+    let jira = MockJira::start(9).await;
+    let (id, _token) = install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    // About 1.3 MB, above the 1 MiB --body-limit of the other calls.
+    let n = 12_000;
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"group": format!("bulk-group-{i:08}"), "project": "p1", "integration": id,
+                   "issueKey": format!("BULK-{i}")})
+        })
+        .collect();
+    let body = ndjson(&items);
+    assert!(body.len() > reference_server::config::DEFAULT_BODY_LIMIT);
+    let (status, answer) = import(&server, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["links"]["created"], n);
+    assert!(
+        server
+            .state()
+            .store
+            .has_links(&id, "BULK-11999")
+            .expect("store")
+    );
+}

@@ -1,5 +1,6 @@
 //! Admin API `/api/v1/*` (bearer token checked by the router).
 
+pub mod import;
 pub mod install;
 pub mod integrations;
 pub mod tracker;
@@ -86,6 +87,8 @@ async fn route(
         (&Method::DELETE, ["groups", id, "external-issues", integration, key]) => {
             tracker::delete_link(state, id, integration, key)
         }
+        // Streamed NDJSON with its own, larger size limit (see `import`).
+        (&Method::POST, ["import", "links"]) => import::links(state, body).await,
         _ => Err(ApiError::not_found("No such API path or method.")),
     }
 }

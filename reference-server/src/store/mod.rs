@@ -13,6 +13,7 @@
 //! so `\0` never appears inside a key part.
 
 pub mod flush;
+pub mod import;
 pub mod records;
 pub mod sync;
 
@@ -92,6 +93,9 @@ fn from_json<T: DeserializeOwned>(v: &[u8]) -> Result<T, StoreError> {
     Ok(serde_json::from_slice(v)?)
 }
 
+/// Default page cache size in MiB (sled's own default is 1024).
+pub const DEFAULT_CACHE_MB: u64 = 64;
+
 /// Handle on the database (cheap to clone).
 #[derive(Clone)]
 pub struct Store {
@@ -123,9 +127,18 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir/db`.
+    /// Opens (or creates) the database in `dir/db` with a page cache of [`DEFAULT_CACHE_MB`].
     pub fn open(dir: &std::path::Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir.join("db")).open()?;
+        Self::open_with_cache(dir, DEFAULT_CACHE_MB)
+    }
+
+    /// Opens (or creates) the database in `dir/db` with a page cache of `cache_mb` MiB
+    /// (sled's `cache_capacity`).
+    pub fn open_with_cache(dir: &std::path::Path, cache_mb: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
+            .open()?;
         Self::from_db(db)
     }
 
