@@ -511,11 +511,7 @@ impl Appender {
         first_seq: u64,
     ) -> (Rotation, io::Result<(u64, Arc<File>, u64)>) {
         let mut rotation = Rotation::default();
-        if self
-            .current
-            .as_ref()
-            .is_none_or(|c| c.broken || c.size >= self.max_segment)
-        {
+        if self.needs_rotation() {
             let file = match segment::create(&self.dir, first_seq) {
                 Ok(f) => Arc::new(f),
                 Err(e) => return (rotation, Err(e)),
@@ -547,6 +543,13 @@ impl Appender {
                 (rotation, Err(e))
             }
         }
+    }
+
+    /// Whether the next write starts a new segment.
+    fn needs_rotation(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_none_or(|c| c.broken || c.size >= self.max_segment)
     }
 
     /// After a failed sync of `segment`: nothing more is written to it.
@@ -647,11 +650,19 @@ async fn writer(
                 let Some(mut app) = appender.take() else {
                     break;
                 };
-                let joined = tokio::task::spawn_blocking(move || {
+                let joined = if app.needs_rotation() {
+                    // Creating a segment syncs the directory: off the runtime's threads.
+                    tokio::task::spawn_blocking(move || {
+                        let (rotation, result) = app.write(&buf, first_seq);
+                        (app, rotation, result)
+                    })
+                    .await
+                } else {
+                    // Appending to the page cache takes microseconds; a hop to the blocking
+                    // pool would cost more than it saves.
                     let (rotation, result) = app.write(&buf, first_seq);
-                    (app, rotation, result)
-                })
-                .await;
+                    Ok((app, rotation, result))
+                };
                 let (rotation, written) = match joined {
                     Ok((app, rotation, result)) => {
                         appender = Some(app);
