@@ -78,9 +78,11 @@ pub struct ServeConfig {
     )]
     pub header_timeout_secs: u64,
 
-    /// Size of the database's in-memory page cache in MiB (sled's `cache_capacity`). Larger
-    /// keeps more of the store in memory; the process uses somewhat more than this in total
-    /// (see the README's "Memory" section). sled's own default is 1024.
+    /// Size of the database's in-memory page cache in MiB (sled's `cache_capacity`). sled holds
+    /// several times this much in memory, plus a part that grows with the number of stored
+    /// records whatever the cache size (about 110 MB for 10^6 links). The small default keeps
+    /// peak RSS under 200 MB with 10^6 links; more speeds up reads only when the store does not
+    /// fit in the OS page cache. sled's own default is 1024.
     #[arg(
         long,
         env = "REFERENCE_SERVER_CACHE_MB",

@@ -71,7 +71,9 @@ impl Store {
         project: &str,
         c: &mut ImportCounts,
     ) -> Result<(), StoreError> {
-        let mut current = self.groups.get(id.as_bytes())?;
+        // Optimistic: most imported groups are new, so the first swap expects no record (and
+        // tells the current one when there is), saving a read per new group.
+        let mut current: Option<sled::IVec> = None;
         loop {
             let old = current
                 .as_deref()
