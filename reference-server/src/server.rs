@@ -58,6 +58,9 @@ pub enum ServerError {
         /// Cause.
         source: crate::inbox::InboxError,
     },
+    /// The worker thread could not be started (the system is out of threads or memory).
+    #[error("cannot start the worker thread: {0}")]
+    Worker(std::io::Error),
     /// Flushing the store at shutdown failed.
     #[error("flushing the store at shutdown failed: {0}")]
     Flush(StoreError),
@@ -209,7 +212,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     if pending > 0 {
         tracing::info!(pending, "replaying deliveries stored before the last stop");
     }
-    let worker = tokio::spawn(Worker::new(state.clone()).run(rx.clone()));
+    let worker = spawn_worker(Worker::new(state.clone()), rx.clone())?;
     let settings = ConnSettings {
         header_read_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
         shutdown_grace: Duration::from_secs(config.shutdown_timeout_secs),
@@ -222,7 +225,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         })
         .await;
         if let Err(e) = worker.await {
-            tracing::error!(error = %e, "worker task failed");
+            tracing::error!(error = %e, "worker thread failed");
         }
         drop(serve_state);
         inbox_tasks.stop().await;
@@ -249,6 +252,32 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         shutdown: tx,
         task,
     })
+}
+
+/// Runs the worker on its own thread with its own single-threaded runtime, so that applying
+/// deliveries (CPU-heavy: full parse, sync, sled writes) never holds up the runtime threads that
+/// answer webhooks. The returned task completes when the worker stops.
+fn spawn_worker(
+    worker: Worker,
+    shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ServerError> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("sync-worker".to_owned())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(worker.run(shutdown)),
+                Err(e) => tracing::error!(error = %e, "cannot start the worker's runtime"),
+            }
+            let _ = done_tx.send(());
+        })
+        .map_err(ServerError::Worker)?;
+    Ok(tokio::spawn(async move {
+        let _ = done_rx.await;
+    }))
 }
 
 /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
