@@ -59,7 +59,12 @@ pub(super) fn decode(key: &[u8], v: &[u8]) -> Option<OldEntry> {
 /// Moves the old tree's entries into a new segment (written and synced first, then removed
 /// from sled and sled flushed: a crash in between only repeats the move, and the index keeps
 /// one copy per sequence number). Returns how many were moved.
-pub(super) fn migrate(dir: &Path, store: &Store, index: &mut Index) -> Result<usize, InboxError> {
+pub(super) fn migrate(
+    dir: &Path,
+    store: &Store,
+    index: &mut Index,
+    seqs: &mut super::seq::SeqGen,
+) -> Result<usize, InboxError> {
     let mut old = Vec::new();
     for kv in &store.legacy_inbox {
         let (k, v) = kv.map_err(StoreError::from)?;
@@ -75,7 +80,10 @@ pub(super) fn migrate(dir: &Path, store: &Store, index: &mut Index) -> Result<us
     if old.is_empty() {
         return Ok(0);
     }
-    let first = store.next_id()?;
+    // The segment is named after a fresh number (the entries keep their own).
+    let first = seqs
+        .next()
+        .map_err(io_error("reserving a sequence number in", dir))?;
     let path = dir.join(segment::file_name(first));
     let mut buf = Vec::new();
     let mut metas = Vec::with_capacity(old.len());

@@ -24,6 +24,7 @@
 
 mod legacy;
 pub mod segment;
+mod seq;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -247,8 +248,14 @@ impl Inbox {
     ) -> Result<(Self, InboxTasks), InboxError> {
         let dir = data_dir.join(DIR_NAME);
         std::fs::create_dir_all(&dir).map_err(io_error("creating the inbox directory", &dir))?;
-        let mut index = recover(&dir, &store)?;
-        let moved = legacy::migrate(&dir, &store, &mut index)?;
+        let (mut index, max_seq) = recover(&dir, &store)?;
+        // Above every number in the log, and above sled's ids (used before `next-seq`).
+        let floor = max_seq
+            .map_or(0, |m| m.saturating_add(1))
+            .max(store.next_id()?);
+        let mut seqs = seq::SeqGen::open(&dir, floor)
+            .map_err(io_error("reading the sequence bound in", &dir))?;
+        let moved = legacy::migrate(&dir, &store, &mut index, &mut seqs)?;
         if moved > 0 {
             tracing::info!(
                 moved,
@@ -271,6 +278,7 @@ impl Inbox {
                 write_rx,
                 janitor.clone(),
                 max_segment_bytes,
+                seqs,
             )),
             janitor: tokio::spawn(janitor_task(dir, flush, janitor_rx)),
         };
@@ -427,8 +435,9 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
 /// Reads back every segment: deliveries without a final delivery-log record are pending;
 /// segments with none left are deleted (the store already records all of them durably, since
 /// that is what it read back).
-fn recover(dir: &Path, store: &Store) -> Result<Index, InboxError> {
+fn recover(dir: &Path, store: &Store) -> Result<(Index, Option<u64>), InboxError> {
     let mut index = Index::default();
+    let mut max_seq: Option<u64> = None;
     let mut deleted = false;
     for (first, path) in segment::list(dir).map_err(io_error("listing", dir))? {
         let file = OpenOptions::new()
@@ -455,6 +464,7 @@ fn recover(dir: &Path, store: &Store) -> Result<Index, InboxError> {
             },
         );
         for r in records {
+            max_seq = max_seq.max(Some(r.seq));
             if store.delivery_is_final(&r.integration_id, r.seq)? {
                 continue;
             }
@@ -477,7 +487,7 @@ fn recover(dir: &Path, store: &Store) -> Result<Index, InboxError> {
     if deleted {
         segment::sync_dir(dir).map_err(io_error("syncing", dir))?;
     }
-    Ok(index)
+    Ok((index, max_seq))
 }
 
 /// The segment being appended to.
@@ -586,6 +596,7 @@ async fn writer(
     mut rx: mpsc::UnboundedReceiver<Write>,
     janitor: mpsc::UnboundedSender<PathBuf>,
     max_segment: u64,
+    mut seqs: seq::SeqGen,
 ) {
     let new_appender = || Appender {
         dir: shared.dir.clone(),
@@ -638,7 +649,7 @@ async fn writer(
             }
             Ok(None) => open = false,
             Ok(Some(first)) => {
-                let (batch, buf) = collect(&shared, first, &mut rx);
+                let (batch, buf) = collect(&mut seqs, first, &mut rx);
                 let Some(first_seq) = batch
                     .placed
                     .iter()
@@ -723,7 +734,7 @@ async fn writer(
 /// Takes `first` and whatever else is waiting (up to [`MAX_BATCH_BYTES`]), numbers and encodes
 /// them; a delivery that cannot be numbered or encoded fails alone.
 fn collect(
-    shared: &Shared,
+    seqs: &mut seq::SeqGen,
     first: Write,
     rx: &mut mpsc::UnboundedReceiver<Write>,
 ) -> (Batch, Vec<u8>) {
@@ -742,7 +753,9 @@ fn collect(
     let placed = writes
         .iter()
         .map(|w| {
-            let seq = shared.store.next_id().map_err(|e| e.to_string())?;
+            let seq = seqs
+                .next()
+                .map_err(|e| format!("reserving inbox sequence numbers failed: {e}"))?;
             Record {
                 seq,
                 received_ms: w.received_ms,
