@@ -93,6 +93,7 @@ impl Store {
                         status: GroupStatus::Unresolved,
                         assignee: None,
                         last_change_source: None,
+                        watermarks: std::collections::BTreeMap::new(),
                     },
                     true,
                 ),

@@ -454,6 +454,7 @@ impl Store {
                     status: records::GroupStatus::Unresolved,
                     assignee: None,
                     last_change_source: None,
+                    watermarks: std::collections::BTreeMap::new(),
                 });
             project.clone_into(&mut rec.project);
             let bytes = serde_json::to_vec(&rec).ok();

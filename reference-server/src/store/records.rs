@@ -144,6 +144,21 @@ pub struct GroupRecord {
     /// Integration id that made the last change, if it came from a sync (echo detection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_change_source: Option<String>,
+    /// Newest delivery applied to this group, by `"<integration>/<kind>"` (`assignee` or
+    /// `status`). Kept in the group record so that a change and its watermark are one atomic
+    /// write.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub watermarks: std::collections::BTreeMap<String, WatermarkRecord>,
+}
+
+/// Ordering key of the newest delivery applied to a group for one integration and sync kind.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WatermarkRecord {
+    /// Jira changelog id, when the delivery had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog_id: Option<u64>,
+    /// Delivery timestamp, unix milliseconds.
+    pub timestamp_ms: i64,
 }
 
 /// State of a delivery in the log.

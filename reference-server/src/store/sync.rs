@@ -1,22 +1,30 @@
 //! `assignee_sync::Store` on sled.
 //!
-//! Reads go straight to the trees. [`Store::commit`](assignee_sync::Store::commit) runs one sled
-//! transaction over `links`, `group_links`, `groups` and `watermarks`, so a plan is applied
-//! entirely or not at all (also across a crash), and every watermark check happens inside that
-//! transaction (sled retries it on conflict).
+//! Reads go straight to the trees. Each group's watermarks (the newest delivery applied, per
+//! integration and sync kind) live in the group record itself, so
+//! [`Store::commit`](assignee_sync::Store::commit) applies a mutation as one atomic
+//! compare-and-swap of that record: the change and its watermark are written together or not
+//! at all (also across a crash), and a concurrent write to the group makes it decide again.
+//! A crash between two groups of one plan leaves the first applied; replaying the delivery finds
+//! its watermark and reports it as a duplicate, and applies the rest.
 //!
-//! Watermarks are stored under `integration\0group\0kind` as 17 bytes: a flag byte (1 when a
-//! changelog id is present), the changelog id (u64, big endian) and the timestamp (i64, big
-//! endian).
+//! Only a plan that moves links to a new issue key uses a sled transaction (over `links`,
+//! `group_links`, `groups`, `watermarks` and `moves`). sled seals and writes its log buffer
+//! twice for every transaction, which made transactions the largest cost of the worker.
+//!
+//! Versions before watermarks moved into the group record kept them in the `watermarks` tree
+//! under `integration\0group\0kind`; they are still read when a record has none. A watermark
+//! (there, and in recorded moves) is 17 bytes: a flag byte (1 when a changelog id is present),
+//! the changelog id (u64, big endian) and the timestamp (i64, big endian).
 
 use assignee_sync::{
-    Change, Installation, IntegrationId, IssueKey, KeyMove, LinkedGroup, MutationResult,
+    Change, Installation, IntegrationId, IssueKey, KeyMove, LinkedGroup, Mutation, MutationResult,
     OrderingKey, Plan, ProjectId, StatusMapping, SyncKind, SyncSettings, UserId,
 };
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use super::records::{GroupRecord, GroupStatus, OrgSettingsRecord, UserRecord};
+use super::records::{GroupRecord, GroupStatus, OrgSettingsRecord, UserRecord, WatermarkRecord};
 use super::{Store, StoreError, key};
 
 fn encode_watermark(k: OrderingKey) -> [u8; 17] {
@@ -63,6 +71,65 @@ fn watermark_key(integration: &str, group: &str, kind: SyncKind) -> Vec<u8> {
     key(&[integration, group, kind_str(kind)])
 }
 
+/// Key of a watermark in [`GroupRecord::watermarks`].
+fn watermark_field(integration: &str, kind: SyncKind) -> String {
+    format!("{integration}/{}", kind_str(kind))
+}
+
+/// A group's watermark from its record.
+fn record_watermark(group: &GroupRecord, integration: &str, kind: SyncKind) -> Option<OrderingKey> {
+    group
+        .watermarks
+        .get(&watermark_field(integration, kind))
+        .map(|w| OrderingKey::new(w.changelog_id, w.timestamp_ms))
+}
+
+/// Applies one mutation to a group record, given the group's current watermark for it: a
+/// stale or repeated delivery changes nothing; otherwise the change is made and the watermark
+/// advanced.
+fn apply_mutation(
+    group: &mut GroupRecord,
+    known: Option<OrderingKey>,
+    m: &Mutation,
+    integration: &str,
+) -> MutationResult {
+    if let Some(w) = known {
+        if w > m.ordering {
+            return MutationResult::Stale;
+        }
+        if w == m.ordering {
+            return MutationResult::Duplicate;
+        }
+    }
+    let changed = match &m.change {
+        Change::Assign(u) => {
+            let changed = group.assignee.as_deref() != Some(u.as_str());
+            group.assignee = Some(u.as_str().to_owned());
+            changed
+        }
+        Change::Deassign => group.assignee.take().is_some(),
+        Change::Resolve => {
+            let changed = group.status != GroupStatus::Resolved;
+            group.status = GroupStatus::Resolved;
+            changed
+        }
+        Change::Unresolve => {
+            let changed = group.status != GroupStatus::Unresolved;
+            group.status = GroupStatus::Unresolved;
+            changed
+        }
+    };
+    group.last_change_source = Some(integration.to_owned());
+    group.watermarks.insert(
+        watermark_field(integration, m.kind()),
+        WatermarkRecord {
+            changelog_id: m.ordering.changelog_id(),
+            timestamp_ms: m.ordering.timestamp_ms(),
+        },
+    );
+    MutationResult::Applied { changed }
+}
+
 /// Converts stored organization settings to the sync crate's settings. A stored status mapping
 /// that does not decode is ignored (the API validates it before storing).
 pub fn to_sync_settings(rec: &OrgSettingsRecord) -> SyncSettings {
@@ -78,16 +145,51 @@ pub fn to_sync_settings(rec: &OrgSettingsRecord) -> SyncSettings {
 }
 
 impl Store {
+    /// A group's watermark: from its record, else from the `watermarks` tree of earlier
+    /// versions.
     fn watermark(
         &self,
+        record: &GroupRecord,
         integration: &str,
         group: &str,
         kind: SyncKind,
     ) -> Result<Option<OrderingKey>, StoreError> {
+        if let Some(w) = record_watermark(record, integration, kind) {
+            return Ok(Some(w));
+        }
         Ok(self
             .watermarks
             .get(watermark_key(integration, group, kind))?
             .and_then(|v| decode_watermark(&v)))
+    }
+
+    /// Applies one mutation with a compare-and-swap of the group record (retried when the
+    /// record changed in between).
+    fn commit_mutation(
+        &self,
+        integration: &str,
+        m: &Mutation,
+    ) -> Result<MutationResult, StoreError> {
+        let gid = m.group.as_str();
+        loop {
+            let Some(raw) = self.groups.get(gid.as_bytes())? else {
+                return Ok(MutationResult::GroupMissing);
+            };
+            let mut group: GroupRecord = serde_json::from_slice(&raw)?;
+            let known = self.watermark(&group, integration, gid, m.kind())?;
+            let result = apply_mutation(&mut group, known, m, integration);
+            if !matches!(result, MutationResult::Applied { .. }) {
+                return Ok(result);
+            }
+            let new = serde_json::to_vec(&group)?;
+            if self
+                .groups
+                .compare_and_swap(gid.as_bytes(), Some(raw.as_ref()), Some(new))?
+                .is_ok()
+            {
+                return Ok(result);
+            }
+        }
     }
 
     fn active_user(&self, id: &str) -> Result<bool, StoreError> {
@@ -149,8 +251,9 @@ impl assignee_sync::Store for Store {
             let Some(project) = self.project(&group.project)? else {
                 continue;
             };
-            let assignee = self.watermark(integration.as_str(), &gid, SyncKind::Assignee)?;
-            let status = self.watermark(integration.as_str(), &gid, SyncKind::Status)?;
+            let assignee =
+                self.watermark(&group, integration.as_str(), &gid, SyncKind::Assignee)?;
+            let status = self.watermark(&group, integration.as_str(), &gid, SyncKind::Status)?;
             out.push(
                 LinkedGroup::new(gid, group.project, project.organization)
                     .with_watermark(SyncKind::Assignee, assignee)
@@ -202,7 +305,6 @@ impl assignee_sync::Store for Store {
 
     async fn commit(&self, plan: &Plan) -> Result<Vec<MutationResult>, StoreError> {
         let integration = plan.integration.as_str().to_owned();
-        let source = integration.clone();
         // sled transactions cannot scan, so the groups to relink are read first.
         let relink = match &plan.relink {
             Some(k) => Some((
@@ -210,7 +312,13 @@ impl assignee_sync::Store for Store {
                 k.to.as_str().to_owned(),
                 self.linked_groups(&integration, k.from.as_str())?,
             )),
-            None => None,
+            None => {
+                return plan
+                    .mutations
+                    .iter()
+                    .map(|m| self.commit_mutation(&integration, m))
+                    .collect();
+            }
         };
         let results = (
             &self.links,
@@ -240,40 +348,18 @@ impl assignee_sync::Store for Store {
                         continue;
                     };
                     let mut group: GroupRecord = serde_json::from_slice(&raw).map_err(abort)?;
-                    let wk = watermark_key(&integration, gid, m.kind());
-                    if let Some(w) = watermarks.get(&wk)?.and_then(|v| decode_watermark(&v)) {
-                        if w > m.ordering {
-                            results.push(MutationResult::Stale);
-                            continue;
-                        }
-                        if w == m.ordering {
-                            results.push(MutationResult::Duplicate);
-                            continue;
-                        }
-                    }
-                    let changed = match &m.change {
-                        Change::Assign(u) => {
-                            let changed = group.assignee.as_deref() != Some(u.as_str());
-                            group.assignee = Some(u.as_str().to_owned());
-                            changed
-                        }
-                        Change::Deassign => group.assignee.take().is_some(),
-                        Change::Resolve => {
-                            let changed = group.status != GroupStatus::Resolved;
-                            group.status = GroupStatus::Resolved;
-                            changed
-                        }
-                        Change::Unresolve => {
-                            let changed = group.status != GroupStatus::Unresolved;
-                            group.status = GroupStatus::Unresolved;
-                            changed
-                        }
+                    let known = match record_watermark(&group, &integration, m.kind()) {
+                        Some(w) => Some(w),
+                        None => watermarks
+                            .get(watermark_key(&integration, gid, m.kind()))?
+                            .and_then(|v| decode_watermark(&v)),
                     };
-                    group.last_change_source = Some(source.clone());
-                    let bytes = serde_json::to_vec(&group).map_err(abort)?;
-                    groups.insert(gid.as_bytes(), bytes)?;
-                    watermarks.insert(wk, &encode_watermark(m.ordering)[..])?;
-                    results.push(MutationResult::Applied { changed });
+                    let result = apply_mutation(&mut group, known, m, &integration);
+                    if matches!(result, MutationResult::Applied { .. }) {
+                        let bytes = serde_json::to_vec(&group).map_err(abort)?;
+                        groups.insert(gid.as_bytes(), bytes)?;
+                    }
+                    results.push(result);
                 }
                 Ok(results)
             })?;
@@ -380,6 +466,51 @@ mod tests {
             Some(&GroupResult::Deassigned)
         );
         assert_eq!(s.group("g1").expect("q").expect("g").assignee, None);
+    }
+
+    #[tokio::test]
+    async fn the_watermark_is_written_with_the_change_and_old_tree_watermarks_still_count() {
+        let s = seeded();
+        // A watermark left by an earlier version in the `watermarks` tree.
+        s.watermarks
+            .insert(
+                watermark_key("1", "g1", SyncKind::Assignee),
+                &encode_watermark(OrderingKey::changelog(20))[..],
+            )
+            .expect("insert");
+        let bob = || {
+            JiraUser::new()
+                .with_name("bob")
+                .with_email("bob@example.org")
+        };
+        let older = InboundEvent::new("1", "APP-1", OrderingKey::changelog(15)).assigned_to(bob());
+        let out = sync_inbound(&s, &older).await.expect("sync");
+        assert!(
+            !out.changed_anything(),
+            "older than the tree watermark: stale"
+        );
+        assert_eq!(s.group("g1").expect("q").expect("g").assignee, None);
+
+        let newer = InboundEvent::new("1", "APP-1", OrderingKey::changelog(25)).assigned_to(bob());
+        sync_inbound(&s, &newer).await.expect("sync");
+        let g = s.group("g1").expect("q").expect("g");
+        assert_eq!(g.assignee.as_deref(), Some("u-bob"));
+        assert_eq!(
+            g.watermarks.get("1/assignee"),
+            Some(&WatermarkRecord {
+                changelog_id: Some(25),
+                timestamp_ms: OrderingKey::changelog(25).timestamp_ms(),
+            }),
+            "the watermark is in the same record as the change"
+        );
+        // The record's watermark now decides, not the older tree entry.
+        let between = InboundEvent::new("1", "APP-1", OrderingKey::changelog(22)).unassigned();
+        assert!(
+            !sync_inbound(&s, &between)
+                .await
+                .expect("sync")
+                .changed_anything()
+        );
     }
 
     #[tokio::test]
