@@ -1,11 +1,11 @@
 //! Parsing an 11 KB realistic DC `jira:issue_updated` delivery (one assignee change, 4.7 KB
-//! description, 22 custom fields) three ways in one group: `serde_json::Value`, this crate's
-//! typed `WebhookEvent`, and `serde::de::IgnoredAny` (the floor: syntax check only).
+//! description, 22 custom fields) four ways in one group: `serde_json::Value`, this crate's
+//! typed `WebhookEvent`, its `LeanEvent` view, and `serde::de::IgnoredAny` (the floor: syntax check only).
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use jira_webhook_model::WebhookEvent;
+use jira_webhook_model::{LeanEvent, WebhookEvent};
 
 const BODY: &[u8] = include_bytes!("../tests/fixtures/perf-issue_updated_large.json");
 
@@ -17,6 +17,9 @@ fn parse(c: &mut Criterion) {
     });
     group.bench_function("webhook_event", |b| {
         b.iter(|| black_box(WebhookEvent::from_slice(black_box(BODY))));
+    });
+    group.bench_function("lean_event", |b| {
+        b.iter(|| black_box(LeanEvent::from_slice(black_box(BODY))));
     });
     group.bench_function("ignored_any", |b| {
         b.iter(|| {

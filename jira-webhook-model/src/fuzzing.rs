@@ -2,15 +2,19 @@
 
 use serde_json::Value;
 
-use crate::{Change, WebhookEvent, diff};
+use crate::{Change, LeanEvent, WebhookEvent, diff};
 
 /// Parses arbitrary bytes as a delivery. Never panics on any input; for a body that parses,
 /// asserts that serialising gives JSON equal (as a value) to the input, that parsing the
-/// output gives the same typed event, and that the changelog yields one change per item.
+/// output gives the same typed event, that the changelog yields one change per item, and that
+/// [`LeanEvent`] parses it too and agrees (see [`assert_lean_agrees`]).
 pub fn webhook_parse(data: &[u8]) {
+    let lean = LeanEvent::from_slice(data);
     let Ok(event) = WebhookEvent::from_slice(data) else {
         return;
     };
+    let lean = lean.expect("a body the full model accepts must parse as a LeanEvent");
+    assert_lean_agrees(&event, &lean);
     let out = event.to_json();
     let back = WebhookEvent::from_str(&out).expect("serialised delivery must parse again");
     assert_eq!(back, event, "typed round trip");
@@ -51,4 +55,30 @@ pub fn changelog_diff(data: &[u8]) {
     let mut a2 = a.clone();
     a2.apply_changes(&d);
     assert_eq!(a2.modelled(), b.modelled(), "apply(diff(a, b), a) == b");
+}
+
+/// Asserts that every accessor of a [`LeanEvent`] gives the same answer as the
+/// [`WebhookEvent`] parsed from the same body.
+pub fn assert_lean_agrees(event: &WebhookEvent, lean: &LeanEvent) {
+    assert_eq!(lean.timestamp, event.timestamp, "timestamp");
+    assert_eq!(lean.kind(), event.kind(), "webhookEvent");
+    assert_eq!(lean.issue_key(), event.issue_key(), "issue key");
+    assert_eq!(
+        lean.issue.value().map(|i| &i.id),
+        event.issue().map(|i| &i.id),
+        "issue id"
+    );
+    assert_eq!(
+        lean.assignee(),
+        event.issue().and_then(crate::Issue::assignee)
+    );
+    assert_eq!(lean.status(), event.issue().and_then(crate::Issue::status));
+    assert_eq!(
+        lean.project(),
+        event.issue().and_then(crate::Issue::project)
+    );
+    assert_eq!(lean.changelog(), event.changelog(), "changelog");
+    assert_eq!(lean.assignee_change(), event.assignee_change());
+    assert_eq!(lean.status_change(), event.status_change());
+    assert_eq!(lean.key_change(), event.key_change());
 }

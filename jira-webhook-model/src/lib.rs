@@ -54,6 +54,9 @@
 //!   unexpected) the raw JSON. Parsing never fails because of a member's type.
 //! * [`Changelog::changes`] gives typed [`Change`]s; [`diff`] compares two snapshots and gives
 //!   the same type; [`Issue::apply_changes`] applies them.
+//! * [`LeanEvent`]: only `timestamp`, `webhookEvent`, the issue's key, id, assignee, status
+//!   and project, and the changelog, for consumers that react to changes and need not keep
+//!   the delivery; the rest is skipped, which makes parsing several times cheaper.
 //!
 //! # Limits
 //!
@@ -74,6 +77,7 @@ mod extra;
 mod field;
 #[doc(hidden)]
 pub mod fuzzing;
+mod lean;
 mod model;
 
 pub use changelog::{
@@ -84,6 +88,7 @@ pub use diff::{Modelled, diff};
 pub use error::ParseError;
 pub use extra::{Extra, RawJson};
 pub use field::{Field, Id, JiraDateTime, Lenient};
+pub use lean::{LeanEvent, LeanIssue, LeanIssueFields};
 pub use model::{
     Comment, Issue, IssueEventTypeName, IssueFields, IssueType, Named, Project, Status,
     StatusCategory, User, WebhookEvent, WebhookEventKind,

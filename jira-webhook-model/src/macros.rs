@@ -77,6 +77,71 @@ macro_rules! json_object {
     };
 }
 
+/// Defines a *view* of a JSON object: like `json_object!`, every listed member is a
+/// [`crate::Field`], but every other member is skipped (checked for syntax, not kept), so the
+/// view is cheaper to parse and does not round-trip. Generates `Default`, `Serialize` (the
+/// listed members), `Deserialize` and [`crate::Lenient`].
+macro_rules! json_view {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* $json:literal => $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        #[non_exhaustive]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $crate::Field<$ty>, )*
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = serializer.serialize_map(None)?;
+                $(
+                    if !self.$field.is_absent() {
+                        map.serialize_entry($json, &self.$field)?;
+                    }
+                )*
+                map.end()
+            }
+        }
+
+        impl $crate::Lenient for $name {
+            const OBJECT: bool = true;
+            fn from_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+                let mut out = Self::default();
+                while let Some(key) = map.next_key::<$crate::field::Key<'de>>()? {
+                    match &*key.0 {
+                        $( $json => out.$field = map.next_value()?, )*
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("a JSON object (", stringify!($name), ")"))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<$name, A::Error> {
+                        <$name as $crate::Lenient>::from_map(map)
+                    }
+                }
+                deserializer.deserialize_map(V)
+            }
+        }
+    };
+}
+
 /// Defines an open string enum: known values as variants plus `Other(String)` keeping any
 /// unknown value; serialises back to the same string. Equality and hashing go by the string.
 macro_rules! open_enum {

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use jira_webhook_model::{
-    Change, ChangeKind, Field, Issue, IssueEventTypeName, NamedRef, ProjectRef, StatusRef, UserRef,
-    WebhookEvent, WebhookEventKind,
+    Change, ChangeKind, Field, Issue, IssueEventTypeName, LeanEvent, NamedRef, ProjectRef,
+    StatusRef, UserRef, WebhookEvent, WebhookEventKind,
 };
 use serde_json::Value;
 
@@ -426,6 +426,51 @@ fn perf_dc_assignee_change_between_user_keys() {
         Some(serde_json::json!(5.0))
     );
     assert_eq!(fields.labels.value().map(Vec::len), Some(3));
+}
+
+/// The lean view reads the same answers from every captured delivery as the full model.
+#[test]
+fn every_fixture_lean_view_agrees_with_the_full_model() {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir()).expect("fixtures dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read fixture");
+        let event = WebhookEvent::from_slice(&bytes).expect("fixture parses");
+        let lean = LeanEvent::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{} lean parse: {e}", path.display()));
+        jira_webhook_model::fuzzing::assert_lean_agrees(&event, &lean);
+        count += 1;
+    }
+    assert_eq!(count, 21, "all copied fixtures were checked");
+}
+
+#[test]
+fn perf_dc_lean_view_known_answers() {
+    let bytes = std::fs::read(dir().join("perf-issue_updated_large.json")).expect("fixture");
+    let e = LeanEvent::from_slice(&bytes).expect("parses");
+    assert_eq!(e.kind(), Some(&WebhookEventKind::IssueUpdated));
+    assert_eq!(e.issue_key(), Some("PAY-1234"));
+    assert_eq!(
+        e.assignee_change().map(|t| (t.from, t.to)),
+        Some((
+            user("JIRAUSER10100", "John Smith"),
+            user("JIRAUSER10207", "Ana García")
+        ))
+    );
+    let assignee = e.assignee().expect("assignee");
+    assert_eq!(assignee.name.as_str(), Some("agarcia"));
+    assert_eq!(assignee.email(), Some("ana.garcia@example.com"));
+    let st = e.status().expect("status");
+    assert_eq!(st.id.as_str(), Some("3"));
+    assert_eq!(
+        st.status_category.value().and_then(|c| c.key.as_str()),
+        Some("indeterminate")
+    );
+    assert!(e.project().is_some_and(|p| p.key.as_str().is_some()));
+    assert_eq!(e.status_change(), None);
 }
 
 #[test]

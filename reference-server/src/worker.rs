@@ -1,6 +1,6 @@
 //! Background worker: applies inbox entries through `assignee-sync`, in arrival order.
 //!
-//! For each entry: parse the delivery (`jira-webhook-model`), build an
+//! For each entry: parse the members a sync reads (`jira_webhook_model::LeanEvent`), build an
 //! [`assignee_sync::InboundEvent`] (status categories from the cached `GET /rest/api/2/status`,
 //! refreshed when an id is unknown; hidden e-mails resolved through the user mapping, then
 //! Jira's user API), run [`assignee_sync::sync_inbound`], then write the delivery log entry and
@@ -19,7 +19,7 @@ use assignee_sync::{
     GroupResult, InboundEvent, JiraStatus as SyncStatus, JiraUser as SyncUser, OrderingKey,
     StatusCategory, SyncError, sync_inbound,
 };
-use jira_webhook_model::{Issue, WebhookEvent};
+use jira_webhook_model::LeanEvent;
 use tokio::sync::watch;
 
 use crate::app::AppState;
@@ -175,13 +175,13 @@ impl Worker {
         }
     }
 
-    fn base_record(entry: &InboxEntry, event: Option<&WebhookEvent>) -> DeliveryRecord {
+    fn base_record(entry: &InboxEntry, event: Option<&LeanEvent>) -> DeliveryRecord {
         DeliveryRecord {
             received_at: crate::time::rfc3339_ms(entry.received_ms),
             event: event
-                .and_then(WebhookEvent::kind)
+                .and_then(LeanEvent::kind)
                 .map(|k| k.as_str().to_owned()),
-            issue_key: event.and_then(WebhookEvent::issue_key).map(str::to_owned),
+            issue_key: event.and_then(LeanEvent::issue_key).map(str::to_owned),
             state: DeliveryState::Pending,
             reason: None,
             outcomes: Vec::new(),
@@ -196,7 +196,7 @@ impl Worker {
             reason: Some(reason.to_owned()),
             ..base
         };
-        let event = match WebhookEvent::from_slice(&entry.body) {
+        let event = match LeanEvent::from_slice(&entry.body) {
             Ok(e) => e,
             Err(e) => {
                 return Ok(done(
@@ -253,16 +253,12 @@ impl Worker {
             issue_key.as_str(),
             ordering(&event, entry),
         );
-        if let Some(p) = event
-            .issue()
-            .and_then(Issue::project)
-            .and_then(|p| p.key.as_str())
-        {
+        if let Some(p) = event.project().and_then(|p| p.key.as_str()) {
             sync_event = sync_event.with_project_key(p);
         }
         let mut notes: Vec<String> = Vec::new();
         if assignee_change.is_some() {
-            sync_event = match event.issue().and_then(Issue::assignee) {
+            sync_event = match event.assignee() {
                 None => sync_event.unassigned(),
                 Some(u) => {
                     let user = self.resolve_user(&integration, u, &mut notes).await?;
@@ -416,14 +412,14 @@ impl Worker {
     async fn status_pair(
         &self,
         integration: &IntegrationRecord,
-        event: &WebhookEvent,
+        event: &LeanEvent,
         change: &jira_webhook_model::Transition<jira_webhook_model::StatusRef>,
         notes: &mut Vec<String>,
     ) -> Result<(Option<SyncStatus>, Option<SyncStatus>), Retry> {
         let store = &self.state.store;
         let from_id = change.from.as_ref().and_then(|s| s.id.clone());
         let to_id = change.to.as_ref().and_then(|s| s.id.clone());
-        let payload_to = event.issue().and_then(Issue::status).and_then(|s| {
+        let payload_to = event.status().and_then(|s| {
             let id = s.id.value()?.as_str().to_owned();
             let cat = s.status_category.value()?.key.as_str()?.to_owned();
             (Some(&id) == to_id.as_ref()).then_some(cat)
@@ -477,7 +473,7 @@ impl Worker {
 
 /// The ordering key of a delivery: the changelog id (increasing per Jira instance) with the
 /// delivery timestamp, else the timestamp alone (the receive time when Jira sent none).
-pub fn ordering(event: &WebhookEvent, entry: &InboxEntry) -> OrderingKey {
+pub fn ordering(event: &LeanEvent, entry: &InboxEntry) -> OrderingKey {
     let ts = event
         .timestamp
         .value()
