@@ -207,7 +207,7 @@ impl Worker {
             }
         };
         let base = Self::base_record(entry, Some(&event));
-        let Some(integration) = store.integration(&entry.integration_id)? else {
+        let Some(integration) = store.integration_shared(&entry.integration_id)? else {
             return Ok(done(
                 base,
                 DeliveryState::Failed,

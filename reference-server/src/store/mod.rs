@@ -12,10 +12,13 @@
 //! Ids are chosen by API callers and must not contain control characters (checked by the API),
 //! so `\0` never appears inside a key part.
 
+mod cache;
 pub mod flush;
 pub mod import;
 pub mod records;
 pub mod sync;
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -121,6 +124,7 @@ pub struct Store {
     pub(crate) watermarks: sled::Tree,
     pub(crate) moves: sled::Tree,
     pub(crate) status_cache: sled::Tree,
+    config_cache: std::sync::Arc<cache::ConfigCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -170,6 +174,7 @@ impl Store {
             watermarks: db.open_tree("watermarks")?,
             moves: db.open_tree("moves")?,
             status_cache: db.open_tree("status_cache")?,
+            config_cache: std::sync::Arc::default(),
             db,
         })
     }
@@ -194,15 +199,32 @@ impl Store {
             x.insert(rec.external_id().as_bytes(), rec.id.as_bytes())?;
             Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
         })?;
+        self.config_cache.written();
         Ok(())
     }
 
     /// An integration by id.
     pub fn integration(&self, id: &str) -> Result<Option<IntegrationRecord>, StoreError> {
-        self.integrations
-            .get(id.as_bytes())?
-            .map(|v| from_json(&v))
-            .transpose()
+        Ok(self.integration_shared(id)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// An integration by id, shared: decoded once and reused until an integration or
+    /// organization settings are written (what the worker reads for every delivery).
+    pub fn integration_shared(
+        &self,
+        id: &str,
+    ) -> Result<Option<Arc<IntegrationRecord>>, StoreError> {
+        if let Some(rec) = self.config_cache.integration(id) {
+            return Ok(Some(rec));
+        }
+        let generation = self.config_cache.generation();
+        let Some(v) = self.integrations.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let rec = Arc::new(from_json::<IntegrationRecord>(&v)?);
+        self.config_cache
+            .remember_integration(id, generation, rec.clone());
+        Ok(Some(rec))
     }
 
     /// An integration by external id.
@@ -238,6 +260,7 @@ impl Store {
             }
             Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
         })?;
+        self.config_cache.written();
         let p = prefix(&[id]);
         for tree in [
             &self.org_settings,
@@ -249,6 +272,7 @@ impl Store {
                 tree.remove(k?)?;
             }
         }
+        self.config_cache.written();
         for k in self.links.scan_prefix(&p).keys() {
             let k = k?;
             self.links.remove(&k)?;
@@ -329,21 +353,31 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.org_settings
             .insert(key(&[integration, org]), to_json(rec)?)?;
+        self.config_cache.written();
         Ok(())
     }
 
-    /// All organizations' settings of an integration.
+    /// All organizations' settings of an integration (decoded once and reused until an
+    /// integration or organization settings are written).
     pub fn org_settings(
         &self,
         integration: &str,
     ) -> Result<Vec<(String, OrgSettingsRecord)>, StoreError> {
-        self.org_settings
+        if let Some(list) = self.config_cache.org_settings(integration) {
+            return Ok(list.to_vec());
+        }
+        let generation = self.config_cache.generation();
+        let list: Vec<(String, OrgSettingsRecord)> = self
+            .org_settings
             .scan_prefix(prefix(&[integration]))
             .map(|kv| {
                 let (k, v) = kv?;
                 Ok((last_part(&k), from_json(&v)?))
             })
-            .collect()
+            .collect::<Result<_, StoreError>>()?;
+        self.config_cache
+            .remember_org_settings(integration, generation, Arc::new(list.clone()));
+        Ok(list)
     }
 
     /// Maps a Jira username or user key to a user.
