@@ -120,3 +120,58 @@ async fn serve_generates_token_keeps_secrets_out_of_logs_and_stops_on_sigterm() 
     .await;
     assert!(!format!("{out}{err}").contains(stored));
 }
+
+/// The environment the running server process has, from `/proc/<pid>/environ`, read once it
+/// listens.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+async fn server_environment(arena_max: Option<&str>) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_reference-server"));
+    cmd.args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    match arena_max {
+        Some(v) => cmd.env("MALLOC_ARENA_MAX", v),
+        None => cmd.env_remove("MALLOC_ARENA_MAX"),
+    };
+    let mut child = cmd.spawn().expect("spawn");
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().expect("pid");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    child.kill().await.expect("kill");
+    environ
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+/// glibc reads `MALLOC_ARENA_MAX` at start only: the binary re-executes itself with 2 when it
+/// is unset (same process id, still serving), and keeps a value the operator chose.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test]
+async fn serve_limits_malloc_arenas_unless_the_operator_chose() {
+    let env = server_environment(None).await;
+    assert_eq!(
+        env.iter()
+            .filter(|v| v.starts_with("MALLOC_ARENA_MAX="))
+            .collect::<Vec<_>>(),
+        ["MALLOC_ARENA_MAX=2"]
+    );
+    let env = server_environment(Some("4")).await;
+    assert_eq!(
+        env.iter()
+            .filter(|v| v.starts_with("MALLOC_ARENA_MAX="))
+            .collect::<Vec<_>>(),
+        ["MALLOC_ARENA_MAX=4"]
+    );
+}
