@@ -50,7 +50,7 @@ use reference_server::simulated_jira::{Config as JiraConfig, SimulatedJira};
 use serde_json::{Value, json};
 
 use crate::client::RunResult;
-use crate::procs::{CeilingProc, ServerProc};
+use crate::procs::{CeilingProc, PythonBaseline, ServerProc};
 
 /// Load harness: throughput, latency, memory and no-loss checks of the reference server.
 #[derive(Debug, Parser)]
@@ -84,6 +84,14 @@ struct Args {
     /// Keep the data directory (printed) instead of deleting it.
     #[arg(long)]
     keep_data: bool,
+    /// Also send mix b's deliveries to the Python baseline (`python/baseline.py`: PyJWT +
+    /// `json.loads` under gunicorn with 2 workers; needs `pip install gunicorn PyJWT`) and
+    /// print how many times its throughput the reference server reached.
+    #[arg(long)]
+    python_baseline: bool,
+    /// Python interpreter for `--python-baseline`.
+    #[arg(long, default_value = "python3")]
+    python: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -710,6 +718,26 @@ async fn harness(args: Args) -> Result<Vec<String>, String> {
         server.peak_rss_kib().unwrap_or(0) as f64 / 1024.0
     );
     let ceiling = CeilingProc::start().await?;
+    let python = if args.python_baseline {
+        if !mixes.contains(&Mix::Irrelevant) {
+            return Err("--python-baseline runs with mix b: add b to --mixes".to_owned());
+        }
+        let secret: String = reference_server::jira::webhook_token::WebhookSecret::generate()
+            .map_err(|e| format!("no randomness for the baseline's secret: {e}"))?
+            .into();
+        let token = reference_server::jira::webhook_token::issue(
+            "load-harness-baseline",
+            secret.as_bytes(),
+        );
+        let proc = PythonBaseline::start(&args.python, &secret).await?;
+        Some((
+            proc,
+            format!("/extensions/jira-server/issue-updated/{token}/"),
+        ))
+    } else {
+        None
+    };
+    let mut python_multiple = None;
 
     let templates = Arc::new(Templates {
         with: Template::from_fixture(true)?,
@@ -779,6 +807,8 @@ async fn harness(args: Args) -> Result<Vec<String>, String> {
             ));
         }
         let rss = server.peak_rss_kib();
+        let server_rps = server_run.rps();
+        let ceiling_rps = ceiling_run.rps().max(1e-9);
         rows.push(Row {
             mix: mix.label(),
             target: "bare hyper (ceiling)",
@@ -793,6 +823,39 @@ async fn harness(args: Args) -> Result<Vec<String>, String> {
             ratio: Some(ratio),
             rss_kib: rss,
         });
+        if mix == Mix::Irrelevant
+            && let Some((py, path)) = &python
+        {
+            let t = templates.clone();
+            let run = client::run(py.addr, path, args.deliveries, args.connections, move |i| {
+                body(&t, plan, i)
+            })
+            .await?;
+            let multiple = server_rps / run.rps().max(1e-9);
+            println!(
+                "  python baseline {:.0} req/s, {} errors; the reference server answered {multiple:.1}x as many",
+                run.rps(),
+                run.errors()
+            );
+            if run.errors() > 0 {
+                problems.push(format!(
+                    "python baseline: {} deliveries were not answered with 200 ({:?})",
+                    run.errors(),
+                    run.error_examples
+                ));
+            }
+            python_multiple = Some(multiple);
+            rows.push(Row {
+                mix: mix.label(),
+                target: "python: gunicorn 2 workers, PyJWT + json.loads",
+                ratio: Some(run.rps() / ceiling_rps),
+                run,
+                rss_kib: None,
+            });
+        }
+    }
+    if let Some((py, _)) = python {
+        py.stop().await;
     }
     ceiling.stop().await;
     server.stop().await?;
@@ -808,6 +871,9 @@ async fn harness(args: Args) -> Result<Vec<String>, String> {
         bodies::FIXTURE.len()
     );
     print!("{}", table(&rows));
+    if let Some(m) = python_multiple {
+        println!("mix b: the reference server answered {m:.1}x the Python baseline's requests/s");
+    }
     if args.keep_data {
         let kept = tmp.keep();
         println!("data kept in {}", kept.display());

@@ -198,3 +198,55 @@ impl CeilingProc {
         let _ = self.child.kill().await;
     }
 }
+
+/// The Python baseline (`python/baseline.py`: PyJWT + `json.loads` under gunicorn with 2
+/// workers) as a child process.
+pub struct PythonBaseline {
+    child: Child,
+    /// Its address.
+    pub addr: SocketAddr,
+}
+
+impl PythonBaseline {
+    /// Starts `python -m gunicorn --workers 2` on a free port with `secret` as the JWT key and
+    /// waits until it accepts connections. gunicorn also reads `GUNICORN_CMD_ARGS` from the
+    /// environment (e.g. `--worker-class gthread --threads 4`).
+    pub async fn start(python: &str, secret: &str) -> Result<Self, String> {
+        let port = free_port()?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}")
+            .parse()
+            .map_err(|e| format!("address: {e}"))?;
+        let mut child = Command::new(python)
+            .args(["-m", "gunicorn", "--workers", "2", "--log-level", "warning"])
+            .arg("--bind")
+            .arg(addr.to_string())
+            .arg("--chdir")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/python"))
+            .arg("baseline:app")
+            .env("BASELINE_JWT_SECRET", secret)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {python} -m gunicorn: {e}"))?;
+        let started = Instant::now();
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "gunicorn exited ({status}); install it with `{python} -m pip install gunicorn PyJWT`"
+                ));
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                return Err("gunicorn did not accept connections within 20 s".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(Self { child, addr })
+    }
+
+    /// Stops it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
