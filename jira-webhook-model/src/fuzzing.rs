@@ -7,7 +7,8 @@ use crate::{Change, LeanEvent, WebhookEvent, diff};
 /// Parses arbitrary bytes as a delivery. Never panics on any input; for a body that parses,
 /// asserts that serialising gives JSON equal (as a value) to the input, that parsing the
 /// output gives the same typed event, that the changelog yields one change per item, and that
-/// [`LeanEvent`] parses it too and agrees (see [`assert_lean_agrees`]).
+/// [`LeanEvent`] parses it too, agrees (see [`assert_lean_agrees`]) and parses again from its
+/// own serialisation.
 pub fn webhook_parse(data: &[u8]) {
     let lean = LeanEvent::from_slice(data);
     let Ok(event) = WebhookEvent::from_slice(data) else {
@@ -15,6 +16,12 @@ pub fn webhook_parse(data: &[u8]) {
     };
     let lean = lean.expect("a body the full model accepts must parse as a LeanEvent");
     assert_lean_agrees(&event, &lean);
+    let again = serde_json::to_vec(&lean).expect("a LeanEvent serialises");
+    assert_eq!(
+        LeanEvent::from_slice(&again).ok(),
+        Some(lean),
+        "a serialised LeanEvent parses to itself"
+    );
     let out = event.to_json();
     let back = WebhookEvent::from_str(&out).expect("serialised delivery must parse again");
     assert_eq!(back, event, "typed round trip");
