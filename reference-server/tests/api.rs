@@ -429,3 +429,30 @@ async fn bulk_import_may_exceed_the_body_limit() {
             .expect("store")
     );
 }
+
+#[tokio::test]
+async fn bulk_import_of_more_than_100_000_items_is_refused_whole() {
+    let server = TestServer::start().await;
+    let jira = MockJira::start(9).await;
+    let (id, _token) = install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    let max = reference_server::api::import::IMPORT_MAX_ITEMS;
+    let mut body = String::new();
+    for i in 0..=max {
+        body.push_str(&format!(
+            "{{\"group\":\"g{i}\",\"project\":\"p1\",\"integration\":\"{id}\",\"issueKey\":\"BIG-{i}\"}}\n"
+        ));
+    }
+    let (status, answer) = import(&server, body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert_eq!(answer["error"]["code"], "payload_too_large", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("100000") && m.contains("Nothing was written")),
+        "{answer}"
+    );
+    let store = &server.state().store;
+    assert!(!store.has_links(&id, "BIG-0").expect("store"));
+    assert!(store.group("g0").expect("store").is_none());
+}
