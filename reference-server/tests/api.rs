@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::fmt::Write as _;
+
 use common::{ADMIN, MockJira, TestServer, http, install_pat};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -439,9 +441,10 @@ async fn bulk_import_of_more_than_100_000_items_is_refused_whole() {
     let max = reference_server::api::import::IMPORT_MAX_ITEMS;
     let mut body = String::new();
     for i in 0..=max {
-        body.push_str(&format!(
-            "{{\"group\":\"g{i}\",\"project\":\"p1\",\"integration\":\"{id}\",\"issueKey\":\"BIG-{i}\"}}\n"
-        ));
+        let _ = writeln!(
+            body,
+            "{{\"group\":\"g{i}\",\"project\":\"p1\",\"integration\":\"{id}\",\"issueKey\":\"BIG-{i}\"}}"
+        );
     }
     let (status, answer) = import(&server, body).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
