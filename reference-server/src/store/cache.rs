@@ -1,50 +1,43 @@
-//! Decoded integration records and organization settings, reused until either is written.
+//! Decoded records the admin API writes (integrations, organization settings, users,
+//! projects), reused until any of them is written.
 //!
-//! The worker reads an integration's record and its organizations' settings for every delivery;
-//! decoding the record (it carries the OAuth key material) and scanning the settings cost
-//! about a tenth of the worker's time. Both change only through the admin API.
+//! The worker reads an integration's record, its organizations' settings, the users with the
+//! assignee's e-mail, the group's project and its membership for every delivery; reading and
+//! decoding them from sled cost about a fifth of the worker's time. All of them change only
+//! through the admin API (`Store::put_integration`, `delete_integration`, `put_org_settings`,
+//! `put_user`, `put_project`), which calls [`ConfigCache::written`].
 //!
 //! Every entry is tagged with the generation read *before* the store was read, and every write
-//! to either tree bumps the generation *after* writing: an entry read before a write can
-//! therefore never be served after it, whichever thread wins a race.
+//! bumps the generation *after* writing: an entry read before a write can therefore never be
+//! served after it, whichever thread wins a race.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::records::{IntegrationRecord, OrgSettingsRecord};
+use super::records::{IntegrationRecord, OrgSettingsRecord, ProjectRecord, UserRecord};
 
-/// At most this many integrations are cached; more (a store with that many integrations) clears
-/// the cache, which only costs re-reading.
+/// At most this many entries per kind are cached; one more clears that kind, which only costs
+/// re-reading.
 const MAX_ENTRIES: usize = 1024;
 
 /// All organizations' settings of one integration, as [`super::Store::org_settings`] gives them.
 pub(crate) type OrgSettingsList = Arc<Vec<(String, OrgSettingsRecord)>>;
 
-type Tagged<T> = Mutex<HashMap<String, (u64, T)>>;
+/// One kind of cached value: key -> (generation it was read at, value).
+pub(crate) type Tagged<T> = Mutex<HashMap<String, (u64, T)>>;
 
 #[derive(Debug, Default)]
 pub(crate) struct ConfigCache {
     generation: AtomicU64,
-    integrations: Tagged<Arc<IntegrationRecord>>,
-    org_settings: Tagged<OrgSettingsList>,
-}
-
-fn lookup<T: Clone>(map: &Tagged<T>, id: &str, generation: u64) -> Option<T> {
-    let map = map.lock().ok()?;
-    match map.get(id) {
-        Some((g, v)) if *g == generation => Some(v.clone()),
-        _ => None,
-    }
-}
-
-fn remember<T>(map: &Tagged<T>, id: &str, generation: u64, value: T) {
-    if let Ok(mut map) = map.lock() {
-        if map.len() >= MAX_ENTRIES && !map.contains_key(id) {
-            map.clear();
-        }
-        map.insert(id.to_owned(), (generation, value));
-    }
+    pub(crate) integrations: Tagged<Arc<IntegrationRecord>>,
+    pub(crate) org_settings: Tagged<OrgSettingsList>,
+    /// Lower-cased verified e-mail -> user ids.
+    pub(crate) users_by_email: Tagged<Arc<Vec<String>>>,
+    pub(crate) users: Tagged<Arc<UserRecord>>,
+    pub(crate) projects: Tagged<Arc<ProjectRecord>>,
+    /// `project\0user` -> member or not.
+    pub(crate) members: Tagged<bool>,
 }
 
 impl ConfigCache {
@@ -53,35 +46,33 @@ impl ConfigCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Call after every write to the integrations or organization settings trees.
+    /// Call after every write to the trees this cache covers.
     pub(crate) fn written(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub(crate) fn integration(&self, id: &str) -> Option<Arc<IntegrationRecord>> {
-        lookup(&self.integrations, id, self.generation())
+    /// The cached value of `key`, if it was read at the current generation.
+    pub(crate) fn get<T: Clone>(&self, map: &Tagged<T>, key: &str) -> Option<T> {
+        let generation = self.generation();
+        let map = map.lock().ok()?;
+        match map.get(key) {
+            Some((g, v)) if *g == generation => Some(v.clone()),
+            _ => None,
+        }
     }
 
-    pub(crate) fn remember_integration(
-        &self,
-        id: &str,
-        generation: u64,
-        rec: Arc<IntegrationRecord>,
-    ) {
-        remember(&self.integrations, id, generation, rec);
-    }
-
-    pub(crate) fn org_settings(&self, integration: &str) -> Option<OrgSettingsList> {
-        lookup(&self.org_settings, integration, self.generation())
-    }
-
-    pub(crate) fn remember_org_settings(
-        &self,
-        integration: &str,
-        generation: u64,
-        list: OrgSettingsList,
-    ) {
-        remember(&self.org_settings, integration, generation, list);
+    /// Remembers `value`, read from the store after [`ConfigCache::generation`] gave
+    /// `generation`; a value already overtaken by a write is not kept.
+    pub(crate) fn put<T>(&self, map: &Tagged<T>, key: &str, generation: u64, value: T) {
+        if generation != self.generation() {
+            return;
+        }
+        if let Ok(mut map) = map.lock() {
+            if map.len() >= MAX_ENTRIES && !map.contains_key(key) {
+                map.clear();
+            }
+            map.insert(key.to_owned(), (generation, value));
+        }
     }
 }
 
@@ -125,20 +116,80 @@ mod tests {
     }
 
     #[test]
+    fn users_and_projects_are_read_again_after_a_write() {
+        use super::super::records::{EmailRecord, ProjectRecord, UserRecord};
+        let s = Store::temporary().expect("open");
+        let user = |email: &str, active: bool| UserRecord {
+            name: "Bob".into(),
+            active,
+            emails: vec![EmailRecord {
+                email: email.into(),
+                verified: true,
+            }],
+        };
+        s.put_user("u1", &user("bob@example.org", true))
+            .expect("put");
+        assert_eq!(
+            s.users_by_verified_email("Bob@Example.org").expect("q"),
+            ["u1"]
+        );
+        assert!(s.user("u1").expect("q").is_some_and(|u| u.active));
+        s.put_user("u1", &user("robert@example.org", false))
+            .expect("put");
+        assert!(
+            s.users_by_verified_email("bob@example.org")
+                .expect("q")
+                .is_empty()
+        );
+        assert_eq!(
+            s.users_by_verified_email("robert@example.org").expect("q"),
+            ["u1"]
+        );
+        assert!(s.user("u1").expect("q").is_some_and(|u| !u.active));
+
+        let project = |org: &str, members: &[&str]| ProjectRecord {
+            organization: org.into(),
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+        };
+        s.put_project("p1", &project("o1", &["u1"])).expect("put");
+        assert!(s.is_member("p1", "u1").expect("q"));
+        assert!(!s.is_member("p1", "u2").expect("q"));
+        assert_eq!(
+            s.project("p1").expect("q").map(|p| p.organization),
+            Some("o1".into())
+        );
+        s.put_project("p1", &project("o2", &["u2"])).expect("put");
+        assert!(!s.is_member("p1", "u1").expect("q"));
+        assert!(s.is_member("p1", "u2").expect("q"));
+        assert_eq!(
+            s.project("p1").expect("q").map(|p| p.organization),
+            Some("o2".into())
+        );
+    }
+
+    #[test]
     fn a_value_read_before_a_write_is_not_served_after_it() {
         let cache = ConfigCache::default();
         let before = cache.generation();
         // A reader read the store, then a writer wrote and bumped the generation, then the
         // reader stores what it read: it must not be served.
         cache.written();
-        cache.remember_org_settings("1", before, Arc::new(vec![("o1".into(), settings(true))]));
-        assert!(cache.org_settings("1").is_none());
+        cache.put(
+            &cache.org_settings,
+            "1",
+            before,
+            Arc::new(vec![("o1".into(), settings(true))]),
+        );
+        assert!(cache.get(&cache.org_settings, "1").is_none());
         // Read after the write: served until the next write.
         let now = cache.generation();
-        cache.remember_org_settings("1", now, Arc::new(vec![]));
-        assert_eq!(cache.org_settings("1").map(|l| l.len()), Some(0));
+        cache.put(&cache.org_settings, "1", now, Arc::new(vec![]));
+        assert_eq!(
+            cache.get(&cache.org_settings, "1").map(|l| l.len()),
+            Some(0)
+        );
         cache.written();
-        assert!(cache.org_settings("1").is_none());
+        assert!(cache.get(&cache.org_settings, "1").is_none());
     }
 
     #[test]
@@ -146,9 +197,13 @@ mod tests {
         let cache = ConfigCache::default();
         let g = cache.generation();
         for i in 0..(MAX_ENTRIES + 10) {
-            cache.remember_org_settings(&i.to_string(), g, Arc::new(vec![]));
+            cache.put(&cache.org_settings, &i.to_string(), g, Arc::new(vec![]));
         }
         assert!(cache.org_settings.lock().expect("lock").len() <= MAX_ENTRIES);
-        assert!(cache.org_settings(&(MAX_ENTRIES + 9).to_string()).is_some());
+        assert!(
+            cache
+                .get(&cache.org_settings, &(MAX_ENTRIES + 9).to_string())
+                .is_some()
+        );
     }
 }

@@ -214,16 +214,16 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<Arc<IntegrationRecord>>, StoreError> {
-        if let Some(rec) = self.config_cache.integration(id) {
+        let cache = &self.config_cache;
+        if let Some(rec) = cache.get(&cache.integrations, id) {
             return Ok(Some(rec));
         }
-        let generation = self.config_cache.generation();
+        let generation = cache.generation();
         let Some(v) = self.integrations.get(id.as_bytes())? else {
             return Ok(None);
         };
         let rec = Arc::new(from_json::<IntegrationRecord>(&v)?);
-        self.config_cache
-            .remember_integration(id, generation, rec.clone());
+        cache.put(&cache.integrations, id, generation, rec.clone());
         Ok(Some(rec))
     }
 
@@ -363,10 +363,11 @@ impl Store {
         &self,
         integration: &str,
     ) -> Result<Vec<(String, OrgSettingsRecord)>, StoreError> {
-        if let Some(list) = self.config_cache.org_settings(integration) {
+        let cache = &self.config_cache;
+        if let Some(list) = cache.get(&cache.org_settings, integration) {
             return Ok(list.to_vec());
         }
-        let generation = self.config_cache.generation();
+        let generation = cache.generation();
         let list: Vec<(String, OrgSettingsRecord)> = self
             .org_settings
             .scan_prefix(prefix(&[integration]))
@@ -375,8 +376,12 @@ impl Store {
                 Ok((last_part(&k), from_json(&v)?))
             })
             .collect::<Result<_, StoreError>>()?;
-        self.config_cache
-            .remember_org_settings(integration, generation, Arc::new(list.clone()));
+        cache.put(
+            &cache.org_settings,
+            integration,
+            generation,
+            Arc::new(list.clone()),
+        );
         Ok(list)
     }
 
@@ -423,24 +428,51 @@ impl Store {
             users.insert(id.as_bytes(), value.as_slice())?;
             Ok(())
         })?;
+        self.config_cache.written();
         Ok(())
     }
 
     /// A user by id.
     pub fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.users
-            .get(id.as_bytes())?
-            .map(|v| from_json(&v))
-            .transpose()
+        Ok(self.user_shared(id)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// A user by id, decoded once and reused until the admin API writes (see `cache`).
+    pub fn user_shared(&self, id: &str) -> Result<Option<Arc<UserRecord>>, StoreError> {
+        let cache = &self.config_cache;
+        if let Some(rec) = cache.get(&cache.users, id) {
+            return Ok(Some(rec));
+        }
+        let generation = cache.generation();
+        let Some(v) = self.users.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let rec = Arc::new(from_json::<UserRecord>(&v)?);
+        cache.put(&cache.users, id, generation, rec.clone());
+        Ok(Some(rec))
     }
 
     /// Ids of users with this verified e-mail (case-insensitive), any active state.
     pub fn users_by_verified_email(&self, email: &str) -> Result<Vec<String>, StoreError> {
-        self.user_emails
-            .scan_prefix(prefix(&[&email.to_lowercase()]))
+        let email = email.to_lowercase();
+        let cache = &self.config_cache;
+        if let Some(ids) = cache.get(&cache.users_by_email, &email) {
+            return Ok(ids.to_vec());
+        }
+        let generation = cache.generation();
+        let ids: Vec<String> = self
+            .user_emails
+            .scan_prefix(prefix(&[&email]))
             .keys()
             .map(|k| Ok(last_part(&k?)))
-            .collect()
+            .collect::<Result<_, StoreError>>()?;
+        cache.put(
+            &cache.users_by_email,
+            &email,
+            generation,
+            Arc::new(ids.clone()),
+        );
+        Ok(ids)
     }
 
     /// Creates or replaces a project (and its membership index).
@@ -460,20 +492,42 @@ impl Store {
             projects.insert(id.as_bytes(), value.as_slice())?;
             Ok(())
         })?;
+        self.config_cache.written();
         Ok(())
     }
 
     /// A project by id.
     pub fn project(&self, id: &str) -> Result<Option<ProjectRecord>, StoreError> {
-        self.projects
-            .get(id.as_bytes())?
-            .map(|v| from_json(&v))
-            .transpose()
+        Ok(self.project_shared(id)?.map(Arc::unwrap_or_clone))
     }
 
-    /// Whether a user is a member of a project.
+    /// A project by id, decoded once and reused until the admin API writes (see `cache`).
+    pub fn project_shared(&self, id: &str) -> Result<Option<Arc<ProjectRecord>>, StoreError> {
+        let cache = &self.config_cache;
+        if let Some(rec) = cache.get(&cache.projects, id) {
+            return Ok(Some(rec));
+        }
+        let generation = cache.generation();
+        let Some(v) = self.projects.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let rec = Arc::new(from_json::<ProjectRecord>(&v)?);
+        cache.put(&cache.projects, id, generation, rec.clone());
+        Ok(Some(rec))
+    }
+
+    /// Whether a user is a member of a project (cached like [`Store::project`]).
     pub fn is_member(&self, project: &str, user: &str) -> Result<bool, StoreError> {
-        Ok(self.project_members.contains_key(key(&[project, user]))?)
+        let k = key(&[project, user]);
+        let cache_key = String::from_utf8_lossy(&k);
+        let cache = &self.config_cache;
+        if let Some(member) = cache.get(&cache.members, &cache_key) {
+            return Ok(member);
+        }
+        let generation = cache.generation();
+        let member = self.project_members.contains_key(&k)?;
+        cache.put(&cache.members, &cache_key, generation, member);
+        Ok(member)
     }
 
     /// Creates a group or moves it to another project; keeps status and assignee of an

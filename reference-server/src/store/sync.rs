@@ -24,7 +24,7 @@ use assignee_sync::{
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use super::records::{GroupRecord, GroupStatus, OrgSettingsRecord, UserRecord, WatermarkRecord};
+use super::records::{GroupRecord, GroupStatus, OrgSettingsRecord, WatermarkRecord};
 use super::{Store, StoreError, key};
 
 fn encode_watermark(k: OrderingKey) -> [u8; 17] {
@@ -192,12 +192,13 @@ impl Store {
         }
     }
 
+    /// Whether the user exists and is active (a record that does not decode counts as not).
     fn active_user(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .users
-            .get(id.as_bytes())?
-            .and_then(|v| serde_json::from_slice::<UserRecord>(&v).ok())
-            .is_some_and(|u| u.active))
+        match self.user_shared(id) {
+            Ok(user) => Ok(user.is_some_and(|u| u.active)),
+            Err(StoreError::Decode(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -248,14 +249,14 @@ impl assignee_sync::Store for Store {
             let Some(group) = self.group(&gid)? else {
                 continue;
             };
-            let Some(project) = self.project(&group.project)? else {
+            let Some(project) = self.project_shared(&group.project)? else {
                 continue;
             };
             let assignee =
                 self.watermark(&group, integration.as_str(), &gid, SyncKind::Assignee)?;
             let status = self.watermark(&group, integration.as_str(), &gid, SyncKind::Status)?;
             out.push(
-                LinkedGroup::new(gid, group.project, project.organization)
+                LinkedGroup::new(gid, group.project, project.organization.as_str())
                     .with_watermark(SyncKind::Assignee, assignee)
                     .with_watermark(SyncKind::Status, status),
             );
@@ -370,7 +371,7 @@ impl assignee_sync::Store for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::records::{EmailRecord, ProjectRecord};
+    use crate::store::records::{EmailRecord, ProjectRecord, UserRecord};
     use assignee_sync::{GroupResult, InboundEvent, JiraUser, sync_inbound};
 
     fn seeded() -> Store {
