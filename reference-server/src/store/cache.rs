@@ -3,9 +3,10 @@
 //!
 //! The worker reads an integration's record, its organizations' settings, the users with the
 //! assignee's e-mail, the group's project and its membership for every delivery; reading and
-//! decoding them from sled was 15-20% of the worker's samples (perf, mix a of the load harness). All of them change only
-//! through the admin API (`Store::put_integration`, `delete_integration`, `put_org_settings`,
-//! `put_user`, `put_project`), which calls [`ConfigCache::written`].
+//! decoding them from sled was 15-20% of the worker's samples (perf, mix a of the load
+//! harness). All of them change only through the admin API (`Store::put_integration`,
+//! `delete_integration`, `put_org_settings`, `put_user`, `put_project`), which calls
+//! [`ConfigCache::written`].
 //!
 //! Every entry is tagged with the generation read *before* the store was read, and every write
 //! bumps the generation *after* writing: an entry read before a write can therefore never be
