@@ -229,10 +229,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         }
         drop(serve_state);
         inbox_tasks.stop().await;
-        flusher.abort();
-        // Awaiting the aborted task guarantees its store handle is dropped, so the directory
-        // lock is released when this task ends.
-        let _ = flusher.await;
+        stop_flusher(flusher).await;
         let result = tokio::task::spawn_blocking(move || store.flush_blocking()).await;
         match result {
             Ok(Ok(_)) => {
@@ -252,6 +249,23 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         shutdown: tx,
         task,
     })
+}
+
+/// Waits for the store flusher to end, so that no handle on the store (and its directory lock)
+/// outlives the server. It ends by itself once every `StoreFlush` handle is gone, after the
+/// flush in flight. Aborting it instead is not enough: an aborted task's flush keeps running on
+/// the blocking pool with its own store handle, and a restart on the same directory then fails
+/// with "could not acquire lock" (seen once in `tests/end_to_end.rs`). Aborted after 10 s, in
+/// case a handle is still held somewhere.
+async fn stop_flusher(mut flusher: tokio::task::JoinHandle<()>) {
+    if tokio::time::timeout(Duration::from_secs(10), &mut flusher)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the store flusher did not stop within 10 s; aborting it");
+        flusher.abort();
+        let _ = flusher.await;
+    }
 }
 
 /// Runs the worker on its own thread with its own single-threaded runtime, so that applying
