@@ -8,10 +8,12 @@
 //! ```
 //! reference_server::fuzzing::webhook_token(b"eyJhbGciOiJub25lIn0.eyJpZCI6IngifQ.");
 //! reference_server::fuzzing::install_request(br#"{"url":"jira.example.com","consumerKey":"k"}"#);
+//! reference_server::fuzzing::webhook_body(br#"{"issue":{"key":"A-1"},"changelog":{"id":"1"}}"#);
 //! ```
 
 use crate::jira::install::{self, InstallRequest, PatInstallRequest};
 use crate::jira::webhook_token::{self, TokenError};
+use crate::webhook::{self, BodyClass};
 
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const OTHER_KEY: &[u8] = b"fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
@@ -188,5 +190,40 @@ pub fn install_request(data: &[u8]) {
             PatInstallRequest::new(req.url.clone(), "", req.verify_ssl)
         );
         assert_not_echoed_vs(&format!("{req:?}"), req.token.expose(), &baseline);
+    }
+}
+
+/// Fuzz target `webhook_body`: a delivery body on the webhook path.
+///
+/// Invariants:
+/// * [`webhook::classify`] and [`webhook::inbox_form`] never panic;
+/// * a body gets an inbox form exactly when it is classified relevant;
+/// * the inbox form classifies as the body does (the delivery listing reads the stored form);
+/// * when `LeanEvent` reads the body, it reads the inbox form to the same value (the worker
+///   reads the stored form).
+pub fn webhook_body(data: &[u8]) {
+    let class = webhook::classify(data);
+    let Some(stored) = webhook::inbox_form(data) else {
+        assert!(
+            !matches!(class, BodyClass::Relevant { .. }),
+            "a relevant body has no inbox form"
+        );
+        return;
+    };
+    assert!(
+        matches!(class, BodyClass::Relevant { .. }),
+        "an inbox form for a body that is not relevant"
+    );
+    assert_eq!(
+        webhook::classify(&stored),
+        class,
+        "the stored form classifies differently"
+    );
+    if let Ok(full) = jira_webhook_model::LeanEvent::from_slice(data) {
+        assert_eq!(
+            jira_webhook_model::LeanEvent::from_slice(&stored).ok(),
+            Some(full),
+            "the worker would read the stored form differently"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Replays the fuzz corpora of this crate's targets (`webhook_token`, `install_request`)
+//! Replays the fuzz corpora of this crate's targets (`webhook_token`, `install_request`,
+//! `webhook_body`)
 //! through the same bodies cargo-fuzz runs (`reference_server::fuzzing`), so CI checks them
 //! without cargo-fuzz. The crate's own fixtures are always replayed too, so the test means
 //! something when the crate is packaged without the `fuzz/` directory.
@@ -80,4 +81,15 @@ fn install_request_corpus_replays() {
     reference_server::fuzzing::install_request(valid.to_string().as_bytes());
     reference_server::fuzzing::install_request(br#"{"url":"jira.example.com","consumerKey":""}"#);
     println!("install_request: {n} corpus inputs, {own} fixtures");
+}
+
+#[test]
+fn webhook_body_corpus_replays() {
+    let n = replay(
+        &corpus("webhook_body"),
+        reference_server::fuzzing::webhook_body,
+    );
+    let own = replay(&fixtures(), reference_server::fuzzing::webhook_body);
+    assert!(own > 0, "the crate's fixtures are missing");
+    println!("webhook_body: {n} corpus inputs, {own} fixtures");
 }

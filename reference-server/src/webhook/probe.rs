@@ -1,0 +1,316 @@
+//! The one parse of a delivery body on the webhook path: what classification reads (event
+//! name, issue key, changelog) and, in the same pass, the members the worker reads, kept as
+//! borrowed raw JSON so that the inbox's lean form is cut from the body instead of parsed and
+//! serialised again ([`LeanParts`]).
+//!
+//! Everything else is skipped (checked for JSON syntax, not kept).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// What the hot path reads of a delivery (borrowed, everything else skipped).
+#[derive(Deserialize)]
+pub(super) struct Probe<'a> {
+    #[serde(borrow, default, deserialize_with = "raw")]
+    pub timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw", rename = "webhookEvent")]
+    pub webhook_event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub issue: Option<ProbeIssue<'a>>,
+    #[serde(borrow, default)]
+    pub changelog: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ProbeIssue<'a> {
+    #[serde(borrow, default, deserialize_with = "raw")]
+    pub id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw")]
+    pub key: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "fields")]
+    pub fields: Option<ProbeFields<'a>>,
+}
+
+impl<'a> Probe<'a> {
+    /// The event name and the issue key, when each is a string, `null` or absent (borrowed
+    /// when they have no escapes); `None` when either has another type.
+    #[allow(clippy::type_complexity)]
+    pub fn strings(&self) -> Option<(Option<Cow<'a, str>>, Option<Cow<'a, str>>)> {
+        let key = self.issue.as_ref().and_then(|i| i.key);
+        Some((string(self.webhook_event).ok()?, string(key).ok()?))
+    }
+}
+
+/// A raw member read as an optional string: `None` for absent or `null`, an error for another
+/// type.
+fn string(raw: Option<&RawValue>) -> Result<Option<Cow<'_, str>>, serde_json::Error> {
+    match raw {
+        None => Ok(None),
+        Some(r) => opt_cow(&mut serde_json::Deserializer::from_str(r.get())),
+    }
+}
+
+/// An issue's `fields`: the raw `status`, `assignee` and `project` of an object (a repeated
+/// member counts once, the last one, as in `LeanEvent`), `null`, or another type.
+pub(super) enum ProbeFields<'a> {
+    Object {
+        status: Option<&'a RawValue>,
+        assignee: Option<&'a RawValue>,
+        project: Option<&'a RawValue>,
+    },
+    Null,
+    NotObject,
+}
+
+/// A present `fields` member, `null` included.
+fn fields<'de, D>(d: D) -> Result<Option<ProbeFields<'de>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    ProbeFields::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+pub(super) struct ProbeChangelog<'a> {
+    #[serde(borrow, default)]
+    pub items: Option<Vec<ProbeItem<'a>>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ProbeItem<'a> {
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    pub field: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "fieldId")]
+    pub field_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "fromString")]
+    pub from_string: Option<Cow<'a, str>>,
+}
+
+/// An optional string that borrows from the body when it has no escapes. (`#[serde(borrow)]`
+/// on an `Option<Cow<str>>` field does not borrow: serde only special-cases a bare `Cow`.)
+fn opt_cow<'de, D>(d: D) -> Result<Option<Cow<'de, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Borrowing<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowing<'de>>::deserialize(d)?.map(|b| b.0))
+}
+
+/// A present member as raw JSON, `null` included (an `Option<&RawValue>` would read `null` as
+/// absent).
+fn raw<'de, D>(d: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&'de RawValue>::deserialize(d).map(Some)
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ProbeFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FieldsVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum FieldName {
+    Status,
+    Assignee,
+    Project,
+    #[serde(other)]
+    Other,
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = ProbeFields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut status, mut assignee, mut project) = (None, None, None);
+        while let Some(name) = map.next_key::<FieldName>()? {
+            let slot = match name {
+                FieldName::Status => &mut status,
+                FieldName::Assignee => &mut assignee,
+                FieldName::Project => &mut project,
+                FieldName::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value::<&'de RawValue>()?);
+        }
+        Ok(ProbeFields::Object {
+            status,
+            assignee,
+            project,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ProbeFields::NotObject)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(ProbeFields::NotObject)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(ProbeFields::NotObject)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(ProbeFields::NotObject)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(ProbeFields::NotObject)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(ProbeFields::NotObject)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(ProbeFields::Null)
+    }
+}
+
+/// The members of a relevant delivery that the worker reads (`jira_webhook_model::LeanEvent`),
+/// borrowed from the body as raw JSON: `timestamp`, `webhookEvent`, the issue's `id`, `key`,
+/// and its fields' `status`, `assignee` and `project`, and the `changelog`.
+#[derive(Debug)]
+pub(super) struct LeanParts<'a> {
+    timestamp: Option<&'a RawValue>,
+    event: Option<&'a RawValue>,
+    issue_id: Option<&'a RawValue>,
+    issue_key: Option<&'a RawValue>,
+    fields: LeanFields<'a>,
+    changelog: &'a RawValue,
+}
+
+/// The issue's `fields` in the lean form.
+#[derive(Debug, Clone, Copy)]
+enum LeanFields<'a> {
+    Absent,
+    Null,
+    /// `status`, `assignee`, `project`.
+    Object([Option<&'a RawValue>; 3]),
+}
+
+impl<'a> LeanParts<'a> {
+    /// The parts of a probe with a truthy `changelog`, when the lean form can say the same as
+    /// the body: `issue` is an object and its `fields` an object, `null` or absent. `None`
+    /// otherwise (the body is then kept whole).
+    pub fn of(probe: &Probe<'a>, changelog: &'a RawValue) -> Option<Self> {
+        let issue = probe.issue.as_ref()?;
+        let fields = match &issue.fields {
+            None => LeanFields::Absent,
+            Some(ProbeFields::Null) => LeanFields::Null,
+            Some(ProbeFields::Object {
+                status,
+                assignee,
+                project,
+            }) => LeanFields::Object([*status, *assignee, *project]),
+            Some(ProbeFields::NotObject) => return None,
+        };
+        Some(LeanParts {
+            timestamp: probe.timestamp,
+            event: probe.webhook_event,
+            issue_id: issue.id,
+            issue_key: issue.key,
+            fields,
+            changelog,
+        })
+    }
+
+    /// The lean form: a JSON object with only these members, each value copied verbatim, so
+    /// `LeanEvent` reads it exactly as it reads the whole body.
+    pub fn encode(&self) -> Vec<u8> {
+        let len = |r: Option<&RawValue>| r.map_or(0, |r| r.get().len());
+        let fields = match self.fields {
+            LeanFields::Object(f) => f,
+            LeanFields::Absent | LeanFields::Null => [None; 3],
+        };
+        let mut out = Vec::with_capacity(
+            128 + len(self.timestamp)
+                + len(self.event)
+                + len(self.issue_id)
+                + len(self.issue_key)
+                + fields.into_iter().map(len).sum::<usize>()
+                + self.changelog.get().len(),
+        );
+        let mut top = Object::open(&mut out);
+        top.raw("timestamp", self.timestamp);
+        top.raw("webhookEvent", self.event);
+        top.name("issue");
+        let mut issue = Object::open(&mut *top.out);
+        issue.raw("id", self.issue_id);
+        issue.raw("key", self.issue_key);
+        match self.fields {
+            LeanFields::Absent => {}
+            LeanFields::Null => issue.raw_str("fields", "null"),
+            LeanFields::Object([status, assignee, project]) => {
+                issue.name("fields");
+                let mut f = Object::open(&mut *issue.out);
+                f.raw("status", status);
+                f.raw("assignee", assignee);
+                f.raw("project", project);
+                f.close();
+            }
+        }
+        issue.close();
+        top.raw("changelog", Some(self.changelog));
+        top.close();
+        out
+    }
+}
+
+/// A JSON object being written member by member.
+struct Object<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> Object<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Object { out, first: true }
+    }
+
+    /// Writes `"name":` (names here are plain ASCII and need no escaping).
+    fn name(&mut self, name: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn raw(&mut self, name: &str, value: Option<&RawValue>) {
+        if let Some(v) = value {
+            self.raw_str(name, v.get());
+        }
+    }
+
+    fn raw_str(&mut self, name: &str, json: &str) {
+        self.name(name);
+        self.out.extend_from_slice(json.as_bytes());
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
