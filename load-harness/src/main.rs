@@ -75,6 +75,11 @@ struct Args {
     /// Server page cache in MiB (`--cache-mb` of the server; default: the server's default).
     #[arg(long)]
     cache_mb: Option<u64>,
+    /// Delivery log entries the server keeps (`--delivery-log-keep` of the server). The
+    /// default, 0, keeps all, which the final check of the whole log needs; with a limit the
+    /// run measures the pruning and checks that the log holds at most that many entries.
+    #[arg(long, default_value_t = 0)]
+    delivery_log_keep: u64,
     /// Mixes to run, any of `a`, `b`, `c` (comma separated).
     #[arg(long, default_value = "a,b,c", value_delimiter = ',')]
     mixes: Vec<String>,
@@ -607,8 +612,14 @@ async fn verify_mix(
     Ok(problems)
 }
 
-/// After the server stopped: opens its store and checks the whole delivery log.
-fn verify_store(data_dir: &std::path::Path, integration: &str, ledger: &Ledger) -> Vec<String> {
+/// After the server stopped: opens its store and checks the whole delivery log (with a
+/// retention limit `keep`, only that it holds at most `keep` entries, none pending).
+fn verify_store(
+    data_dir: &std::path::Path,
+    integration: &str,
+    ledger: &Ledger,
+    keep: u64,
+) -> Vec<String> {
     use reference_server::store::Store;
     use reference_server::store::records::DeliveryState;
     let mut problems = Vec::new();
@@ -638,6 +649,23 @@ fn verify_store(data_dir: &std::path::Path, integration: &str, ledger: &Ledger) 
             DeliveryState::Failed => failed += 1,
             DeliveryState::Pending => pending += 1,
         }
+    }
+    if keep > 0 {
+        println!(
+            "final delivery log: {} entries kept (limit {keep}), {pending} pending; the check of \
+             every acknowledged delivery needs --delivery-log-keep 0",
+            records.len()
+        );
+        if records.len() as u64 > keep {
+            problems.push(format!(
+                "delivery log: {} entries kept, more than the limit {keep}",
+                records.len()
+            ));
+        }
+        if pending > 0 {
+            problems.push(format!("delivery log: {pending} entries still pending"));
+        }
+        return problems;
     }
     let mut missing = 0u64;
     let mut examples = Vec::new();
@@ -707,7 +735,14 @@ async fn harness(args: Args) -> Result<Vec<String>, String> {
     let jira = SimulatedJira::start(JiraConfig::demo())
         .await
         .map_err(|e| format!("simulated Jira: {e}"))?;
-    let server = ServerProc::start(&bin, &data_dir, &log, args.cache_mb).await?;
+    let mut options = vec![
+        "--delivery-log-keep".to_owned(),
+        args.delivery_log_keep.to_string(),
+    ];
+    if let Some(mb) = args.cache_mb {
+        options.extend(["--cache-mb".to_owned(), mb.to_string()]);
+    }
+    let server = ServerProc::start(&bin, &data_dir, &log, &options).await?;
     let t = Instant::now();
     let setup = install_and_seed(&server, &jira, args.links, args.import_chunk).await?;
     println!(
@@ -860,7 +895,12 @@ async fn harness(args: Args) -> Result<Vec<String>, String> {
     ceiling.stop().await;
     server.stop().await?;
     jira.shutdown().await;
-    problems.extend(verify_store(&data_dir, &setup.integration, &ledger));
+    problems.extend(verify_store(
+        &data_dir,
+        &setup.integration,
+        &ledger,
+        args.delivery_log_keep,
+    ));
 
     println!();
     println!(

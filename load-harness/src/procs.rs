@@ -52,12 +52,13 @@ pub struct ServerProc {
 
 impl ServerProc {
     /// Starts `bin serve` on a free port with `data_dir`, logs to `log` (warn level), and
-    /// waits until `GET /healthz` answers. `cache_mb` sets the server's `--cache-mb`.
+    /// waits until `GET /healthz` answers. `options` are more `serve` options (e.g.
+    /// `--cache-mb 8`).
     pub async fn start(
         bin: &Path,
         data_dir: &Path,
         log: &Path,
-        cache_mb: Option<u64>,
+        options: &[String],
     ) -> Result<Self, String> {
         let admin_token = "load-harness-admin-token".to_owned();
         let mut last_err = String::new();
@@ -67,13 +68,9 @@ impl ServerProc {
             let log_file = std::fs::File::create(log)
                 .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
             let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
-            let mut cmd = Command::new(bin);
-            if let Some(mb) = cache_mb {
-                cmd.arg("serve").arg("--cache-mb").arg(mb.to_string());
-            } else {
-                cmd.arg("serve");
-            }
-            let mut child = cmd
+            let mut child = Command::new(bin)
+                .arg("serve")
+                .args(options)
                 .arg("--listen")
                 .arg(addr.to_string())
                 .arg("--data-dir")

@@ -79,6 +79,8 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// Webhook token index.
     pub tokens: TokenIndex,
+    /// How many of the newest delivery log entries the worker keeps (`0`: all).
+    pub delivery_log_keep: u64,
 }
 
 impl AppState {

@@ -10,6 +10,9 @@ use crate::secret::Secret;
 /// Default request body limit for webhook deliveries and API calls: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// Default number of delivery log entries kept (`--delivery-log-keep`).
+pub const DEFAULT_DELIVERY_LOG_KEEP: u64 = 100_000;
+
 /// Default size of sled's page cache in MiB (`--cache-mb`).
 pub const DEFAULT_CACHE_MB: u64 = crate::store::DEFAULT_CACHE_MB;
 
@@ -91,6 +94,17 @@ pub struct ServeConfig {
     )]
     pub cache_mb: u64,
 
+    /// How many of the newest stored deliveries keep their delivery log entry (all
+    /// integrations together, by sequence number); older entries are removed as new ones are
+    /// written. Each entry costs about 0.2 KB of memory and a little disk, so an unbounded log
+    /// grows without limit on a long-running server. `0` keeps every entry.
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_DELIVERY_LOG_KEEP",
+        default_value_t = DEFAULT_DELIVERY_LOG_KEEP
+    )]
+    pub delivery_log_keep: u64,
+
     /// Seconds to wait for in-flight requests on shutdown (SIGINT/SIGTERM) before closing.
     #[arg(
         long,
@@ -114,6 +128,7 @@ impl ServeConfig {
             header_timeout_secs: 30,
             shutdown_timeout_secs: 10,
             cache_mb: DEFAULT_CACHE_MB,
+            delivery_log_keep: DEFAULT_DELIVERY_LOG_KEEP,
         }
     }
 
@@ -146,6 +161,7 @@ mod tests {
         assert_eq!(cfg.data_dir, PathBuf::from("./data"));
         assert_eq!(cfg.body_limit, DEFAULT_BODY_LIMIT);
         assert_eq!(cfg.cache_mb, DEFAULT_CACHE_MB);
+        assert_eq!(cfg.delivery_log_keep, DEFAULT_DELIVERY_LOG_KEEP);
         assert_eq!(
             cfg.public_url_for(cfg.listen),
             "http://127.0.0.1:8080".to_owned()

@@ -207,6 +207,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
             config.body_timeout_secs
         }),
         tokens: TokenIndex::default(),
+        delivery_log_keep: config.delivery_log_keep,
     });
     let (tx, rx) = watch::channel(false);
     if pending > 0 {

@@ -7,7 +7,8 @@
 //! remove the inbox entry in one transaction. When Jira is needed and unreachable, the entry
 //! stays in the inbox and is retried with exponential backoff (1 s doubling to 60 s); later
 //! entries of the same integration wait behind it, which keeps their order, while other
-//! integrations' entries go on. The inbox is replayed on start: anything
+//! integrations' entries go on. After each batch the delivery log is pruned to the newest
+//! `--delivery-log-keep` entries. The inbox is replayed on start: anything
 //! acknowledged but not yet applied is applied then (sync is idempotent, so an entry applied
 //! just before a crash is harmless to apply again).
 
@@ -31,6 +32,8 @@ use crate::store::records::{
 };
 
 const BATCH: usize = 256;
+/// Most delivery log entries removed after one batch.
+const PRUNE_BUDGET: usize = 4 * BATCH;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -109,6 +112,7 @@ impl Worker {
                 continue;
             }
             let mut blocked_now: Vec<String> = Vec::new();
+            let mut newest: Option<u64> = None;
             for entry in batch {
                 if *shutdown.borrow() {
                     break;
@@ -120,6 +124,7 @@ impl Worker {
                     Ok(record) => {
                         paused.remove(&entry.integration_id);
                         self.finish(&entry, &record);
+                        newest = newest.max(Some(entry.seq));
                     }
                     Err(Retry(reason)) => {
                         let backoff = paused
@@ -135,8 +140,30 @@ impl Worker {
                     }
                 }
             }
+            if let Some(seq) = newest {
+                self.prune_delivery_log(seq);
+            }
         }
         tracing::info!("worker stopped");
+    }
+
+    /// Keeps the delivery log to the newest `delivery_log_keep` entries: removes those numbered
+    /// more than that below `newest` (at most [`PRUNE_BUDGET`] per batch, so a large backlog,
+    /// e.g. after lowering the setting, shrinks over several batches).
+    fn prune_delivery_log(&self, newest: u64) {
+        let keep = self.state.delivery_log_keep;
+        if keep == 0 || newest < keep {
+            return;
+        }
+        match self
+            .state
+            .store
+            .prune_deliveries(newest + 1 - keep, PRUNE_BUDGET)
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "delivery log pruned"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune the delivery log"),
+        }
     }
 
     fn finish(&self, entry: &InboxEntry, record: &DeliveryRecord) {

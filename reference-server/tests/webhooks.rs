@@ -10,6 +10,7 @@ use base64::Engine as _;
 use common::{MockJira, TestServer, external_id_of, fixture, install_pat, secret_of, sign};
 use http::{Method, StatusCode};
 use reference_server::jira::webhook_token;
+use reference_server::store::records::DeliveryState;
 use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(5);
@@ -495,4 +496,47 @@ async fn moved_issue_carries_links_and_late_events_on_the_old_key_follow() {
     server
         .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
         .await;
+}
+
+#[tokio::test]
+async fn the_delivery_log_keeps_the_newest_entries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_with(dir, |c| c.delivery_log_keep = 3).await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    for _ in 0..8 {
+        let (status, _) = server
+            .webhook(&token, &fixture("test_post_update_assignee.json"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // The first is applied, the other seven are logged as duplicates; the log keeps the
+    // newest three.
+    let start = std::time::Instant::now();
+    let seqs = loop {
+        let log = server
+            .state()
+            .store
+            .deliveries_with_seq(&id, 100)
+            .expect("delivery log");
+        let settled = server.state().inbox.is_empty()
+            && log.iter().all(|(_, d)| d.state != DeliveryState::Pending);
+        if settled && log.len() == 3 {
+            break log.iter().map(|(seq, _)| *seq).collect::<Vec<u64>>();
+        }
+        assert!(
+            start.elapsed() < WITHIN,
+            "log not pruned to 3: {} entries",
+            log.len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // Newest first and consecutive (one server run numbers its deliveries consecutively).
+    assert_eq!(seqs, [seqs[0], seqs[0] - 1, seqs[0] - 2]);
+    // What the admin API lists agrees.
+    let (_, d) = server
+        .api(Method::GET, &format!("/integrations/{id}/deliveries"), None)
+        .await;
+    assert_eq!(d["deliveries"].as_array().map(Vec::len), Some(3), "{d}");
 }

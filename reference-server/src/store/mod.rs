@@ -627,6 +627,44 @@ impl Store {
         Ok(())
     }
 
+    /// Removes delivery log entries numbered below `below`, of every integration (deleted ones
+    /// included), at most `limit` of them; returns how many were removed.
+    pub fn prune_deliveries(&self, below: u64, limit: usize) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        let mut from: Vec<u8> = Vec::new();
+        while removed < limit {
+            let Some(first) = self.deliveries.range(from.as_slice()..).keys().next() else {
+                break;
+            };
+            let first = first?;
+            // `integration \0 seq(8, big endian)`: the integration's prefix ends with the `\0`.
+            let Some(prefix) = first.len().checked_sub(8).and_then(|n| first.get(..n)) else {
+                // Not a delivery key: skip it.
+                from = first.to_vec();
+                from.push(0);
+                continue;
+            };
+            let mut end = prefix.to_vec();
+            end.extend_from_slice(&below.to_be_bytes());
+            for k in self.deliveries.range(prefix.to_vec()..end).keys() {
+                if removed == limit {
+                    break;
+                }
+                self.deliveries.remove(k?)?;
+                removed += 1;
+            }
+            // The next integration: every key of this one starts with `prefix`, whose last
+            // byte is the `\0` separator; replacing it with 1 gives a key after all of them
+            // and before any other integration's.
+            from = prefix.to_vec();
+            match from.last_mut() {
+                Some(last) => *last = 1,
+                None => break,
+            }
+        }
+        Ok(removed)
+    }
+
     /// Whether the delivery log has a final record (applied, ignored or failed) for a delivery.
     pub fn delivery_is_final(&self, integration: &str, seq: u64) -> Result<bool, StoreError> {
         let Some(v) = self.deliveries.get(delivery_key(integration, seq))? else {
@@ -773,6 +811,44 @@ mod tests {
         assert!(s.unlink("g1", "1", "APP-1").expect("unlink"));
         assert!(!s.unlink("g1", "1", "APP-1").expect("unlink"));
         assert!(s.linked_groups("1", "APP-1").expect("q").is_empty());
+    }
+
+    #[test]
+    fn pruning_removes_only_entries_below_the_cutoff_of_every_integration() {
+        let s = Store::temporary().expect("open");
+        let rec = DeliveryRecord {
+            received_at: "2026-11-27T00:00:00.000Z".into(),
+            event: None,
+            issue_key: None,
+            state: records::DeliveryState::Applied,
+            reason: None,
+            outcomes: Vec::new(),
+        };
+        // Integration ids that are prefixes of each other, and seqs with 0 bytes in them.
+        for (integration, seqs) in [("7", [1u64, 5, 256]), ("70", [2, 6, 512]), ("8", [3, 4, 9])] {
+            for seq in seqs {
+                s.put_delivery(integration, seq, &rec).expect("put");
+            }
+        }
+        let seqs = |i: &str| -> Vec<u64> {
+            let mut v: Vec<u64> = s
+                .deliveries_with_seq(i, 100)
+                .expect("list")
+                .into_iter()
+                .map(|(seq, _)| seq)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        // A budget of 2 stops early; the rest goes on the next call.
+        assert_eq!(s.prune_deliveries(6, 2).expect("prune"), 2);
+        assert_eq!(s.prune_deliveries(6, 100).expect("prune"), 3);
+        assert_eq!(seqs("7"), [256]);
+        assert_eq!(seqs("70"), [6, 512]);
+        assert_eq!(seqs("8"), [9]);
+        assert_eq!(s.prune_deliveries(6, 100).expect("prune"), 0);
+        assert_eq!(s.prune_deliveries(513, 100).expect("prune"), 4);
+        assert!(s.deliveries.is_empty());
     }
 
     #[test]

@@ -65,12 +65,18 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: TempDir) -> Self {
+        Self::start_with(dir, |_| {}).await
+    }
+
+    /// Starts a server on `dir` with the test defaults changed by `configure`.
+    pub async fn start_with(dir: TempDir, configure: impl FnOnce(&mut ServeConfig)) -> Self {
         let mut config = ServeConfig::new(
             "127.0.0.1:0".parse().expect("addr"),
             dir.path().to_path_buf(),
         );
         config.admin_token = Some(ADMIN.parse().expect("token"));
         config.shutdown_timeout_secs = 2;
+        configure(&mut config);
         let handle = server::start(config).await.expect("server starts");
         let addr = handle.addr;
         Self {
