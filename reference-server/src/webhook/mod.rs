@@ -164,23 +164,21 @@ fn pending_info(event: Option<Cow<'_, str>>, issue_key: Option<Cow<'_, str>>) ->
     }
 }
 
-/// Whether the raw changelog, with all ASCII whitespace removed, is one of the falsy literals
-/// `null`, `{}`, `[]`, `""`, `0`, `false`, `0.0` (without building the compacted text).
+/// Whether a raw JSON value is falsy in Python (Sentry tests `if not data.get("changelog")`):
+/// `null`, `false`, a number equal to zero (`0`, `-0`, `0.00`, `0e5`, and numbers that round to
+/// zero), `""`, and an empty array or object (whitespace inside allowed). `" "` is truthy.
 fn falsy(raw: &RawValue) -> bool {
-    const LONGEST: usize = 5; // "false"
-    let mut buf = [0u8; LONGEST];
-    let mut len = 0;
-    for b in raw.get().bytes().filter(|b| !b.is_ascii_whitespace()) {
-        let Some(slot) = buf.get_mut(len) else {
-            return false;
-        };
-        *slot = b;
-        len += 1;
+    let text = raw.get().trim_matches(|c: char| c.is_ascii_whitespace());
+    match text.as_bytes().first() {
+        Some(b'"') => text == "\"\"",
+        Some(b'{' | b'[') => text
+            .get(1..text.len() - 1)
+            .is_some_and(|inner| inner.bytes().all(|b| b.is_ascii_whitespace())),
+        Some(b'n') => text == "null",
+        Some(b'f') => text == "false",
+        Some(b'-' | b'0'..=b'9') => text.parse::<f64>().is_ok_and(|f| f == 0.0),
+        _ => false,
     }
-    matches!(
-        buf.get(..len),
-        Some(b"null" | b"{}" | b"[]" | b"\"\"" | b"0" | b"false" | b"0.0")
-    )
 }
 
 /// Classifies a delivery body (Sentry: `if not data.get("changelog")` -> 200).
@@ -382,6 +380,12 @@ mod tests {
         assert_eq!(classify(b"{}"), BodyClass::NoChangelog);
         assert_eq!(classify(b"{\"changelog\":null}"), BodyClass::NoChangelog);
         assert_eq!(classify(b"{\"changelog\": { } }"), BodyClass::NoChangelog);
+        assert_eq!(classify(b"{\"changelog\": -0.0}"), BodyClass::NoChangelog);
+        // A one-space string is truthy in Python: relevant (and the worker then ignores it).
+        assert!(matches!(
+            classify(b"{\"changelog\": \" \"}"),
+            BodyClass::Relevant { keys: None, .. }
+        ));
         assert_eq!(
             classify(b"{\"webhookEvent\":\"jira:issue_updated\",\"issue\":{\"key\":\"APP-1\"},\"changelog\":{\"items\":[]}}"),
             BodyClass::Relevant {
@@ -413,9 +417,11 @@ mod tests {
 
     #[test]
     fn falsy_changelogs_known_answers() {
+        // Python's truthiness of the parsed value (json.loads), which Sentry's check uses.
         let raw = |s: &str| RawValue::from_string(s.to_owned()).expect("raw JSON");
         for s in [
-            "null", "{}", "{ }", "[]", "[\n\t]", "\"\"", "\" \"", "0", "false", "0.0",
+            "null", "{}", "{ }", "[]", "[\n\t]", "\"\"", "0", "false", "0.0", "0.00", "-0", "-0.0",
+            "0e5", "1e-400",
         ] {
             assert!(falsy(&raw(s)), "{s} is falsy");
         }
@@ -423,14 +429,21 @@ mod tests {
             "1",
             "true",
             "\"x\"",
+            "\" \"",
+            "\"\\u0000\"",
             "[0]",
             "{\"a\":1}",
-            "0.00",
-            "-0",
             "[null]",
             "\"falsee\"",
+            "1e-5",
+            "1e400",
         ] {
             assert!(!falsy(&raw(s)), "{s} is truthy");
+        }
+        // The fallback path (a body the probe cannot read) agrees.
+        for s in ["0.00", "-0", "\" \"", "{ }", "1e-400"] {
+            let v: serde_json::Value = serde_json::from_str(s).expect("JSON");
+            assert_eq!(truthy(&v), !falsy(&raw(s)), "{s}");
         }
     }
 
