@@ -94,9 +94,8 @@ pub struct ServeConfig {
     )]
     pub cache_mb: u64,
 
-    /// How many of the newest stored deliveries keep their delivery log entry (all
-    /// integrations together, by sequence number); older entries are removed as new ones are
-    /// written. Each entry costs about 0.2 KB of memory and a little disk, so an unbounded log
+    /// How many delivery log entries to keep per integration (the newest); older entries are
+    /// removed as new ones are written. Each entry costs about 0.2 KB of memory and a little disk, so an unbounded log
     /// grows without limit on a long-running server. `0` keeps every entry.
     #[arg(
         long,

@@ -7,8 +7,9 @@
 //! remove the inbox entry in one transaction. When Jira is needed and unreachable, the entry
 //! stays in the inbox and is retried with exponential backoff (1 s doubling to 60 s); later
 //! entries of the same integration wait behind it, which keeps their order, while other
-//! integrations' entries go on. After each batch the delivery log is pruned to the newest
-//! `--delivery-log-keep` entries. The inbox is replayed on start: anything
+//! integrations' entries go on. After each batch the delivery log of each integration it
+//! touched is pruned to its newest `--delivery-log-keep` entries. The inbox is replayed on
+//! start: anything
 //! acknowledged but not yet applied is applied then (sync is idempotent, so an entry applied
 //! just before a crash is harmless to apply again).
 
@@ -112,7 +113,7 @@ impl Worker {
                 continue;
             }
             let mut blocked_now: Vec<String> = Vec::new();
-            let mut newest: Option<u64> = None;
+            let mut logged: Vec<String> = Vec::new();
             for entry in batch {
                 if *shutdown.borrow() {
                     break;
@@ -124,7 +125,9 @@ impl Worker {
                     Ok(record) => {
                         paused.remove(&entry.integration_id);
                         self.finish(&entry, &record);
-                        newest = newest.max(Some(entry.seq));
+                        if !logged.contains(&entry.integration_id) {
+                            logged.push(entry.integration_id.clone());
+                        }
                     }
                     Err(Retry(reason)) => {
                         let backoff = paused
@@ -140,28 +143,28 @@ impl Worker {
                     }
                 }
             }
-            if let Some(seq) = newest {
-                self.prune_delivery_log(seq);
+            for integration in &logged {
+                self.prune_delivery_log(integration);
             }
         }
         tracing::info!("worker stopped");
     }
 
-    /// Keeps the delivery log to the newest `delivery_log_keep` entries: removes those numbered
-    /// more than that below `newest` (at most [`PRUNE_BUDGET`] per batch, so a large backlog,
-    /// e.g. after lowering the setting, shrinks over several batches).
-    fn prune_delivery_log(&self, newest: u64) {
+    /// Keeps an integration's delivery log to its newest `delivery_log_keep` entries (at most
+    /// [`PRUNE_BUDGET`] removals per batch, so a large backlog, e.g. after lowering the
+    /// setting, shrinks over several batches).
+    fn prune_delivery_log(&self, integration: &str) {
         let keep = self.state.delivery_log_keep;
-        if keep == 0 || newest < keep {
+        if keep == 0 {
             return;
         }
         match self
             .state
             .store
-            .prune_deliveries(newest + 1 - keep, PRUNE_BUDGET)
+            .prune_deliveries(integration, keep, PRUNE_BUDGET)
         {
             Ok(0) => {}
-            Ok(n) => tracing::debug!(removed = n, "delivery log pruned"),
+            Ok(n) => tracing::debug!(integration, removed = n, "delivery log pruned"),
             Err(e) => tracing::warn!(error = %e, "cannot prune the delivery log"),
         }
     }

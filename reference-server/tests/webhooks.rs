@@ -498,45 +498,58 @@ async fn moved_issue_carries_links_and_late_events_on_the_old_key_follow() {
         .await;
 }
 
-#[tokio::test]
-async fn the_delivery_log_keeps_the_newest_entries() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start_with(dir, |c| c.delivery_log_keep = 3).await;
-    let jira = MockJira::start(9).await;
-    let (id, token) = install_pat(&server, &jira).await;
-    server.seed(&id, "APP-1").await;
-    for _ in 0..8 {
-        let (status, _) = server
-            .webhook(&token, &fixture("test_post_update_assignee.json"))
-            .await;
-        assert_eq!(status, StatusCode::OK);
-    }
-    // The first is applied, the other seven are logged as duplicates; the log keeps the
-    // newest three.
+/// Waits until the inbox is empty and the delivery log holds `n` final entries; returns their
+/// sequence numbers, newest first.
+async fn settled_log(server: &TestServer, id: &str, n: usize) -> Vec<u64> {
     let start = std::time::Instant::now();
-    let seqs = loop {
+    loop {
         let log = server
             .state()
             .store
-            .deliveries_with_seq(&id, 100)
+            .deliveries_with_seq(id, 100)
             .expect("delivery log");
         let settled = server.state().inbox.is_empty()
             && log.iter().all(|(_, d)| d.state != DeliveryState::Pending);
-        if settled && log.len() == 3 {
-            break log.iter().map(|(seq, _)| *seq).collect::<Vec<u64>>();
+        if settled && log.len() == n {
+            return log.iter().map(|(seq, _)| *seq).collect();
         }
         assert!(
             start.elapsed() < WITHIN,
-            "log not pruned to 3: {} entries",
+            "log not at {n} entries: {} entries",
             log.len()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    // Newest first and consecutive (one server run numbers its deliveries consecutively).
-    assert_eq!(seqs, [seqs[0], seqs[0] - 1, seqs[0] - 2]);
-    // What the admin API lists agrees.
+    }
+}
+
+async fn send_assignee(server: &TestServer, token: &str, n: usize) {
+    for _ in 0..n {
+        let (status, _) = server
+            .webhook(token, &fixture("test_post_update_assignee.json"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn the_delivery_log_keeps_the_newest_entries_across_a_restart() {
+    let keep5 = |c: &mut reference_server::config::ServeConfig| c.delivery_log_keep = 5;
+    let server = TestServer::start_with(tempfile::tempdir().expect("tempdir"), keep5).await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    // The first is applied, the others are logged as duplicates.
+    send_assignee(&server, &token, 4).await;
+    let before = settled_log(&server, &id, 4).await;
+    // A restart numbers deliveries from a new range (far above the old numbers).
+    let server = TestServer::start_with(server.stop().await, keep5).await;
+    send_assignee(&server, &token, 3).await;
+    let after = settled_log(&server, &id, 5).await;
+    assert!(after[2] > before[0] + 1, "{before:?} {after:?}");
+    // The newest five: the three new ones and the newest two of before.
+    assert_eq!(after[3..], before[..2], "{before:?} {after:?}");
     let (_, d) = server
         .api(Method::GET, &format!("/integrations/{id}/deliveries"), None)
         .await;
-    assert_eq!(d["deliveries"].as_array().map(Vec::len), Some(3), "{d}");
+    assert_eq!(d["deliveries"].as_array().map(Vec::len), Some(5), "{d}");
 }

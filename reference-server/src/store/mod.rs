@@ -18,6 +18,7 @@ pub mod import;
 pub mod records;
 pub mod sync;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -125,6 +126,9 @@ pub struct Store {
     pub(crate) moves: sled::Tree,
     pub(crate) status_cache: sled::Tree,
     config_cache: std::sync::Arc<cache::ConfigCache>,
+    /// Delivery log entries per integration, for the integrations counted so far (see
+    /// [`Store::prune_deliveries`]).
+    delivery_counts: Arc<std::sync::Mutex<HashMap<String, u64>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -175,6 +179,7 @@ impl Store {
             moves: db.open_tree("moves")?,
             status_cache: db.open_tree("status_cache")?,
             config_cache: std::sync::Arc::default(),
+            delivery_counts: Arc::default(),
             db,
         })
     }
@@ -622,45 +627,60 @@ impl Store {
         seq: u64,
         rec: &DeliveryRecord,
     ) -> Result<(), StoreError> {
-        self.deliveries
+        let previous = self
+            .deliveries
             .insert(delivery_key(integration, seq), to_json(rec)?)?;
+        if previous.is_none()
+            && let Some(n) = self.delivery_counts().get_mut(integration)
+        {
+            *n += 1;
+        }
         Ok(())
     }
 
-    /// Removes delivery log entries numbered below `below`, of every integration (deleted ones
-    /// included), at most `limit` of them; returns how many were removed.
-    pub fn prune_deliveries(&self, below: u64, limit: usize) -> Result<usize, StoreError> {
+    fn delivery_counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.delivery_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps the newest `keep` delivery log entries of an integration (by sequence number):
+    /// removes the oldest ones beyond that, at most `limit`; returns how many were removed.
+    ///
+    /// The integration's entries are counted with one key scan the first time, then the count
+    /// follows [`Store::put_delivery`] and the removals, so a call costs one removal per entry
+    /// written since the previous one. The log is written by the worker only, which also prunes
+    /// it; call from one thread.
+    pub fn prune_deliveries(
+        &self,
+        integration: &str,
+        keep: u64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let p = prefix(&[integration]);
+        let counted = self.delivery_counts().get(integration).copied();
+        let count = if let Some(n) = counted {
+            n
+        } else {
+            let mut n = 0u64;
+            for k in self.deliveries.scan_prefix(&p).keys() {
+                k?;
+                n += 1;
+            }
+            self.delivery_counts().insert(integration.to_owned(), n);
+            n
+        };
+        let excess = usize::try_from(count.saturating_sub(keep))
+            .unwrap_or(usize::MAX)
+            .min(limit);
         let mut removed = 0;
-        let mut from: Vec<u8> = Vec::new();
-        while removed < limit {
-            let Some(first) = self.deliveries.range(from.as_slice()..).keys().next() else {
-                break;
-            };
-            let first = first?;
-            // `integration \0 seq(8, big endian)`: the integration's prefix ends with the `\0`.
-            let Some(prefix) = first.len().checked_sub(8).and_then(|n| first.get(..n)) else {
-                // Not a delivery key: skip it.
-                from = first.to_vec();
-                from.push(0);
-                continue;
-            };
-            let mut end = prefix.to_vec();
-            end.extend_from_slice(&below.to_be_bytes());
-            for k in self.deliveries.range(prefix.to_vec()..end).keys() {
-                if removed == limit {
-                    break;
-                }
-                self.deliveries.remove(k?)?;
+        for k in self.deliveries.scan_prefix(&p).keys().take(excess) {
+            if self.deliveries.remove(k?)?.is_some() {
                 removed += 1;
             }
-            // The next integration: every key of this one starts with `prefix`, whose last
-            // byte is the `\0` separator; replacing it with 1 gives a key after all of them
-            // and before any other integration's.
-            from = prefix.to_vec();
-            match from.last_mut() {
-                Some(last) => *last = 1,
-                None => break,
-            }
+        }
+        if let Some(n) = self.delivery_counts().get_mut(integration) {
+            *n = n.saturating_sub(removed as u64);
         }
         Ok(removed)
     }
@@ -814,7 +834,7 @@ mod tests {
     }
 
     #[test]
-    fn pruning_removes_only_entries_below_the_cutoff_of_every_integration() {
+    fn pruning_keeps_the_newest_entries_of_one_integration() {
         let s = Store::temporary().expect("open");
         let rec = DeliveryRecord {
             received_at: "2026-11-27T00:00:00.000Z".into(),
@@ -824,31 +844,38 @@ mod tests {
             reason: None,
             outcomes: Vec::new(),
         };
-        // Integration ids that are prefixes of each other, and seqs with 0 bytes in them.
-        for (integration, seqs) in [("7", [1u64, 5, 256]), ("70", [2, 6, 512]), ("8", [3, 4, 9])] {
-            for seq in seqs {
-                s.put_delivery(integration, seq, &rec).expect("put");
-            }
+        // Integration ids that prefix each other, sequence numbers with zero bytes and a jump
+        // (a restart starts a new range of numbers).
+        let big = 1u64 << 20;
+        for seq in [1, 5, 256, big + 1] {
+            s.put_delivery("7", seq, &rec).expect("put");
+        }
+        for seq in [2, 6, 512] {
+            s.put_delivery("70", seq, &rec).expect("put");
         }
         let seqs = |i: &str| -> Vec<u64> {
-            let mut v: Vec<u64> = s
-                .deliveries_with_seq(i, 100)
+            s.deliveries_with_seq(i, 100)
                 .expect("list")
                 .into_iter()
                 .map(|(seq, _)| seq)
-                .collect();
-            v.sort_unstable();
-            v
+                .collect()
         };
-        // A budget of 2 stops early; the rest goes on the next call.
-        assert_eq!(s.prune_deliveries(6, 2).expect("prune"), 2);
-        assert_eq!(s.prune_deliveries(6, 100).expect("prune"), 3);
-        assert_eq!(seqs("7"), [256]);
-        assert_eq!(seqs("70"), [6, 512]);
-        assert_eq!(seqs("8"), [9]);
-        assert_eq!(s.prune_deliveries(6, 100).expect("prune"), 0);
-        assert_eq!(s.prune_deliveries(513, 100).expect("prune"), 4);
-        assert!(s.deliveries.is_empty());
+        // First call counts the existing entries; a budget of 1 stops early.
+        assert_eq!(s.prune_deliveries("7", 2, 1).expect("prune"), 1);
+        assert_eq!(seqs("7"), [big + 1, 256, 5]);
+        assert_eq!(s.prune_deliveries("7", 2, 100).expect("prune"), 1);
+        assert_eq!(seqs("7"), [big + 1, 256]);
+        assert_eq!(seqs("70"), [512, 6, 2], "another integration is untouched");
+        // Overwriting an entry (pending, then final) does not count twice; new ones do.
+        s.put_delivery("7", big + 1, &rec).expect("overwrite");
+        assert_eq!(s.prune_deliveries("7", 2, 100).expect("prune"), 0);
+        s.put_delivery("7", big + 2, &rec).expect("put");
+        s.put_delivery("7", big + 3, &rec).expect("put");
+        assert_eq!(s.prune_deliveries("7", 2, 100).expect("prune"), 2);
+        assert_eq!(seqs("7"), [big + 3, big + 2]);
+        assert_eq!(s.prune_deliveries("70", 0, 100).expect("prune"), 3);
+        assert!(seqs("70").is_empty());
+        assert_eq!(s.prune_deliveries("none", 1, 100).expect("prune"), 0);
     }
 
     #[test]
