@@ -13,6 +13,7 @@
 //! acknowledged but not yet applied is applied then (sync is idempotent, so an entry applied
 //! just before a crash is harmless to apply again).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,10 +28,10 @@ use tokio::sync::watch;
 use crate::app::AppState;
 use crate::inbox::InboxEntry;
 use crate::integration_jira::{Clients, LookupError, refresh_statuses};
-use crate::store::StoreError;
 use crate::store::records::{
     DeliveryRecord, DeliveryState, GroupOutcomeRecord, IntegrationRecord, StatusCategories,
 };
+use crate::store::{Store, StoreError};
 
 const BATCH: usize = 256;
 /// Most delivery log entries removed after one batch.
@@ -262,21 +263,7 @@ impl Worker {
             ));
         }
         let old_key = key_change.as_ref().and_then(|k| k.from.clone());
-        let relevant = |k: &str| -> Result<bool, StoreError> {
-            Ok(store.has_links(&integration.id, k)? || store.has_move(&integration.id, k)?)
-        };
-        let linked = relevant(&issue_key)?
-            || match &old_key {
-                Some(k) => relevant(k)?,
-                None => false,
-            };
-        if !linked {
-            return Ok(done(
-                base,
-                DeliveryState::Ignored,
-                &format!("no group is linked to {issue_key}"),
-            ));
-        }
+        let linked = LinkCheck::new(store, &integration.id, &issue_key, old_key.as_deref());
 
         let mut sync_event = InboundEvent::new(
             integration.id.as_str(),
@@ -291,14 +278,16 @@ impl Worker {
             sync_event = match event.assignee() {
                 None => sync_event.unassigned(),
                 Some(u) => {
-                    let user = self.resolve_user(&integration, u, &mut notes).await?;
+                    let user = self
+                        .resolve_user(&integration, u, &linked, &mut notes)
+                        .await?;
                     sync_event.assigned_to(user)
                 }
             };
         }
         if let Some(change) = &status_change {
             let (from, to) = self
-                .status_pair(&integration, &event, change, &mut notes)
+                .status_pair(&integration, &event, change, &linked, &mut notes)
                 .await?;
             sync_event = sync_event.with_status(from, to);
         }
@@ -311,6 +300,13 @@ impl Worker {
         let outcome = match sync_inbound(store, &sync_event).await {
             Ok(o) => o,
             Err(SyncError::Store(e)) => return Err(Retry::from(e)),
+            Err(_) if !linked.any()? => {
+                return Ok(done(
+                    base,
+                    DeliveryState::Ignored,
+                    &format!("no group is linked to {issue_key}"),
+                ));
+            }
             Err(e) => {
                 return Ok(done(base, DeliveryState::Failed, &e.to_string()));
             }
@@ -369,6 +365,7 @@ impl Worker {
         &self,
         integration: &IntegrationRecord,
         u: &jira_webhook_model::User,
+        linked: &LinkCheck<'_>,
         notes: &mut Vec<String>,
     ) -> Result<SyncUser, Retry> {
         let mut user = SyncUser::new();
@@ -399,6 +396,9 @@ impl Worker {
             if store.user_mapping(&integration.id, candidate)?.is_some() {
                 return Ok(user);
             }
+        }
+        if !linked.any()? {
+            return Ok(user);
         }
         let client = match self.clients.get(integration, &self.state.metrics) {
             Ok(c) => c,
@@ -444,6 +444,7 @@ impl Worker {
         integration: &IntegrationRecord,
         event: &LeanEvent,
         change: &jira_webhook_model::Transition<jira_webhook_model::StatusRef>,
+        linked: &LinkCheck<'_>,
         notes: &mut Vec<String>,
     ) -> Result<(Option<SyncStatus>, Option<SyncStatus>), Retry> {
         let store = &self.state.store;
@@ -459,7 +460,7 @@ impl Worker {
             from_id.as_ref().is_some_and(|id| !cats.contains_key(id))
                 || (payload_to.is_none() && to_id.as_ref().is_some_and(|id| !cats.contains_key(id)))
         };
-        if needs(&cats) && self.status_sync_enabled(&integration.id)? {
+        if needs(&cats) && self.status_sync_enabled(&integration.id)? && linked.any()? {
             match self.clients.get(integration, &self.state.metrics) {
                 Ok(client) => match refresh_statuses(store, &client, &integration.id).await {
                     Ok(fresh) => cats = fresh,
@@ -498,6 +499,46 @@ impl Worker {
             .org_settings(integration)?
             .iter()
             .any(|(_, s)| s.sync_status_reverse))
+    }
+}
+
+/// Whether any group is linked to a delivery's issue: to its key or the old key of a key change,
+/// directly or through a recorded move. The webhook endpoint stores only deliveries on linked
+/// issues, so this is asked only where the answer saves work: before a call to Jira (an issue
+/// unlinked since the delivery arrived costs no round trip) and to tell "not linked" from a
+/// failed sync. The answer is remembered.
+struct LinkCheck<'a> {
+    store: &'a Store,
+    integration: &'a str,
+    keys: [Option<&'a str>; 2],
+    known: Cell<Option<bool>>,
+}
+
+impl<'a> LinkCheck<'a> {
+    fn new(store: &'a Store, integration: &'a str, key: &'a str, old_key: Option<&'a str>) -> Self {
+        Self {
+            store,
+            integration,
+            keys: [Some(key), old_key],
+            known: Cell::new(None),
+        }
+    }
+
+    fn any(&self) -> Result<bool, StoreError> {
+        if let Some(known) = self.known.get() {
+            return Ok(known);
+        }
+        let mut linked = false;
+        for k in self.keys.into_iter().flatten() {
+            if self.store.has_links(self.integration, k)?
+                || self.store.has_move(self.integration, k)?
+            {
+                linked = true;
+                break;
+            }
+        }
+        self.known.set(Some(linked));
+        Ok(linked)
     }
 }
 
