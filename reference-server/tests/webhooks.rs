@@ -302,6 +302,52 @@ async fn test_post_update_status_token_error_is_retried() {
     assert_eq!(inbox_len(&server), 0);
 }
 
+/// A delivery stored while its issue was linked, but applied after the link went: ignored, and
+/// the hidden e-mail is not looked up in Jira for it.
+#[tokio::test]
+async fn issue_unlinked_before_apply_is_ignored_without_calling_jira() {
+    let (server, jira, id, _token) = setup().await;
+    server.seed(&id, "PRJA-37").await;
+    wiremock::Mock::given(wiremock::matchers::path("/rest/api/2/user"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
+            "name": "admin", "key": "admin", "emailAddress": "bob@example.org"
+        })))
+        .mount(&jira.server)
+        .await;
+    let (s, v) = server
+        .api(
+            Method::DELETE,
+            &format!("/groups/g1/external-issues/{id}/PRJA-37"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut body: Value =
+        serde_json::from_slice(&fixture("server-7x-issue-updated-assigned.json")).expect("json");
+    body["issue"]["fields"]["assignee"]
+        .as_object_mut()
+        .expect("assignee")
+        .remove("emailAddress");
+    // As the webhook endpoint stores a delivery that passed its link check.
+    server
+        .state()
+        .inbox
+        .commit(
+            &id,
+            0,
+            reference_server::inbox::PendingInfo::default(),
+            body.to_string().as_bytes(),
+        )
+        .await
+        .expect("stored");
+    let d = server.wait_delivery(&id, WITHIN).await;
+    assert_eq!(d["state"], "ignored", "{d}");
+    assert_eq!(d["reason"], "no group is linked to PRJA-37", "{d}");
+    assert_eq!(jira.count("GET", "/rest/api/2/user").await, 0);
+    let g = server.state().store.group("g1").expect("read").expect("g1");
+    assert_eq!(g.assignee, None);
+}
+
 #[tokio::test]
 async fn hidden_email_uses_mapping_then_jira_user_api() {
     let (server, jira, id, token) = setup().await;
@@ -503,13 +549,15 @@ async fn moved_issue_carries_links_and_late_events_on_the_old_key_follow() {
 async fn settled_log(server: &TestServer, id: &str, n: usize) -> Vec<u64> {
     let start = std::time::Instant::now();
     loop {
+        // The inbox first: the worker writes an entry's log record before it leaves the inbox,
+        // so an empty inbox seen first means the log read next holds every record.
+        let drained = server.state().inbox.is_empty();
         let log = server
             .state()
             .store
             .deliveries_with_seq(id, 100)
             .expect("delivery log");
-        let settled = server.state().inbox.is_empty()
-            && log.iter().all(|(_, d)| d.state != DeliveryState::Pending);
+        let settled = drained && log.iter().all(|(_, d)| d.state != DeliveryState::Pending);
         if settled && log.len() == n {
             return log.iter().map(|(seq, _)| *seq).collect();
         }
