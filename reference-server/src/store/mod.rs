@@ -129,6 +129,8 @@ pub struct Store {
     /// Delivery log entries per integration, for the integrations counted so far (see
     /// [`Store::prune_deliveries`]).
     delivery_counts: Arc<std::sync::Mutex<HashMap<String, u64>>>,
+    /// Group records a sync read last, for its compare-and-swap (see [`sync::GroupReads`]).
+    group_reads: Arc<sync::GroupReads>,
 }
 
 impl std::fmt::Debug for Store {
@@ -180,6 +182,7 @@ impl Store {
             status_cache: db.open_tree("status_cache")?,
             config_cache: std::sync::Arc::default(),
             delivery_counts: Arc::default(),
+            group_reads: Arc::default(),
             db,
         })
     }

@@ -144,6 +144,40 @@ pub fn to_sync_settings(rec: &OrgSettingsRecord) -> SyncSettings {
     s
 }
 
+/// At most this many group reads are kept for [`GroupReads`].
+const MAX_GROUP_READS: usize = 32;
+
+/// The group records [`assignee_sync::Store::linked_groups`] read last, raw and decoded, so
+/// that committing a mutation to one of them (normally right after) need not read and decode
+/// it again. A kept read is only a first guess: the compare-and-swap still checks it against
+/// the stored bytes, and a group written in between is read afresh.
+#[derive(Debug, Default)]
+pub(crate) struct GroupReads(std::sync::Mutex<Vec<(String, sled::IVec, GroupRecord)>>);
+
+impl GroupReads {
+    fn reads(&self) -> std::sync::MutexGuard<'_, Vec<(String, sled::IVec, GroupRecord)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn put(&self, group: String, raw: sled::IVec, record: GroupRecord) {
+        let mut reads = self.reads();
+        reads.retain(|(g, _, _)| *g != group);
+        if reads.len() >= MAX_GROUP_READS {
+            reads.remove(0);
+        }
+        reads.push((group, raw, record));
+    }
+
+    fn take(&self, group: &str) -> Option<(sled::IVec, GroupRecord)> {
+        let mut reads = self.reads();
+        let at = reads.iter().position(|(g, _, _)| g == group)?;
+        let (_, raw, record) = reads.remove(at);
+        Some((raw, record))
+    }
+}
+
 impl Store {
     /// A group's watermark: from its record, else from the `watermarks` tree of earlier
     /// versions.
@@ -171,11 +205,17 @@ impl Store {
         m: &Mutation,
     ) -> Result<MutationResult, StoreError> {
         let gid = m.group.as_str();
+        let mut read = self.group_reads.take(gid);
         loop {
-            let Some(raw) = self.groups.get(gid.as_bytes())? else {
-                return Ok(MutationResult::GroupMissing);
+            let (raw, mut group) = if let Some(r) = read.take() {
+                r
+            } else {
+                let Some(raw) = self.groups.get(gid.as_bytes())? else {
+                    return Ok(MutationResult::GroupMissing);
+                };
+                let group: GroupRecord = serde_json::from_slice(&raw)?;
+                (raw, group)
             };
-            let mut group: GroupRecord = serde_json::from_slice(&raw)?;
             let known = self.watermark(&group, integration, gid, m.kind())?;
             let result = apply_mutation(&mut group, known, m, integration);
             if !matches!(result, MutationResult::Applied { .. }) {
@@ -246,9 +286,10 @@ impl assignee_sync::Store for Store {
     ) -> Result<Vec<LinkedGroup>, StoreError> {
         let mut out = Vec::new();
         for gid in self.linked_groups(integration.as_str(), issue.as_str())? {
-            let Some(group) = self.group(&gid)? else {
+            let Some(raw) = self.groups.get(gid.as_bytes())? else {
                 continue;
             };
+            let group: GroupRecord = serde_json::from_slice(&raw)?;
             let Some(project) = self.project_shared(&group.project)? else {
                 continue;
             };
@@ -256,10 +297,15 @@ impl assignee_sync::Store for Store {
                 self.watermark(&group, integration.as_str(), &gid, SyncKind::Assignee)?;
             let status = self.watermark(&group, integration.as_str(), &gid, SyncKind::Status)?;
             out.push(
-                LinkedGroup::new(gid, group.project, project.organization.as_str())
-                    .with_watermark(SyncKind::Assignee, assignee)
-                    .with_watermark(SyncKind::Status, status),
+                LinkedGroup::new(
+                    gid.as_str(),
+                    group.project.as_str(),
+                    project.organization.as_str(),
+                )
+                .with_watermark(SyncKind::Assignee, assignee)
+                .with_watermark(SyncKind::Status, status),
             );
+            self.group_reads.put(gid, raw, group);
         }
         Ok(out)
     }
@@ -428,6 +474,37 @@ mod tests {
             assert_eq!(decode_watermark(&encode_watermark(k)), Some(k));
         }
         assert_eq!(decode_watermark(&[1, 2]), None);
+    }
+
+    #[tokio::test]
+    async fn a_group_written_after_the_sync_read_it_is_read_again_before_the_swap() {
+        let s = seeded();
+        let linked = assignee_sync::Store::linked_groups(
+            &s,
+            &IntegrationId::new("1"),
+            &assignee_sync::IssueKey::new("APP-1"),
+        )
+        .await
+        .expect("read");
+        assert_eq!(linked.len(), 1);
+        // Someone else writes the group after the sync read it.
+        let mut g = s.group("g1").expect("q").expect("g");
+        g.status = GroupStatus::Resolved;
+        s.groups
+            .insert("g1", serde_json::to_vec(&g).expect("encode"))
+            .expect("write");
+        let m = Mutation::new(
+            assignee_sync::GroupId::new("g1"),
+            Change::Assign(UserId::new("u-bob")),
+            OrderingKey::changelog(20),
+        );
+        assert_eq!(
+            s.commit_mutation("1", &m).expect("commit"),
+            MutationResult::Applied { changed: true }
+        );
+        let g = s.group("g1").expect("q").expect("g");
+        assert_eq!(g.assignee.as_deref(), Some("u-bob"));
+        assert_eq!(g.status, GroupStatus::Resolved, "the other write is kept");
     }
 
     #[tokio::test]
