@@ -1,12 +1,12 @@
-//! Decoded records the admin API writes (integrations, organization settings, users,
-//! projects), reused until any of them is written.
+//! Decoded records the admin API writes (integrations, organization settings, user mappings,
+//! users, projects), reused until any of them is written.
 //!
-//! The worker reads an integration's record, its organizations' settings, the users with the
-//! assignee's e-mail, the group's project and its membership for every delivery; reading and
-//! decoding them from sled was 15-20% of the worker's samples (perf, mix a of the load
-//! harness). All of them change only through the admin API (`Store::put_integration`,
-//! `delete_integration`, `put_org_settings`, `put_user`, `put_project`), which calls
-//! [`ConfigCache::written`].
+//! The worker reads an integration's record, its organizations' settings, the assignee's user
+//! mapping, the users with the assignee's e-mail, the group's project and its membership for
+//! every delivery; reading and decoding them from sled was 15-20% of the worker's samples
+//! (perf, mix a of the load harness). All of them change only through the admin API
+//! (`Store::put_integration`, `delete_integration`, `put_org_settings`, `put_user_mapping`,
+//! `put_user`, `put_project`), which calls [`ConfigCache::written`].
 //!
 //! Every entry is tagged with the generation read *before* the store was read, and every write
 //! bumps the generation *after* writing: an entry read before a write can therefore never be
@@ -39,6 +39,8 @@ pub(crate) struct ConfigCache {
     pub(crate) projects: Tagged<Arc<ProjectRecord>>,
     /// `project\0user` -> member or not.
     pub(crate) members: Tagged<bool>,
+    /// `integration\0jira user` -> the mapped user, if any.
+    pub(crate) user_mappings: Tagged<Option<String>>,
 }
 
 impl ConfigCache {
@@ -166,6 +168,24 @@ mod tests {
             s.project("p1").expect("q").map(|p| p.organization),
             Some("o2".into())
         );
+    }
+
+    #[test]
+    fn user_mappings_are_read_again_after_a_write() {
+        let s = Store::temporary().expect("open");
+        assert_eq!(s.user_mapping("1", "bob").expect("q"), None);
+        s.put_user_mapping("1", "bob", "u1").expect("put");
+        assert_eq!(
+            s.user_mapping("1", "bob").expect("q").as_deref(),
+            Some("u1")
+        );
+        s.put_user_mapping("1", "bob", "u2").expect("put");
+        assert_eq!(
+            s.user_mapping("1", "bob").expect("q").as_deref(),
+            Some("u2")
+        );
+        assert_eq!(s.user_mapping("2", "bob").expect("q"), None);
+        assert_eq!(s.user_mapping("1", "bobby").expect("q"), None);
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl Store {
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
-        Ok(Self {
+        let store = Self {
             integrations: db.open_tree("integrations")?,
             integrations_by_external: db.open_tree("integrations_by_external")?,
             pipelines: db.open_tree("pipelines")?,
@@ -184,7 +184,12 @@ impl Store {
             delivery_counts: Arc::default(),
             group_reads: Arc::default(),
             db,
-        })
+        };
+        let moved = store.migrate_legacy_watermarks()?;
+        if moved > 0 {
+            tracing::info!(moved, "watermarks moved into their group records");
+        }
+        Ok(store)
     }
 
     /// Flushes everything to disk (blocking; call from `spawn_blocking` in async code).
@@ -402,6 +407,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.user_mappings
             .insert(key(&[integration, jira_user]), user.as_bytes())?;
+        self.config_cache.written();
         Ok(())
     }
 
@@ -411,10 +417,18 @@ impl Store {
         integration: &str,
         jira_user: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(self
+        let cache = &self.config_cache;
+        let cache_key = format!("{integration}\0{jira_user}");
+        if let Some(user) = cache.get(&cache.user_mappings, &cache_key) {
+            return Ok(user);
+        }
+        let generation = cache.generation();
+        let user = self
             .user_mappings
             .get(key(&[integration, jira_user]))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        cache.put(&cache.user_mappings, &cache_key, generation, user.clone());
+        Ok(user)
     }
 
     // ---- users, projects, groups ----
