@@ -178,11 +178,12 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     let public_url = config.public_url_for(addr);
     let metrics = Arc::new(Metrics::default());
     let (store_flush, flusher) = StoreFlush::start(store.clone());
-    let (inbox, inbox_tasks) = Inbox::open(
+    let (inbox, inbox_tasks) = Inbox::open_with(
         &config.data_dir,
         store.clone(),
         store_flush.clone(),
         metrics.clone(),
+        config.inbox_segment_kb.saturating_mul(1024),
     )
     .map_err(|source| ServerError::Inbox {
         path: config

@@ -18,6 +18,9 @@
 //!   entirely applied (one applied record and the assignee): nothing half-applied;
 //! * nothing is left pending in the log or the inbox, and no record exists for an issue that
 //!   was never sent.
+//!
+//! The server runs with 256 KiB inbox segments, so the run rotates through many segments,
+//! most of them zero-filled spares.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -166,6 +169,9 @@ async fn start(dir: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
             .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
             .arg(dir.join("data"))
+            // Small inbox segments, so that kills also land while a spare segment is filled
+            // and while deliveries are written into one.
+            .args(["--inbox-segment-kb", "256"])
             .env("REFERENCE_SERVER_ADMIN_TOKEN", ADMIN)
             .env("REFERENCE_SERVER_LOG", "warn")
             .stdin(Stdio::null())

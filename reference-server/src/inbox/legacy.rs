@@ -106,7 +106,8 @@ pub(super) fn migrate(
             },
         ));
     }
-    let file = segment::create(dir, first).map_err(io_error("creating inbox segment", &path))?;
+    let file =
+        segment::create(dir, first, false).map_err(io_error("creating inbox segment", &path))?;
     (&file)
         .write_all(&buf)
         .and_then(|()| file.sync_data())

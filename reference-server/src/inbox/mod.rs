@@ -41,16 +41,20 @@ use crate::store::{Store, StoreError};
 use segment::Record;
 
 /// A new segment is started once the current one is larger than this.
-const MAX_SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
+const MAX_SEGMENT_BYTES: u64 = crate::config::DEFAULT_INBOX_SEGMENT_KB * 1024;
 /// The writer stops collecting a batch at this many body bytes (bounds one write's latency).
 const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
-/// How many written batches may be syncing at once. With one, a batch waits for the previous
-/// sync; where a sync takes milliseconds (network volumes, a busy host) overlapping syncs
-/// multiply throughput, and `fdatasync` makes everything written before it durable. More is
-/// not better where syncs are fast: with four, batches on a local SSD held about three
-/// deliveries, and each sync costs kernel time and a thread hand-off; two gave larger batches
-/// and about 10% less CPU per delivery (BENCHMARKS.md).
-const MAX_SYNCS_IN_FLIGHT: usize = 2;
+/// How many written batches may be syncing at once. `fdatasync` makes everything written
+/// before it durable, so a second batch may be written and synced while the first one's sync
+/// runs; that multiplies throughput where a sync takes milliseconds (network volumes, a busy
+/// host). Where syncs are fast it only costs: smaller batches, and kernel time and a thread
+/// hand-off per sync. So a batch starts syncing beside another only once the oldest running
+/// sync has taken [`SLOW_SYNC`]; on a local SSD with spare segments (about 0.2-0.4 ms per
+/// sync) that keeps one sync in flight, which gave 7-16% more throughput than two in
+/// alternating pairs (BENCHMARKS.md).
+const MAX_SYNCS_IN_FLIGHT: usize = 4;
+/// How long the oldest running sync must have taken before another batch may sync beside it.
+const SLOW_SYNC: std::time::Duration = std::time::Duration::from_millis(2);
 /// Name of the inbox directory inside the data directory.
 pub const DIR_NAME: &str = "inbox";
 
@@ -241,8 +245,9 @@ impl Inbox {
         Self::open_with(data_dir, store, flush, metrics, MAX_SEGMENT_BYTES)
     }
 
-    /// [`Inbox::open`] with another segment size (tests use small segments).
-    pub(crate) fn open_with(
+    /// [`Inbox::open`] with another segment size in bytes (`--inbox-segment-kb`; tests use
+    /// small segments).
+    pub fn open_with(
         data_dir: &Path,
         store: Store,
         flush: StoreFlush,
@@ -251,6 +256,7 @@ impl Inbox {
     ) -> Result<(Self, InboxTasks), InboxError> {
         let dir = data_dir.join(DIR_NAME);
         std::fs::create_dir_all(&dir).map_err(io_error("creating the inbox directory", &dir))?;
+        segment::remove_spares(&dir).map_err(io_error("removing old spare segments in", &dir))?;
         let (mut index, max_seq) = recover(&dir, &store)?;
         // Above every number in the log, and above sled's ids (used before `next-seq`).
         let floor = max_seq
@@ -513,6 +519,61 @@ struct Appender {
     dir: PathBuf,
     max_segment: u64,
     current: Option<Current>,
+    spare: Spare,
+}
+
+/// The next segment, zero-filled ahead of time by a background thread (see [`segment`]).
+/// Filling starts once the current segment is a quarter full, so a server that stores little
+/// never writes one; a rotation that finds none ready creates an empty segment instead.
+#[derive(Default)]
+struct Spare {
+    filling: Option<std::thread::JoinHandle<io::Result<bool>>>,
+    ready: bool,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Spare {
+    /// Whether a ready spare is there to take now (never waits for one being filled).
+    fn take(&mut self) -> bool {
+        if self
+            .filling
+            .as_ref()
+            .is_some_and(std::thread::JoinHandle::is_finished)
+            && let Some(h) = self.filling.take()
+        {
+            match h.join() {
+                Ok(Ok(done)) => self.ready = done,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot prepare a spare inbox segment");
+                }
+                Err(_) => tracing::warn!("preparing a spare inbox segment panicked"),
+            }
+        }
+        std::mem::take(&mut self.ready)
+    }
+
+    /// Starts filling a spare of `size` bytes in `dir` unless one is ready or being filled.
+    fn start(&mut self, dir: &Path, size: u64) {
+        if self.ready || self.filling.is_some() {
+            return;
+        }
+        let (dir, cancel) = (dir.to_owned(), self.cancel.clone());
+        self.filling = std::thread::Builder::new()
+            .name("inbox-spare".into())
+            .spawn(move || segment::prepare_spare(&dir, size, &cancel))
+            .map_err(|e| tracing::warn!(error = %e, "cannot start preparing a spare inbox segment"))
+            .ok();
+    }
+}
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        self.cancel
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.filling.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 impl Appender {
@@ -525,7 +586,15 @@ impl Appender {
     ) -> (Rotation, io::Result<(u64, Arc<File>, u64)>) {
         let mut rotation = Rotation::default();
         if self.needs_rotation() {
-            let file = match segment::create(&self.dir, first_seq) {
+            let created = if self.spare.take() {
+                segment::create(&self.dir, first_seq, true).or_else(|e| {
+                    tracing::warn!(error = %e, "cannot use the spare inbox segment");
+                    segment::create(&self.dir, first_seq, false)
+                })
+            } else {
+                segment::create(&self.dir, first_seq, false)
+            };
+            let file = match created {
                 Ok(f) => Arc::new(f),
                 Err(e) => return (rotation, Err(e)),
             };
@@ -549,7 +618,11 @@ impl Appender {
         match (&*cur.file).write_all(buf) {
             Ok(()) => {
                 cur.size += buf.len() as u64;
-                (rotation, Ok((cur.first, cur.file.clone(), base)))
+                let written = (cur.first, cur.file.clone(), base);
+                if cur.size >= self.max_segment / 4 {
+                    self.spare.start(&self.dir, self.max_segment);
+                }
+                (rotation, Ok(written))
             }
             Err(e) => {
                 cur.broken = true;
@@ -585,15 +658,17 @@ struct Syncing {
     batch: Batch,
     segment: u64,
     base: u64,
+    started: tokio::time::Instant,
     sync: tokio::task::JoinHandle<io::Result<()>>,
 }
 
 /// The writer task: group commit of deliveries into the current segment.
 ///
 /// Writes are issued one at a time, in order; up to [`MAX_SYNCS_IN_FLIGHT`] syncs may run at
-/// once, and batches are answered in write order. When a sync fails, that batch and every later
-/// batch of the same segment fail (their bytes follow data that may be lost, and reading stops
-/// there), and the next write starts a new segment.
+/// once (a second one only beside a slow one, see [`SLOW_SYNC`]), and batches are answered in
+/// write order. When a sync fails, that batch and every later batch of the same segment fail
+/// (their bytes follow data that may be lost, and reading stops there), and the next write
+/// starts a new segment.
 async fn writer(
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Write>,
@@ -605,23 +680,38 @@ async fn writer(
         dir: shared.dir.clone(),
         max_segment,
         current: None,
+        spare: Spare::default(),
     };
     let mut appender = Some(new_appender());
     let mut syncing: std::collections::VecDeque<Syncing> = std::collections::VecDeque::new();
     let mut failed_segment: Option<u64> = None;
     let mut open = true;
     while open || !syncing.is_empty() {
-        let accept = open && syncing.len() < MAX_SYNCS_IN_FLIGHT;
+        // When another batch may sync beside the running ones (see `SLOW_SYNC`).
+        let overlap_at = syncing.front().map(|s| s.started + SLOW_SYNC);
+        let room = syncing.len() < MAX_SYNCS_IN_FLIGHT;
+        let accept = open
+            && (syncing.is_empty()
+                || (room && overlap_at.is_some_and(|t| t <= tokio::time::Instant::now())));
         let oldest = async {
             match syncing.front_mut() {
                 Some(s) => Some((&mut s.sync).await),
                 None => std::future::pending().await,
             }
         };
+        let slow = async {
+            match overlap_at {
+                Some(t) if open && !accept && room => {
+                    tokio::time::sleep_until(t).await;
+                }
+                _ => std::future::pending().await,
+            }
+        };
         let next = tokio::select! {
             biased;
             Some(joined) = oldest => Err(joined),
             w = rx.recv(), if accept => Ok(w),
+            () = slow => continue,
         };
         match next {
             Err(joined) => {
@@ -722,6 +812,7 @@ async fn writer(
                         batch,
                         segment,
                         base,
+                        started: tokio::time::Instant::now(),
                         sync: tokio::task::spawn_blocking(move || file.sync_data()),
                     }),
                     Err(e) => {

@@ -214,6 +214,57 @@ async fn a_torn_tail_is_ignored_and_the_next_run_writes_a_new_segment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spare_segments_are_written_and_read_back_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let inbox_dir = dir.path().join(DIR_NAME);
+    let max_segment = 2048;
+    let o = open(dir.path(), &store, max_segment);
+    // Past a quarter of the first segment (about 20 of these records) a spare is filled;
+    // later rotations take spares.
+    commit_all(&o.inbox, 20).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !inbox_dir.join("spare.ready").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no spare was prepared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    for _ in 0..6 {
+        commit_all(&o.inbox, 10).await;
+    }
+    let before = pending_bodies(&o.inbox);
+    assert_eq!(before.len(), 80);
+    o.close().await;
+
+    // At least one segment is a spare: longer than the records written into it.
+    let mut spares = 0;
+    for (_, path) in segment::list(&inbox_dir).expect("list") {
+        let file = File::open(&path).expect("open");
+        let len = file.metadata().expect("stat").len();
+        let (records, end) = segment::scan(&file).expect("scan");
+        assert_eq!(end, segment::End::Clean);
+        let written = records
+            .last()
+            .map_or(0, |r| r.body_offset + r.body_len as u64);
+        if len > written {
+            assert_eq!(len, max_segment, "{}", path.display());
+            spares += 1;
+        }
+    }
+    assert!(spares >= 1, "no segment was written into a spare");
+
+    let o = open(dir.path(), &store, max_segment);
+    assert!(
+        !inbox_dir.join("spare.ready").exists(),
+        "a spare left by the last run is removed"
+    );
+    assert_eq!(pending_bodies(&o.inbox), before);
+    o.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applied_segments_are_deleted_after_the_store_is_flushed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("store");
