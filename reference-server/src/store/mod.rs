@@ -15,6 +15,7 @@
 mod cache;
 pub mod flush;
 pub mod import;
+mod moves;
 pub mod records;
 pub mod sync;
 
@@ -131,6 +132,8 @@ pub struct Store {
     delivery_counts: Arc<std::sync::Mutex<HashMap<String, u64>>>,
     /// Group records a sync read last, for its compare-and-swap (see [`sync::GroupReads`]).
     group_reads: Arc<sync::GroupReads>,
+    /// The keys of `moves`, so that an issue that never moved costs no read of it.
+    move_keys: Arc<moves::MoveKeys>,
 }
 
 impl std::fmt::Debug for Store {
@@ -161,6 +164,8 @@ impl Store {
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let moves = db.open_tree("moves")?;
+        let move_keys = Arc::new(moves::MoveKeys::load(&moves)?);
         let store = Self {
             integrations: db.open_tree("integrations")?,
             integrations_by_external: db.open_tree("integrations_by_external")?,
@@ -178,16 +183,17 @@ impl Store {
             deliveries: db.open_tree("deliveries")?,
             legacy_inbox: db.open_tree("inbox")?,
             watermarks: db.open_tree("watermarks")?,
-            moves: db.open_tree("moves")?,
+            moves,
             status_cache: db.open_tree("status_cache")?,
             config_cache: std::sync::Arc::default(),
             delivery_counts: Arc::default(),
             group_reads: Arc::default(),
+            move_keys,
             db,
         };
-        let moved = store.migrate_legacy_watermarks()?;
-        if moved > 0 {
-            tracing::info!(moved, "watermarks moved into their group records");
+        let migrated = store.migrate_legacy_watermarks()?;
+        if migrated > 0 {
+            tracing::info!(moved = migrated, "watermarks moved into their group records");
         }
         Ok(store)
     }
@@ -285,6 +291,7 @@ impl Store {
                 tree.remove(k?)?;
             }
         }
+        self.move_keys.remove_prefix(&p);
         self.config_cache.written();
         for k in self.links.scan_prefix(&p).keys() {
             let k = k?;
@@ -619,7 +626,8 @@ impl Store {
 
     /// Whether an issue key of an integration was recorded as moved to another key.
     pub fn has_move(&self, integration: &str, issue_key: &str) -> Result<bool, StoreError> {
-        Ok(self.moves.contains_key(key(&[integration, issue_key]))?)
+        let k = key(&[integration, issue_key]);
+        Ok(self.move_keys.may_contain(&k) && self.moves.contains_key(k)?)
     }
 
     /// Group ids linked to an issue key of an integration.

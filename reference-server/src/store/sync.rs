@@ -383,10 +383,11 @@ impl assignee_sync::Store for Store {
         integration: &IntegrationId,
         issue: &IssueKey,
     ) -> Result<Option<KeyMove>, StoreError> {
-        Ok(self
-            .moves
-            .get(key(&[integration.as_str(), issue.as_str()]))?
-            .and_then(|v| decode_move(&v)))
+        let k = key(&[integration.as_str(), issue.as_str()]);
+        if !self.move_keys.may_contain(&k) {
+            return Ok(None);
+        }
+        Ok(self.moves.get(k)?.and_then(|v| decode_move(&v)))
     }
 
     async fn commit(&self, plan: &Plan) -> Result<Vec<MutationResult>, StoreError> {
@@ -406,6 +407,9 @@ impl assignee_sync::Store for Store {
                     .collect();
             }
         };
+        if let Some((from, _, _)) = &relink {
+            self.move_keys.add(&key(&[&integration, from]));
+        }
         let results = (&self.links, &self.group_links, &self.groups, &self.moves).transaction(
             |(links, group_links, groups, moves)| {
                 if let Some((from, to, gs)) = &relink {
@@ -451,6 +455,11 @@ mod tests {
 
     fn seeded() -> Store {
         let s = Store::temporary().expect("open");
+        seed(&s);
+        s
+    }
+
+    fn seed(s: &Store) {
         s.put_org_settings(
             "1",
             "org",
@@ -483,7 +492,6 @@ mod tests {
         .expect("project");
         s.put_group("g1", "p").expect("group");
         s.link("g1", "1", "APP-1").expect("link");
-        s
     }
 
     #[test]
@@ -685,6 +693,45 @@ mod tests {
         assert!(s.linked_groups("1", "APP-1").expect("q").is_empty());
         assert_eq!(s.linked_groups("1", "NEW-1").expect("q"), vec!["g1"]);
         // A late event naming the old key still reaches the group.
+        let late = InboundEvent::new("1", "APP-1", OrderingKey::changelog(6))
+            .assigned_to(JiraUser::new().with_email("bob@example.org"));
+        let out = sync_inbound(&s, &late).await.expect("sync");
+        assert_eq!(
+            out.result("g1", SyncKind::Assignee),
+            Some(&GroupResult::Assigned {
+                user: UserId::new("u-bob")
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_move_is_followed_after_the_store_reopens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let s = Store::open(dir.path()).expect("open");
+            seed(&s);
+            let event = InboundEvent::new("1", "NEW-1", OrderingKey::changelog(5))
+                .with_key_change("APP-1", "NEW-1");
+            sync_inbound(&s, &event).await.expect("sync");
+            s.flush_blocking().expect("flush");
+        }
+        let s = Store::open(dir.path()).expect("reopen");
+        let to = |key| {
+            let k = IssueKey::new(key);
+            let s = &s;
+            async move {
+                assignee_sync::Store::moved_to(s, &IntegrationId::new("1"), &k)
+                    .await
+                    .expect("read")
+            }
+        };
+        assert_eq!(
+            to("APP-1").await,
+            Some(KeyMove::new("NEW-1", OrderingKey::changelog(5)))
+        );
+        assert_eq!(to("NEW-1").await, None);
+        assert!(s.has_move("1", "APP-1").expect("read"));
+        // The late event naming the old key still reaches the group through the move.
         let late = InboundEvent::new("1", "APP-1", OrderingKey::changelog(6))
             .assigned_to(JiraUser::new().with_email("bob@example.org"));
         let out = sync_inbound(&s, &late).await.expect("sync");
