@@ -200,8 +200,13 @@ pub fn install_request(data: &[u8]) {
 /// * a body gets an inbox form exactly when it is classified relevant;
 /// * the inbox form classifies as the body does (the delivery listing reads the stored form);
 /// * when `LeanEvent` reads the body, it reads the inbox form to the same value (the worker
-///   reads the stored form).
+///   reads the stored form);
+/// * the hand-written body reader, whenever it answers, answers as the serde reader does.
 pub fn webhook_body(data: &[u8]) {
+    assert!(
+        webhook::probe_readers_agree(data),
+        "the hand-written reader reads the body differently from serde"
+    );
     let class = webhook::classify(data);
     let Some(stored) = webhook::inbox_form(data) else {
         assert!(

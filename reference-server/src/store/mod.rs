@@ -193,7 +193,10 @@ impl Store {
         };
         let migrated = store.migrate_legacy_watermarks()?;
         if migrated > 0 {
-            tracing::info!(moved = migrated, "watermarks moved into their group records");
+            tracing::info!(
+                moved = migrated,
+                "watermarks moved into their group records"
+            );
         }
         Ok(store)
     }

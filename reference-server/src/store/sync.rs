@@ -453,6 +453,22 @@ mod tests {
     use crate::store::records::{EmailRecord, ProjectRecord, UserRecord};
     use assignee_sync::{GroupResult, InboundEvent, JiraUser, sync_inbound};
 
+    /// Opens a store again after its handle was dropped. sled releases the directory lock
+    /// when the dropped handle's last background write ends, which can be a moment later
+    /// ("could not acquire lock", seen once in this module's tests).
+    fn reopen(dir: &std::path::Path) -> Store {
+        for _ in 0..100 {
+            match Store::open(dir) {
+                Ok(s) => return s,
+                Err(e) if e.to_string().contains("lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("reopen: {e}"),
+            }
+        }
+        panic!("the store stayed locked for 2 s after its handle was dropped");
+    }
+
     fn seeded() -> Store {
         let s = Store::temporary().expect("open");
         seed(&s);
@@ -618,7 +634,7 @@ mod tests {
             s.watermarks.insert(b"junk", &b"x"[..]).expect("insert");
             s.flush_blocking().expect("flush");
         }
-        let s = Store::open(dir.path()).expect("reopen");
+        let s = reopen(dir.path());
         assert!(s.watermarks.is_empty());
         let g1 = s.group("g1").expect("q").expect("g1");
         let mark = |id| WatermarkRecord {
@@ -715,7 +731,7 @@ mod tests {
             sync_inbound(&s, &event).await.expect("sync");
             s.flush_blocking().expect("flush");
         }
-        let s = Store::open(dir.path()).expect("reopen");
+        let s = reopen(dir.path());
         let to = |key| {
             let k = IssueKey::new(key);
             let s = &s;

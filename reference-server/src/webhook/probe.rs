@@ -1,9 +1,11 @@
 //! The one parse of a delivery body on the webhook path: what classification reads (event
 //! name, issue key, changelog) and, in the same pass, the members the worker reads, kept as
-//! borrowed raw JSON so that the inbox's lean form is cut from the body instead of parsed and
-//! serialised again ([`LeanParts`]).
+//! borrowed raw JSON text so that the inbox's lean form is cut from the body instead of parsed
+//! and serialised again ([`LeanParts`]).
 //!
-//! Everything else is skipped (checked for JSON syntax, not kept).
+//! Everything else is skipped (checked for JSON syntax, not kept). [`Probe::read`] tries the
+//! hand-written reader of [`super::scan`] first and falls back to the serde reader below for
+//! anything it does not take.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,30 +14,43 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-/// What the hot path reads of a delivery (borrowed, everything else skipped).
-#[derive(Deserialize)]
+/// What the hot path reads of a delivery (borrowed raw JSON text, everything else skipped).
+/// Each raw member is the value's text without the whitespace around it.
+#[derive(Deserialize, Debug, Default, PartialEq, Eq)]
 pub(super) struct Probe<'a> {
     #[serde(borrow, default, deserialize_with = "raw")]
-    pub timestamp: Option<&'a RawValue>,
+    pub timestamp: Option<&'a str>,
     #[serde(borrow, default, deserialize_with = "raw", rename = "webhookEvent")]
-    pub webhook_event: Option<&'a RawValue>,
+    pub webhook_event: Option<&'a str>,
     #[serde(borrow, default)]
     pub issue: Option<ProbeIssue<'a>>,
-    #[serde(borrow, default)]
-    pub changelog: Option<&'a RawValue>,
+    /// `None` when absent or `null`.
+    #[serde(borrow, default, deserialize_with = "opt_raw")]
+    pub changelog: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, Default, PartialEq, Eq)]
 pub(super) struct ProbeIssue<'a> {
     #[serde(borrow, default, deserialize_with = "raw")]
-    pub id: Option<&'a RawValue>,
+    pub id: Option<&'a str>,
     #[serde(borrow, default, deserialize_with = "raw")]
-    pub key: Option<&'a RawValue>,
+    pub key: Option<&'a str>,
     #[serde(borrow, default, deserialize_with = "fields")]
     pub fields: Option<ProbeFields<'a>>,
 }
 
 impl<'a> Probe<'a> {
+    /// Reads a body: `None` when it is not JSON, or JSON of a shape these types do not take
+    /// (say, a repeated `issue`, or an `issue` that is not an object or `null`).
+    pub fn read(body: &'a [u8]) -> Option<Self> {
+        super::scan::probe(body).or_else(|| Self::read_with_serde(body))
+    }
+
+    /// [`Probe::read`] with the serde reader only (the reference for the scanner).
+    pub fn read_with_serde(body: &'a [u8]) -> Option<Self> {
+        serde_json::from_slice(body).ok()
+    }
+
     /// The event name and the issue key, when each is a string, `null` or absent (borrowed
     /// when they have no escapes); `None` when either has another type.
     #[allow(clippy::type_complexity)]
@@ -47,20 +62,21 @@ impl<'a> Probe<'a> {
 
 /// A raw member read as an optional string: `None` for absent or `null`, an error for another
 /// type.
-fn string(raw: Option<&RawValue>) -> Result<Option<Cow<'_, str>>, serde_json::Error> {
+fn string(raw: Option<&str>) -> Result<Option<Cow<'_, str>>, serde_json::Error> {
     match raw {
         None => Ok(None),
-        Some(r) => opt_cow(&mut serde_json::Deserializer::from_str(r.get())),
+        Some(r) => opt_cow(&mut serde_json::Deserializer::from_str(r)),
     }
 }
 
 /// An issue's `fields`: the raw `status`, `assignee` and `project` of an object (a repeated
 /// member counts once, the last one, as in `LeanEvent`), `null`, or another type.
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum ProbeFields<'a> {
     Object {
-        status: Option<&'a RawValue>,
-        assignee: Option<&'a RawValue>,
-        project: Option<&'a RawValue>,
+        status: Option<&'a str>,
+        assignee: Option<&'a str>,
+        project: Option<&'a str>,
     },
     Null,
     NotObject,
@@ -103,11 +119,19 @@ where
 
 /// A present member as raw JSON, `null` included (an `Option<&RawValue>` would read `null` as
 /// absent).
-fn raw<'de, D>(d: D) -> Result<Option<&'de RawValue>, D::Error>
+fn raw<'de, D>(d: D) -> Result<Option<&'de str>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    <&'de RawValue>::deserialize(d).map(Some)
+    <&'de RawValue>::deserialize(d).map(|r| Some(r.get()))
+}
+
+/// A present member as raw JSON, `null` read as absent.
+fn opt_raw<'de, D>(d: D) -> Result<Option<&'de str>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<&'de RawValue>::deserialize(d).map(|r| r.map(RawValue::get))
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for ProbeFields<'a> {
@@ -147,7 +171,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                     continue;
                 }
             };
-            *slot = Some(map.next_value::<&'de RawValue>()?);
+            *slot = Some(map.next_value::<&'de RawValue>()?.get());
         }
         Ok(ProbeFields::Object {
             status,
@@ -191,12 +215,12 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 /// and its fields' `status`, `assignee` and `project`, and the `changelog`.
 #[derive(Debug)]
 pub(super) struct LeanParts<'a> {
-    timestamp: Option<&'a RawValue>,
-    event: Option<&'a RawValue>,
-    issue_id: Option<&'a RawValue>,
-    issue_key: Option<&'a RawValue>,
+    timestamp: Option<&'a str>,
+    event: Option<&'a str>,
+    issue_id: Option<&'a str>,
+    issue_key: Option<&'a str>,
     fields: LeanFields<'a>,
-    changelog: &'a RawValue,
+    changelog: &'a str,
 }
 
 /// The issue's `fields` in the lean form.
@@ -205,14 +229,14 @@ enum LeanFields<'a> {
     Absent,
     Null,
     /// `status`, `assignee`, `project`.
-    Object([Option<&'a RawValue>; 3]),
+    Object([Option<&'a str>; 3]),
 }
 
 impl<'a> LeanParts<'a> {
     /// The parts of a probe with a truthy `changelog`, when the lean form can say the same as
     /// the body: `issue` is an object and its `fields` an object, `null` or absent. `None`
     /// otherwise (the body is then kept whole).
-    pub fn of(probe: &Probe<'a>, changelog: &'a RawValue) -> Option<Self> {
+    pub fn of(probe: &Probe<'a>, changelog: &'a str) -> Option<Self> {
         let issue = probe.issue.as_ref()?;
         let fields = match &issue.fields {
             None => LeanFields::Absent,
@@ -237,7 +261,7 @@ impl<'a> LeanParts<'a> {
     /// The lean form: a JSON object with only these members, each value copied verbatim, so
     /// `LeanEvent` reads it exactly as it reads the whole body.
     pub fn encode(&self) -> Vec<u8> {
-        let len = |r: Option<&RawValue>| r.map_or(0, |r| r.get().len());
+        let len = |r: Option<&str>| r.map_or(0, str::len);
         let fields = match self.fields {
             LeanFields::Object(f) => f,
             LeanFields::Absent | LeanFields::Null => [None; 3],
@@ -248,7 +272,7 @@ impl<'a> LeanParts<'a> {
                 + len(self.issue_id)
                 + len(self.issue_key)
                 + fields.into_iter().map(len).sum::<usize>()
-                + self.changelog.get().len(),
+                + self.changelog.len(),
         );
         let mut top = Object::open(&mut out);
         top.raw("timestamp", self.timestamp);
@@ -299,9 +323,9 @@ impl<'o> Object<'o> {
         self.out.extend_from_slice(b"\":");
     }
 
-    fn raw(&mut self, name: &str, value: Option<&RawValue>) {
+    fn raw(&mut self, name: &str, value: Option<&str>) {
         if let Some(v) = value {
-            self.raw_str(name, v.get());
+            self.raw_str(name, v);
         }
     }
 
