@@ -14,7 +14,7 @@
 //!
 //! Versions before watermarks moved into the group record kept them in the `watermarks` tree
 //! under `integration\0group\0kind`; opening the store moves them into the group records
-//! ([`Store::migrate_legacy_watermarks`]), so a sync never reads that tree. A watermark (there,
+//! (`Store::migrate_legacy_watermarks`), so a sync never reads that tree. A watermark (there,
 //! and in recorded moves) is 17 bytes: a flag byte (1 when a changelog id is present), the
 //! changelog id (u64, big endian) and the timestamp (i64, big endian).
 

@@ -26,6 +26,7 @@ use crate::metrics::WebhookOutcome;
 mod probe;
 mod scan;
 
+pub(crate) use probe::worker_view;
 use probe::{LeanParts, Probe, ProbeChangelog};
 
 /// Deepest nesting accepted (serde_json's own recursion limit).
@@ -191,14 +192,17 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
     if first != Some(&b'{') || too_deep(body, MAX_DEPTH) {
         return Borrowed::Invalid;
     }
-    let probe = Probe::read(body);
-    match probe.as_ref().and_then(|p| Some((p, p.strings()?))) {
-        Some((p, (event, issue_key))) => match p.changelog {
+    let read = Probe::read(body).and_then(|(p, kept)| {
+        let strings = p.strings()?;
+        Some((p, kept, strings))
+    });
+    match read {
+        Some((p, kept, (event, issue_key))) => match p.changelog {
             Some(raw) if !falsy(raw) => Borrowed::Relevant {
                 keys: candidate_keys(issue_key.as_ref(), raw),
                 event,
                 issue_key,
-                lean: LeanParts::of(p, raw).map(Box::new),
+                lean: LeanParts::of(&p, raw, kept).map(Box::new),
             },
             _ => Borrowed::NoChangelog,
         },
@@ -219,11 +223,12 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
 }
 
 /// What the inbox keeps of a relevant delivery: the members the worker reads (see
-/// [`LeanParts`]; 1.9 KB of the 11 KB `jira:issue_updated` of the load harness), so the disk
+/// [`LeanParts`]; 637 bytes of the 11 KB `jira:issue_updated` of the load harness), so the disk
 /// write, its sync and the worker's parse handle a fraction of the bytes. They are cut from
-/// the body in the same parse that classifies it, and `jira_webhook_model::LeanEvent` reads
-/// them exactly as it reads the whole body (checked on the fixtures and by the
-/// `webhook_body` fuzz target). A body whose event, issue key or issue fields have an
+/// the body in the same parse that classifies it; of the issue's `status`, `assignee` and
+/// `project` only the members the worker reads are kept (`probe::KEPT_MEMBERS`), so
+/// `jira_webhook_model::LeanEvent` reads the stored form to the same [`worker_view`] as the
+/// whole body (checked on the fixtures and by the `webhook_body` fuzz target). A body whose event, issue key or issue fields have an
 /// unexpected shape is kept whole; the worker then records what it could not read.
 fn stored_form<'a>(body: &'a [u8], lean: Option<&LeanParts<'_>>) -> Cow<'a, [u8]> {
     match lean {
@@ -244,7 +249,7 @@ pub fn inbox_form(body: &[u8]) -> Option<Cow<'_, [u8]>> {
 /// Whether the hand-written reader, when it reads `body`, reads it as the serde reader does
 /// (for the fuzz target; see `scan`).
 pub(crate) fn probe_readers_agree(body: &[u8]) -> bool {
-    scan::probe(body).is_none_or(|p| Probe::read_with_serde(body).as_ref() == Some(&p))
+    scan::probe(body).is_none_or(|(p, _)| Probe::read_with_serde(body).as_ref() == Some(&p))
 }
 
 fn truthy(v: &serde_json::Value) -> bool {
@@ -559,8 +564,11 @@ mod tests {
                 continue;
             };
             assert_eq!(
-                LeanEvent::from_slice(&stored).ok(),
-                LeanEvent::from_slice(&body).ok(),
+                LeanEvent::from_slice(&stored)
+                    .ok()
+                    .as_ref()
+                    .map(worker_view),
+                LeanEvent::from_slice(&body).ok().as_ref().map(worker_view),
                 "{name}"
             );
             assert_eq!(classify(&stored), classify(&body), "{name}");
@@ -571,16 +579,25 @@ mod tests {
         }
         assert!(checked >= 10, "{checked} relevant fixtures");
         assert_eq!(lean, checked, "every relevant fixture is kept lean");
-        // The load harness's 11 KB DC delivery keeps 1.9 KB, which reads as the full parse.
+        // The load harness's 11 KB DC delivery keeps 637 bytes, which the worker reads as the full parse.
         let large = std::fs::read(format!("{dir}/issue_updated_large.json")).expect("fixture");
         let stored = inbox_form(&large).expect("relevant");
         assert_eq!(large.len(), 11_014);
-        assert!(stored.len() < 2_100, "{}", stored.len());
+        assert!(stored.len() < 700, "{}", stored.len());
         let lean = LeanEvent::from_slice(&stored).expect("lean form parses");
         let full = jira_webhook_model::WebhookEvent::from_slice(&large).expect("fixture parses");
         assert_eq!(lean.issue_key(), full.issue_key());
         assert_eq!(lean.assignee_change(), full.assignee_change());
-        assert_eq!(lean.status(), full.issue().and_then(|i| i.status()));
+        let status = |s: &jira_webhook_model::Status| {
+            (
+                s.id.clone(),
+                s.status_category.value().map(|c| c.key.clone()),
+            )
+        };
+        assert_eq!(
+            lean.status().map(status),
+            full.issue().and_then(|i| i.status()).map(status)
+        );
     }
 
     /// Shapes the lean form cannot carry are kept whole; the others read the same as the body,
@@ -615,8 +632,14 @@ mod tests {
             let stored = inbox_form(body.as_bytes()).expect("relevant");
             assert!(matches!(stored, Cow::Owned(_)), "{body}");
             assert_eq!(
-                LeanEvent::from_slice(&stored).ok(),
-                LeanEvent::from_slice(body.as_bytes()).ok(),
+                LeanEvent::from_slice(&stored)
+                    .ok()
+                    .as_ref()
+                    .map(worker_view),
+                LeanEvent::from_slice(body.as_bytes())
+                    .ok()
+                    .as_ref()
+                    .map(worker_view),
                 "{body}"
             );
             assert_eq!(classify(&stored), classify(body.as_bytes()), "{body}");
@@ -633,6 +656,44 @@ mod tests {
         assert_eq!(
             LeanEvent::from_slice(&stored).ok(),
             LeanEvent::from_slice(body.as_bytes()).ok()
+        );
+    }
+
+    /// The stored form keeps only the members of `status`, `assignee` and `project` that the
+    /// worker reads, verbatim and in order; avatars, URLs and the rest are left out.
+    #[test]
+    fn stored_form_keeps_what_the_worker_reads() {
+        let cl = r#""changelog":{"id":"1","items":[{"field":"assignee","to":"bob"}]}"#;
+        let body = format!(
+            r#"{{"issue":{{"key":"A-1","fields":{{"assignee":{{"self":"https://j/u","name":"bob","key":"JIRAUSER1","emailAddress":"bob@example.org","avatarUrls":{{"48x48":"https://j/a"}},"displayName":"Bob","active":true,"timeZone":"UTC"}},"status":{{"self":"https://j/s","description":"","iconUrl":"https://j/i","name":"Done","id":"10001","statusCategory":{{"id":3,"key":"done"}}}},"project":{{"self":"https://j/p","id":"10000","key":"APP","name":"App","avatarUrls":{{}}}},"description":"long"}}}},{cl}}}"#
+        );
+        let stored = inbox_form(body.as_bytes()).expect("relevant");
+        assert_eq!(
+            std::str::from_utf8(&stored).expect("utf-8"),
+            format!(
+                r#"{{"issue":{{"key":"A-1","fields":{{"status":{{"name":"Done","id":"10001","statusCategory":{{"id":3,"key":"done"}}}},"assignee":{{"name":"bob","key":"JIRAUSER1","emailAddress":"bob@example.org","displayName":"Bob"}},"project":{{"id":"10000","key":"APP"}}}}}},{cl}}}"#
+            )
+        );
+        let full = LeanEvent::from_slice(body.as_bytes()).expect("body");
+        let lean = LeanEvent::from_slice(&stored).expect("stored form");
+        assert_eq!(worker_view(&lean), worker_view(&full));
+        assert_eq!(
+            lean.assignee().and_then(|u| u.email()),
+            Some("bob@example.org")
+        );
+        assert_eq!(
+            full.assignee()
+                .and_then(jira_webhook_model::User::avatar_urls)
+                .map(|a| a.len()),
+            Some(1)
+        );
+        // A member name the scanner does not take (an escape) keeps the objects whole.
+        let escaped = body.replace(r#""displayName""#, r#""display\u004eame""#);
+        let stored = inbox_form(escaped.as_bytes()).expect("relevant");
+        assert!(stored.windows(10).any(|w| w == b"avatarUrls"));
+        assert_eq!(
+            LeanEvent::from_slice(&stored).ok(),
+            LeanEvent::from_slice(escaped.as_bytes()).ok()
         );
     }
 }

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use jira_webhook_model::{LeanEvent, Project, Status, User};
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -42,8 +43,12 @@ pub(super) struct ProbeIssue<'a> {
 impl<'a> Probe<'a> {
     /// Reads a body: `None` when it is not JSON, or JSON of a shape these types do not take
     /// (say, a repeated `issue`, or an `issue` that is not an object or `null`).
-    pub fn read(body: &'a [u8]) -> Option<Self> {
-        super::scan::probe(body).or_else(|| Self::read_with_serde(body))
+    ///
+    /// With it, what the stored form keeps of `status`, `assignee` and `project` ([`Kept`]):
+    /// only the scanner gives those (the serde reader leaves them empty, and the stored form
+    /// then keeps the objects whole).
+    pub fn read(body: &'a [u8]) -> Option<(Self, Kept<'a>)> {
+        super::scan::probe(body).or_else(|| Some((Self::read_with_serde(body)?, Kept::default())))
     }
 
     /// [`Probe::read`] with the serde reader only (the reference for the scanner).
@@ -210,6 +215,55 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 }
 
+/// The members of `status`, `assignee` and `project` that the stored form keeps, as
+/// `(name, raw value)` in body order, for each one the scanner read as an object (`None`:
+/// kept whole).
+#[derive(Debug, Default)]
+pub(super) struct Kept<'a>(pub [Option<Vec<(&'a str, &'a str)>>; 3]);
+
+/// The member names of the issue's `status`, `assignee` and `project` that the stored form
+/// keeps: all that the worker reads of them (`Worker::resolve_user`, `Worker::status_pair` and
+/// the project key), so that the worker does not parse avatars, URLs and the like. The same
+/// lists, as model fields, are in [`worker_view`].
+pub(super) const KEPT_MEMBERS: [&[&str]; 3] = [
+    &["id", "name", "statusCategory"],
+    &["name", "key", "accountId", "displayName", "emailAddress"],
+    &["id", "key"],
+];
+
+/// What the worker reads of a delivery: `event` with the issue's `status`, `assignee` and
+/// `project` cut down to the members of [`KEPT_MEMBERS`]. The stored form of a body reads to
+/// the same view as the body (tests and the `webhook_body` fuzz target).
+pub(crate) fn worker_view(event: &LeanEvent) -> LeanEvent {
+    let mut view = event.clone();
+    let Some(fields) = view.issue.value_mut().and_then(|i| i.fields.value_mut()) else {
+        return view;
+    };
+    if let Some(s) = fields.status.value_mut() {
+        let mut kept = Status::default();
+        kept.id = std::mem::take(&mut s.id);
+        kept.name = std::mem::take(&mut s.name);
+        kept.status_category = std::mem::take(&mut s.status_category);
+        *s = kept;
+    }
+    if let Some(u) = fields.assignee.value_mut() {
+        let mut kept = User::default();
+        kept.name = std::mem::take(&mut u.name);
+        kept.key = std::mem::take(&mut u.key);
+        kept.account_id = std::mem::take(&mut u.account_id);
+        kept.display_name = std::mem::take(&mut u.display_name);
+        kept.email_address = std::mem::take(&mut u.email_address);
+        *u = kept;
+    }
+    if let Some(p) = fields.project.value_mut() {
+        let mut kept = Project::default();
+        kept.id = std::mem::take(&mut p.id);
+        kept.key = std::mem::take(&mut p.key);
+        *p = kept;
+    }
+    view
+}
+
 /// The members of a relevant delivery that the worker reads (`jira_webhook_model::LeanEvent`),
 /// borrowed from the body as raw JSON: `timestamp`, `webhookEvent`, the issue's `id`, `key`,
 /// and its fields' `status`, `assignee` and `project`, and the `changelog`.
@@ -224,19 +278,19 @@ pub(super) struct LeanParts<'a> {
 }
 
 /// The issue's `fields` in the lean form.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum LeanFields<'a> {
     Absent,
     Null,
-    /// `status`, `assignee`, `project`.
-    Object([Option<&'a str>; 3]),
+    /// `status`, `assignee`, `project`: raw, and what is kept of each.
+    Object([Option<&'a str>; 3], Kept<'a>),
 }
 
 impl<'a> LeanParts<'a> {
     /// The parts of a probe with a truthy `changelog`, when the lean form can say the same as
     /// the body: `issue` is an object and its `fields` an object, `null` or absent. `None`
     /// otherwise (the body is then kept whole).
-    pub fn of(probe: &Probe<'a>, changelog: &'a str) -> Option<Self> {
+    pub fn of(probe: &Probe<'a>, changelog: &'a str, kept: Kept<'a>) -> Option<Self> {
         let issue = probe.issue.as_ref()?;
         let fields = match &issue.fields {
             None => LeanFields::Absent,
@@ -245,7 +299,7 @@ impl<'a> LeanParts<'a> {
                 status,
                 assignee,
                 project,
-            }) => LeanFields::Object([*status, *assignee, *project]),
+            }) => LeanFields::Object([*status, *assignee, *project], kept),
             Some(ProbeFields::NotObject) => return None,
         };
         Some(LeanParts {
@@ -259,11 +313,11 @@ impl<'a> LeanParts<'a> {
     }
 
     /// The lean form: a JSON object with only these members, each value copied verbatim, so
-    /// `LeanEvent` reads it exactly as it reads the whole body.
+    /// `LeanEvent` reads it to the same [`worker_view`] as the whole body.
     pub fn encode(&self) -> Vec<u8> {
         let len = |r: Option<&str>| r.map_or(0, str::len);
-        let fields = match self.fields {
-            LeanFields::Object(f) => f,
+        let fields = match &self.fields {
+            LeanFields::Object(f, _) => *f,
             LeanFields::Absent | LeanFields::Null => [None; 3],
         };
         let mut out = Vec::with_capacity(
@@ -281,15 +335,28 @@ impl<'a> LeanParts<'a> {
         let mut issue = Object::open(&mut *top.out);
         issue.raw("id", self.issue_id);
         issue.raw("key", self.issue_key);
-        match self.fields {
+        match &self.fields {
             LeanFields::Absent => {}
             LeanFields::Null => issue.raw_str("fields", "null"),
-            LeanFields::Object([status, assignee, project]) => {
+            LeanFields::Object(raw, Kept(kept)) => {
                 issue.name("fields");
                 let mut f = Object::open(&mut *issue.out);
-                f.raw("status", status);
-                f.raw("assignee", assignee);
-                f.raw("project", project);
+                for ((name, raw), kept) in
+                    ["status", "assignee", "project"].iter().zip(raw).zip(kept)
+                {
+                    match (raw, kept) {
+                        (None, _) => {}
+                        (Some(raw), None) => f.raw_str(name, raw),
+                        (Some(_), Some(members)) => {
+                            f.name(name);
+                            let mut m = Object::open(&mut *f.out);
+                            for (member, value) in members {
+                                m.raw_str(member, value);
+                            }
+                            m.close();
+                        }
+                    }
+                }
                 f.close();
             }
         }

@@ -23,12 +23,14 @@
 //! and by the `webhook_body` fuzz target).
 
 use super::MAX_DEPTH;
-use super::probe::{Probe, ProbeFields, ProbeIssue};
+use super::probe::{KEPT_MEMBERS, Kept, Probe, ProbeFields, ProbeIssue};
 
-/// Reads `body` as the serde reader would, or `None` (see the module docs).
-pub(super) fn probe(body: &[u8]) -> Option<Probe<'_>> {
+/// Reads `body` as the serde reader would, or `None` (see the module docs); with it, the
+/// members of the issue's `status`, `assignee` and `project` that the stored form keeps.
+pub(super) fn probe(body: &[u8]) -> Option<(Probe<'_>, Kept<'_>)> {
     let mut s = Scanner { b: body, i: 0 };
     let mut p = Probe::default();
+    let mut kept = Kept::default();
     let mut seen = [false; 4];
     s.object(|s, name| {
         let slot = match name {
@@ -44,13 +46,13 @@ pub(super) fn probe(body: &[u8]) -> Option<Probe<'_>> {
         match slot {
             0 => p.timestamp = Some(s.raw()?),
             1 => p.webhook_event = Some(s.raw()?),
-            2 => s.issue(&mut p.issue)?,
+            2 => s.issue(&mut p.issue, &mut kept)?,
             _ => p.changelog = Some(s.raw()?).filter(|r| *r != "null"),
         }
         Some(())
     })?;
     s.ws();
-    (s.i == body.len()).then_some(p)
+    (s.i == body.len()).then_some((p, kept))
 }
 
 struct Scanner<'a> {
@@ -123,7 +125,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The issue into `out`: an object, or `null` (`None`).
-    fn issue(&mut self, out: &mut Option<ProbeIssue<'a>>) -> Option<()> {
+    fn issue(&mut self, out: &mut Option<ProbeIssue<'a>>, kept: &mut Kept<'a>) -> Option<()> {
         self.ws();
         if self.peek()? == b'n' {
             return self.literal(b"null");
@@ -143,7 +145,7 @@ impl<'a> Scanner<'a> {
             match slot {
                 0 => issue.id = Some(s.raw()?),
                 1 => issue.key = Some(s.raw()?),
-                _ => issue.fields = Some(s.fields()?),
+                _ => issue.fields = Some(s.fields(kept)?),
             }
             Some(())
         })?;
@@ -152,27 +154,54 @@ impl<'a> Scanner<'a> {
     }
 
     /// The issue's fields: an object (a repeated member counts once, the last one) or `null`.
-    fn fields(&mut self) -> Option<ProbeFields<'a>> {
+    fn fields(&mut self, kept: &mut Kept<'a>) -> Option<ProbeFields<'a>> {
         self.ws();
         if self.peek()? == b'n' {
             return self.literal(b"null").map(|()| ProbeFields::Null);
         }
-        let (mut status, mut assignee, mut project) = (None, None, None);
+        let mut raw = [None; 3];
         self.object(|s, name| {
             let slot = match name {
-                b"status" => &mut status,
-                b"assignee" => &mut assignee,
-                b"project" => &mut project,
+                b"status" => 0,
+                b"assignee" => 1,
+                b"project" => 2,
                 _ => return s.skip(MAX_DEPTH - 3),
             };
-            *slot = Some(s.raw()?);
+            let (text, members) = s.raw_keeping(KEPT_MEMBERS[slot])?;
+            raw[slot] = Some(text);
+            kept.0[slot] = members;
             Some(())
         })?;
+        let [status, assignee, project] = raw;
         Some(ProbeFields::Object {
             status,
             assignee,
             project,
         })
+    }
+
+    /// A value's text (see [`Scanner::raw`]) and, when it is an object, its members named in
+    /// `names`, in order (repeats included).
+    #[allow(clippy::type_complexity)]
+    fn raw_keeping(
+        &mut self,
+        names: &[&str],
+    ) -> Option<(&'a str, Option<Vec<(&'a str, &'a str)>>)> {
+        self.ws();
+        if self.peek()? != b'{' {
+            return Some((self.raw()?, None));
+        }
+        let start = self.i;
+        let mut members = Vec::with_capacity(names.len());
+        self.object(|s, name| {
+            if !names.iter().any(|n| n.as_bytes() == name) {
+                return s.skip(MAX_DEPTH - 4);
+            }
+            members.push((std::str::from_utf8(name).ok()?, s.raw()?));
+            Some(())
+        })?;
+        let text = std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
+        Some((text, Some(members)))
     }
 
     /// Skips one value, nesting at most `depth` levels below this one.
@@ -329,7 +358,7 @@ mod tests {
 
     /// Whenever the scanner answers, serde answers the same.
     fn agrees(body: &[u8]) {
-        if let Some(p) = probe(body) {
+        if let Some((p, _)) = probe(body) {
             assert_eq!(
                 serde(body).as_ref(),
                 Some(&p),
@@ -368,6 +397,7 @@ mod tests {
                 "changelog": {"items":[]} } "#,
         )
         .expect("read");
+        let (p, kept) = p;
         assert_eq!(p.timestamp, Some("17"));
         assert_eq!(p.webhook_event, Some("\"jira:issue_updated\""));
         assert_eq!(p.changelog, Some("{\"items\":[]}"));
@@ -381,12 +411,28 @@ mod tests {
                 project: None
             })
         );
+        // What the stored form keeps: the last status object's listed members, in order.
+        assert_eq!(kept.0[0], Some(vec![("id", "\"4\"")]));
+        assert_eq!(kept.0[1], None, "assignee is null");
+        assert_eq!(kept.0[2], None, "no project");
+        let (_, kept) = probe(
+            br#"{"issue":{"fields":{"assignee":{"self":"u","name":"amy","avatarUrls":{"a":"b"},"name":"bob","emailAddress":null}}}}"#,
+        )
+        .expect("read");
         assert_eq!(
-            probe(b"{\"changelog\":null,\"issue\":null}").map(|p| p.changelog),
+            kept.0[1],
+            Some(vec![
+                ("name", "\"amy\""),
+                ("name", "\"bob\""),
+                ("emailAddress", "null")
+            ])
+        );
+        assert_eq!(
+            probe(b"{\"changelog\":null,\"issue\":null}").map(|(p, _)| p.changelog),
             Some(None)
         );
         assert_eq!(
-            probe(b"{\"issue\":{\"fields\":null}}").and_then(|p| p.issue?.fields),
+            probe(b"{\"issue\":{\"fields\":null}}").and_then(|(p, _)| p.issue?.fields),
             Some(ProbeFields::Null)
         );
     }
@@ -424,7 +470,7 @@ mod tests {
             // a raw member that is not UTF-8
             b"{\"timestamp\":\"\xff\"}",
         ] {
-            assert_eq!(probe(body), None, "{:?}", String::from_utf8_lossy(body));
+            assert!(probe(body).is_none(), "{:?}", String::from_utf8_lossy(body));
             agrees(body);
         }
         // A skipped string is not checked for UTF-8, as serde does not check it either.
@@ -461,7 +507,7 @@ mod tests {
         deep.extend(std::iter::repeat_n(b'[', 200));
         deep.extend(std::iter::repeat_n(b']', 200));
         deep.push(b'}');
-        assert_eq!(probe(&deep), None);
+        assert!(probe(&deep).is_none());
         let mut ok = b"{\"a\":".to_vec();
         ok.extend(std::iter::repeat_n(b'[', 100));
         ok.extend(std::iter::repeat_n(b']', 100));
