@@ -327,7 +327,9 @@ impl<'a> Scanner<'a> {
 /// The first `"`, `\\` or control character (below 0x20) of a string's bytes.
 ///
 /// Looks at 16 bytes at a time with a test the compiler turns into a few vector instructions
-/// (no `unsafe`); the last bytes of a string go one by one.
+/// (no `unsafe`), then finds the byte within the block eight at a time ([`word_stop`]). The
+/// blocks run over the rest of the body, past the string's end, so even a short string is
+/// found with one block test; only the body's last bytes go one by one.
 // Bitwise on purpose: without branches the block test becomes vector compares.
 #[allow(clippy::needless_bitwise_bool)]
 fn string_stop(rest: &[u8]) -> Option<usize> {
@@ -336,7 +338,11 @@ fn string_stop(rest: &[u8]) -> Option<usize> {
     let mut offset = 0;
     for block in &mut blocks {
         if block.iter().fold(false, |any, &c| any | stops(c)) {
-            return block.iter().position(|&c| stops(c)).map(|at| offset + at);
+            let (low, high) = block.split_at(8);
+            let at = word_stop(low).or_else(|| word_stop(high).map(|at| 8 + at));
+            return at
+                .or_else(|| block.iter().position(|&c| stops(c)))
+                .map(|at| offset + at);
         }
         offset += 16;
     }
@@ -345,6 +351,22 @@ fn string_stop(rest: &[u8]) -> Option<usize> {
         .iter()
         .position(|&c| stops(c))
         .map(|at| offset + at)
+}
+
+/// The first stop byte of an eight-byte word, from three zero-byte tests on a `u64`. A test
+/// can flag a byte above a true match (a borrow), never below one, so the lowest flag of their
+/// union is exact.
+fn word_stop(word: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = u64::from_le_bytes(word.try_into().ok()?);
+    let quote = x ^ (ONES * u64::from(b'"'));
+    let backslash = x ^ (ONES * u64::from(b'\\'));
+    let flags = ((quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | (x.wrapping_sub(ONES * 0x20) & !x))
+        & HIGH;
+    (flags != 0).then(|| (flags.trailing_zeros() / 8) as usize)
 }
 
 #[cfg(test)]
