@@ -361,6 +361,10 @@ impl Worker {
 
     /// The assignee as the sync crate sees it; looks the e-mail up in Jira when the delivery
     /// hides it and no explicit mapping exists.
+    ///
+    /// The inbox keeps only the assignee members read here (and only the status and project
+    /// members `status_pair` and `apply` read): reading another one means adding it to
+    /// `webhook::probe::KEPT_MEMBERS` and to `worker_view`.
     async fn resolve_user(
         &self,
         integration: &IntegrationRecord,
