@@ -292,6 +292,13 @@ fn metric(text: &str, name_and_labels: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn metric_f64(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 async fn metrics(addr: SocketAddr) -> Result<String, String> {
     let mut c = client::Conn::new(addr, None);
     let (s, b) = c.request(Method::GET, "/metrics", Bytes::new()).await?;
@@ -509,8 +516,17 @@ async fn verify_mix(
     );
     #[allow(clippy::cast_precision_loss)] // counts far below 2^52
     let per_flush = flushed as f64 / (flushes.max(1) as f64);
+    let seconds = |name: &str| metric_f64(&after, name) - metric_f64(before, name);
+    let sync_ms = 1e3 * seconds("reference_server_inbox_sync_seconds_total ");
+    let wait_ms = 1e3 * seconds("reference_server_inbox_durable_wait_seconds_total ");
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    let (mean_sync, mean_wait) = (
+        sync_ms / (flushes.max(1) as f64),
+        wait_ms / (flushed.max(1) as f64),
+    );
     println!(
-        "  group commit: {flushes} flushes for {flushed} deliveries ({per_flush:.1} per flush)"
+        "  group commit: {flushes} flushes for {flushed} deliveries ({per_flush:.1} per flush, \
+         {mean_sync:.2} ms each); a stored delivery waited {mean_wait:.2} ms on average to be durable"
     );
     if applied < acked_relevant {
         problems.push(format!(

@@ -58,6 +58,18 @@ pub struct Metrics {
     inbox_depth: AtomicI64,
     flushes: AtomicU64,
     flushed_entries: AtomicU64,
+    sync_nanos: AtomicU64,
+    durable_wait_nanos: AtomicU64,
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Nanoseconds as seconds, for the text exposition.
+#[allow(clippy::cast_precision_loss)] // sub-nanosecond precision is not needed
+fn seconds(nanos: &AtomicU64) -> f64 {
+    nanos.load(Ordering::Relaxed) as f64 / 1e9
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, label: &str, by: u64) {
@@ -127,6 +139,18 @@ impl Metrics {
         self.flushed_entries.fetch_add(entries, Ordering::Relaxed);
     }
 
+    /// Adds the duration of one inbox sync, from its start until the writer saw it finish.
+    pub fn inbox_sync(&self, took: std::time::Duration) {
+        self.sync_nanos.fetch_add(nanos(took), Ordering::Relaxed);
+    }
+
+    /// Adds how long one stored delivery waited, from its hand-off to the writer until it
+    /// was durable and its request was told so.
+    pub fn inbox_durable_wait(&self, took: std::time::Duration) {
+        self.durable_wait_nanos
+            .fetch_add(nanos(took), Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
@@ -173,10 +197,18 @@ impl Metrics {
              reference_server_inbox_flushes_total {}\n\
              # HELP reference_server_inbox_flushed_entries_total Deliveries made durable by those flushes.\n\
              # TYPE reference_server_inbox_flushed_entries_total counter\n\
-             reference_server_inbox_flushed_entries_total {}\n",
+             reference_server_inbox_flushed_entries_total {}\n\
+             # HELP reference_server_inbox_sync_seconds_total Time spent in those flushes (divide by the flushes for the mean).\n\
+             # TYPE reference_server_inbox_sync_seconds_total counter\n\
+             reference_server_inbox_sync_seconds_total {:.6}\n\
+             # HELP reference_server_inbox_durable_wait_seconds_total Time stored deliveries waited to be durable before their 200 (divide by the flushed entries for the mean).\n\
+             # TYPE reference_server_inbox_durable_wait_seconds_total counter\n\
+             reference_server_inbox_durable_wait_seconds_total {:.6}\n",
             self.inbox_depth(),
             self.flushes.load(Ordering::Relaxed),
             self.flushed_entries.load(Ordering::Relaxed),
+            seconds(&self.sync_nanos),
+            seconds(&self.durable_wait_nanos),
         );
         out
     }
@@ -211,6 +243,10 @@ mod tests {
         m.sync_action("assigned");
         m.jira_call("200");
         m.inbox_add(3);
+        m.flush(2);
+        m.inbox_sync(std::time::Duration::from_micros(1_500));
+        m.inbox_durable_wait(std::time::Duration::from_millis(2));
+        m.inbox_durable_wait(std::time::Duration::from_millis(3));
         let text = m.render();
         assert!(
             text.contains("reference_server_webhooks_received_total{outcome=\"accepted\"} 2\n")
@@ -221,5 +257,9 @@ mod tests {
         assert!(text.contains("reference_server_sync_actions_total{action=\"assigned\"} 1\n"));
         assert!(text.contains("reference_server_jira_calls_total{status=\"200\"} 1\n"));
         assert!(text.contains("reference_server_inbox_depth 3\n"));
+        assert!(text.contains("reference_server_inbox_flushes_total 1\n"));
+        assert!(text.contains("reference_server_inbox_flushed_entries_total 2\n"));
+        assert!(text.contains("reference_server_inbox_sync_seconds_total 0.001500\n"));
+        assert!(text.contains("reference_server_inbox_durable_wait_seconds_total 0.005000\n"));
     }
 }

@@ -282,6 +282,19 @@ async fn install_seed_deliver_and_check() {
         metrics.contains("reference_server_inbox_depth 0"),
         "{metrics}"
     );
+    // The 7 accepted deliveries were synced and waited for it: both totals are positive.
+    let seconds = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+    };
+    let (synced, waited) = (
+        seconds("reference_server_inbox_sync_seconds_total "),
+        seconds("reference_server_inbox_durable_wait_seconds_total "),
+    );
+    assert!(synced > 0.0 && waited > 0.0, "{metrics}");
 
     // Uninstall removes the webhook from Jira.
     let (status, body) = server

@@ -311,6 +311,7 @@ impl Inbox {
         body: &[u8],
     ) -> Result<u64, InboxError> {
         let _ = info; // the delivery log view derives event and issue key from the stored body
+        let handed_off = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.writes
             .send(Write {
@@ -320,10 +321,12 @@ impl Inbox {
                 reply,
             })
             .map_err(|_| InboxError::Closed)?;
-        answer
+        let seq = answer
             .await
             .map_err(|_| InboxError::Closed)?
-            .map_err(InboxError::Write)
+            .map_err(InboxError::Write)?;
+        self.shared.metrics.inbox_durable_wait(handed_off.elapsed());
+        Ok(seq)
     }
 
     /// The oldest pending entries, at most `limit`, in sequence order, skipping those whose
@@ -718,6 +721,7 @@ async fn writer(
                 let Some(s) = syncing.pop_front() else {
                     continue;
                 };
+                shared.metrics.inbox_sync(s.started.elapsed());
                 let mut result = match joined {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(format!("syncing the inbox failed: {e}")),
