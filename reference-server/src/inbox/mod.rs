@@ -14,8 +14,9 @@
 //! The worker reads pending deliveries in sequence order from an in-memory index (bodies are
 //! read back from the segment files, so memory stays small when the worker falls behind),
 //! applies them, and records the result in the store's delivery log. A segment whose
-//! deliveries are all recorded is deleted once the store has been flushed (by the *janitor*
-//! task), so a crash never leaves a delivery that is neither in the log nor in the store.
+//! deliveries are all recorded leaves the log once the store has been flushed (by the
+//! *janitor* task), so a crash never leaves a delivery that is neither in the log nor in the
+//! store; one such segment is kept to be zeroed into the next spare, others are deleted.
 //!
 //! On start the segments are read back: a delivery whose delivery-log record is final is
 //! skipped, every other one is pending again (applying twice is harmless: sync is idempotent).
@@ -28,7 +29,7 @@ mod seq;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -289,7 +290,7 @@ impl Inbox {
                 max_segment_bytes,
                 seqs,
             )),
-            janitor: tokio::spawn(janitor_task(dir, flush, janitor_rx)),
+            janitor: tokio::spawn(janitor_task(dir, flush, janitor_rx, max_segment_bytes)),
         };
         Ok((
             Self {
@@ -523,11 +524,15 @@ struct Appender {
     max_segment: u64,
     current: Option<Current>,
     spare: Spare,
+    /// Whether the current segment has passed a quarter of its size (and a spare was looked
+    /// for).
+    quarter: bool,
 }
 
 /// The next segment, zero-filled ahead of time by a background thread (see [`segment`]).
-/// Filling starts once the current segment is a quarter full, so a server that stores little
-/// never writes one; a rotation that finds none ready creates an empty segment instead.
+/// Filling starts once the current segment is a quarter full, unless an applied segment is
+/// kept to be written over ([`segment::retire`]); so a server that stores little never writes
+/// one. A rotation that finds neither creates an empty segment instead.
 #[derive(Default)]
 struct Spare {
     filling: Option<std::thread::JoinHandle<io::Result<bool>>>,
@@ -580,7 +585,8 @@ impl Drop for Spare {
 }
 
 impl Appender {
-    /// Writes `buf` at the end of the current segment, starting a new one first when needed.
+    /// Writes `buf` (records, then [`segment::END_MARK`]) at the end of the current segment,
+    /// over the end mark of the batch before, starting a new segment first when needed.
     /// Returns the segment, its file (to sync) and the offset `buf` starts at. Not durable yet.
     fn write(
         &mut self,
@@ -589,7 +595,13 @@ impl Appender {
     ) -> (Rotation, io::Result<(u64, Arc<File>, u64)>) {
         let mut rotation = Rotation::default();
         if self.needs_rotation() {
-            let created = if self.spare.take() {
+            let recycled = segment::take_recycled(&self.dir, first_seq).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot use the kept inbox segment");
+                None
+            });
+            let created = if let Some(file) = recycled {
+                Ok(file)
+            } else if self.spare.take() {
                 segment::create(&self.dir, first_seq, true).or_else(|e| {
                     tracing::warn!(error = %e, "cannot use the spare inbox segment");
                     segment::create(&self.dir, first_seq, false)
@@ -607,6 +619,7 @@ impl Appender {
                 self.dir.join(segment::file_name(first_seq)),
             ));
             rotation.sealed = self.current.take().map(|c| c.first);
+            self.quarter = false;
             self.current = Some(Current {
                 first: first_seq,
                 file,
@@ -618,12 +631,16 @@ impl Appender {
             return (rotation, Err(io::Error::other("no inbox segment is open")));
         };
         let base = cur.size;
-        match (&*cur.file).write_all(buf) {
+        match segment::write_all_at(&cur.file, buf, base) {
             Ok(()) => {
-                cur.size += buf.len() as u64;
+                let records = buf.len().saturating_sub(segment::END_MARK.len());
+                cur.size += records as u64;
                 let written = (cur.first, cur.file.clone(), base);
-                if cur.size >= self.max_segment / 4 {
-                    self.spare.start(&self.dir, self.max_segment);
+                if !self.quarter && cur.size >= self.max_segment / 4 {
+                    self.quarter = true;
+                    if !segment::has_recycled(&self.dir) {
+                        self.spare.start(&self.dir, self.max_segment);
+                    }
                 }
                 (rotation, Ok(written))
             }
@@ -684,6 +701,7 @@ async fn writer(
         max_segment,
         current: None,
         spare: Spare::default(),
+        quarter: false,
     };
     let mut appender = Some(new_appender());
     let mut syncing: std::collections::VecDeque<Syncing> = std::collections::VecDeque::new();
@@ -865,6 +883,7 @@ fn collect(
             .map_err(|e| e.to_string())
         })
         .collect();
+    buf.extend_from_slice(&segment::END_MARK);
     (Batch { writes, placed }, buf)
 }
 
@@ -929,8 +948,14 @@ fn finish(
     reply(batch, result.as_ref().err().map(String::as_str));
 }
 
-/// Deletes segments whose deliveries are all recorded, after making the store durable.
-async fn janitor_task(dir: PathBuf, flush: StoreFlush, mut rx: mpsc::UnboundedReceiver<PathBuf>) {
+/// Takes segments whose deliveries are all recorded out of the log ([`segment::retire`]: one
+/// is kept to become the next spare, others are deleted), after making the store durable.
+async fn janitor_task(
+    dir: PathBuf,
+    flush: StoreFlush,
+    mut rx: mpsc::UnboundedReceiver<PathBuf>,
+    segment_bytes: u64,
+) {
     while let Some(first) = rx.recv().await {
         let mut paths = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -943,8 +968,8 @@ async fn janitor_task(dir: PathBuf, flush: StoreFlush, mut rx: mpsc::UnboundedRe
         let dir = dir.clone();
         let removed = tokio::task::spawn_blocking(move || {
             for p in &paths {
-                if let Err(e) = std::fs::remove_file(p) {
-                    tracing::warn!(segment = %p.display(), error = %e, "cannot delete an applied inbox segment");
+                if let Err(e) = segment::retire(&dir, p, segment_bytes) {
+                    tracing::warn!(segment = %p.display(), error = %e, "cannot remove an applied inbox segment");
                 }
             }
             segment::sync_dir(&dir)

@@ -248,7 +248,9 @@ async fn spare_segments_are_written_and_read_back_after_a_restart() {
         let written = records
             .last()
             .map_or(0, |r| r.body_offset + r.body_len as u64);
-        if len > written {
+        // Every batch is followed by its end mark; a segment that is longer was a spare.
+        assert!(len >= written + segment::END_MARK.len() as u64);
+        if len > written + segment::END_MARK.len() as u64 {
             assert_eq!(len, max_segment, "{}", path.display());
             spares += 1;
         }
@@ -260,6 +262,63 @@ async fn spare_segments_are_written_and_read_back_after_a_restart() {
         !inbox_dir.join("spare.ready").exists(),
         "a spare left by the last run is removed"
     );
+    assert_eq!(pending_bodies(&o.inbox), before);
+    o.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applied_segment_is_written_over_and_its_old_records_never_come_back() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let inbox_dir = dir.path().join(DIR_NAME);
+    let kept = inbox_dir.join("spare.recycled");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // Segments of about eight of these records.
+    let o = open(dir.path(), &store, 512);
+    for _ in 0..4 {
+        commit_all(&o.inbox, 5).await;
+    }
+    for e in o
+        .inbox
+        .oldest_except(usize::MAX, &|_| false)
+        .expect("reads")
+    {
+        o.inbox
+            .complete(e.seq, &e.integration_id, &applied())
+            .expect("complete");
+    }
+    while !kept.exists() {
+        assert!(std::time::Instant::now() < deadline, "no segment was kept");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let kept_inode = std::fs::metadata(&kept).expect("stat").ino();
+    while kept.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kept segment was not used"
+        );
+        commit_all(&o.inbox, 5).await;
+    }
+    let before = pending_bodies(&o.inbox);
+    o.close().await;
+
+    let (first, path) = segment::list(&inbox_dir)
+        .expect("list")
+        .into_iter()
+        .find(|(_, p)| std::fs::metadata(p).expect("stat").ino() == kept_inode)
+        .expect("the kept file is a segment again");
+    let (records, end) = segment::scan(File::open(&path).expect("open")).expect("scan");
+    assert_eq!(end, segment::End::Clean, "the scan ends at an end mark");
+    assert!(!records.is_empty());
+    assert_eq!(records[0].seq, first);
+    assert!(
+        records
+            .iter()
+            .all(|r| before.iter().any(|(seq, _)| *seq == r.seq)),
+        "only the deliveries written over it are read"
+    );
+    let o = open(dir.path(), &store, 512);
     assert_eq!(pending_bodies(&o.inbox), before);
     o.close().await;
 }
