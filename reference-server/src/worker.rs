@@ -3,8 +3,10 @@
 //! For each entry: parse the members a sync reads (`jira_webhook_model::LeanEvent`), build an
 //! [`assignee_sync::InboundEvent`] (status categories from the cached `GET /rest/api/2/status`,
 //! refreshed when an id is unknown; hidden e-mails resolved through the user mapping, then
-//! Jira's user API), run [`assignee_sync::sync_inbound`], then write the delivery log entry and
-//! remove the inbox entry in one transaction. When Jira is needed and unreachable, the entry
+//! Jira's user API) and run [`assignee_sync::sync_inbound`]. After each batch, the processed
+//! entries of each integration are written to the delivery log as one chunk (one sled insert;
+//! see [`crate::store::delivery_log`]) and removed from the inbox; a crash before that applies
+//! them again on start, where the group watermarks make them duplicates. When Jira is needed and unreachable, the entry
 //! stays in the inbox and is retried with exponential backoff (1 s doubling to 60 s); later
 //! entries of the same integration wait behind it, which keeps their order, while other
 //! integrations' entries go on. After each batch the delivery log of each integration it
@@ -114,7 +116,8 @@ impl Worker {
                 continue;
             }
             let mut blocked_now: Vec<String> = Vec::new();
-            let mut logged: Vec<String> = Vec::new();
+            // Applied entries per integration, logged as one chunk each after the batch.
+            let mut done: Vec<(String, Vec<(u64, DeliveryRecord)>)> = Vec::new();
             for entry in batch {
                 if *shutdown.borrow() {
                     break;
@@ -125,9 +128,10 @@ impl Worker {
                 match self.apply(&entry).await {
                     Ok(record) => {
                         paused.remove(&entry.integration_id);
-                        self.finish(&entry, &record);
-                        if !logged.contains(&entry.integration_id) {
-                            logged.push(entry.integration_id.clone());
+                        self.count(&entry, &record);
+                        match done.iter_mut().find(|(i, _)| *i == entry.integration_id) {
+                            Some((_, entries)) => entries.push((entry.seq, record)),
+                            None => done.push((entry.integration_id, vec![(entry.seq, record)])),
                         }
                     }
                     Err(Retry(reason)) => {
@@ -144,7 +148,8 @@ impl Worker {
                     }
                 }
             }
-            for integration in &logged {
+            for (integration, entries) in &done {
+                self.log(integration, entries);
                 self.prune_delivery_log(integration);
             }
         }
@@ -170,7 +175,8 @@ impl Worker {
         }
     }
 
-    fn finish(&self, entry: &InboxEntry, record: &DeliveryRecord) {
+    /// Counts a processed entry in the metrics.
+    fn count(&self, entry: &InboxEntry, record: &DeliveryRecord) {
         let state = &self.state;
         for o in &record.outcomes {
             state.metrics.sync_action(&o.result);
@@ -182,11 +188,15 @@ impl Worker {
             DeliveryState::Pending => "pending",
         });
         tracing::debug!(seq = entry.seq, state = ?record.state, reason = ?record.reason, "delivery processed");
-        if let Err(e) = state
-            .inbox
-            .complete(entry.seq, &entry.integration_id, record)
-        {
-            tracing::error!(error = %e, seq = entry.seq, "cannot record the processed delivery");
+    }
+
+    /// Writes the delivery log chunk of one integration's processed entries and drops them
+    /// from the inbox. On failure they stay in the inbox and are applied again (which changes
+    /// nothing: sync is idempotent).
+    fn log(&self, integration: &str, entries: &[(u64, DeliveryRecord)]) {
+        let refs: Vec<(u64, &DeliveryRecord)> = entries.iter().map(|(s, r)| (*s, r)).collect();
+        if let Err(e) = self.state.inbox.complete(integration, &refs) {
+            tracing::error!(error = %e, integration, deliveries = entries.len(), "cannot record the processed deliveries");
         }
     }
 

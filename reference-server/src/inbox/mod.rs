@@ -38,7 +38,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::metrics::Metrics;
 use crate::store::flush::StoreFlush;
 use crate::store::records::DeliveryRecord;
-use crate::store::{Store, StoreError};
+use crate::store::{DeliveryLookup, Store, StoreError};
 use segment::Record;
 
 /// A new segment is started once the current one is larger than this.
@@ -359,21 +359,27 @@ impl Inbox {
         picked.into_iter().map(read_entry).collect()
     }
 
-    /// Records the final delivery log entry of an applied entry and drops it from the inbox.
+    /// Records the final delivery log entries of applied entries of one integration (in
+    /// increasing sequence order; one delivery-log chunk, see [`crate::store::delivery_log`])
+    /// and drops them from the inbox.
     pub fn complete(
         &self,
-        seq: u64,
         integration_id: &str,
-        record: &DeliveryRecord,
+        done: &[(u64, &DeliveryRecord)],
     ) -> Result<(), StoreError> {
-        self.shared
-            .store
-            .put_delivery(integration_id, seq, record)?;
-        let (was_pending, deletable) = self.shared.index().finish(seq);
-        if was_pending {
-            self.shared.metrics.inbox_add(-1);
+        self.shared.store.put_deliveries(integration_id, done)?;
+        let mut finished = 0;
+        let mut deletable = Vec::new();
+        {
+            let mut index = self.shared.index();
+            for (seq, _) in done {
+                let (was_pending, path) = index.finish(*seq);
+                finished += i64::from(was_pending);
+                deletable.extend(path);
+            }
         }
-        if let Some(path) = deletable {
+        self.shared.metrics.inbox_add(-finished);
+        for path in deletable {
             let _ = self.janitor.send(path);
         }
         Ok(())
@@ -452,6 +458,7 @@ fn recover(dir: &Path, store: &Store) -> Result<(Index, Option<u64>), InboxError
     let mut index = Index::default();
     let mut max_seq: Option<u64> = None;
     let mut deleted = false;
+    let mut log = DeliveryLookup::new(store);
     for (first, path) in segment::list(dir).map_err(io_error("listing", dir))? {
         let file = OpenOptions::new()
             .read(true)
@@ -478,7 +485,7 @@ fn recover(dir: &Path, store: &Store) -> Result<(Index, Option<u64>), InboxError
         );
         for r in records {
             max_seq = max_seq.max(Some(r.seq));
-            if store.delivery_is_final(&r.integration_id, r.seq)? {
+            if log.is_final(&r.integration_id, r.seq)? {
                 continue;
             }
             index.add(

@@ -120,7 +120,7 @@ async fn concurrent_commits_share_syncs_and_read_back_in_order() {
 
     let first = got.first().expect("one");
     o.inbox
-        .complete(first.seq, &first.integration_id, &applied())
+        .complete(&first.integration_id, &[(first.seq, &applied())])
         .expect("complete");
     assert_eq!(o.inbox.len(), 63);
     assert_eq!(o.metrics.inbox_depth(), 63);
@@ -139,11 +139,18 @@ async fn a_restart_replays_exactly_what_was_not_recorded() {
     let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
     commit_all(&o.inbox, 20).await;
     let before = pending_bodies(&o.inbox);
-    // Record 5 as applied and one as still pending (waiting for Jira).
-    for e in o.inbox.oldest_except(5, &|_| false).expect("reads") {
-        o.inbox
-            .complete(e.seq, &e.integration_id, &applied())
-            .expect("complete");
+    // Record 5 as applied (a delivery-log chunk per integration) and one as still pending
+    // (waiting for Jira).
+    let oldest = o.inbox.oldest_except(5, &|_| false).expect("reads");
+    let rec = applied();
+    for id in ["1", "2"] {
+        let done: Vec<(u64, &DeliveryRecord)> = oldest
+            .iter()
+            .filter(|e| e.integration_id == id)
+            .map(|e| (e.seq, &rec))
+            .collect();
+        assert!(done.len() >= 2);
+        o.inbox.complete(id, &done).expect("complete");
     }
     let (waiting_seq, waiting_id) = {
         let e = o
@@ -285,7 +292,7 @@ async fn an_applied_segment_is_written_over_and_its_old_records_never_come_back(
         .expect("reads")
     {
         o.inbox
-            .complete(e.seq, &e.integration_id, &applied())
+            .complete(&e.integration_id, &[(e.seq, &applied())])
             .expect("complete");
     }
     while !kept.exists() {
@@ -341,7 +348,7 @@ async fn applied_segments_are_deleted_after_the_store_is_flushed() {
         .expect("reads")
     {
         o.inbox
-            .complete(e.seq, &e.integration_id, &applied())
+            .complete(&e.integration_id, &[(e.seq, &applied())])
             .expect("complete");
     }
     // All but the segment still being appended to go, once the janitor has flushed the store.

@@ -13,6 +13,7 @@
 //! so `\0` never appears inside a key part.
 
 mod cache;
+pub mod delivery_log;
 pub mod flush;
 pub mod import;
 mod moves;
@@ -26,9 +27,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional as _;
 
+pub use delivery_log::{DeliveryLookup, delivery_key};
 use records::{
-    DeliveryRecord, GroupRecord, IntegrationRecord, OrgSettingsRecord, PipelineRecord,
-    ProjectRecord, StatusCategories, UserRecord,
+    GroupRecord, IntegrationRecord, OrgSettingsRecord, PipelineRecord, ProjectRecord,
+    StatusCategories, UserRecord,
 };
 
 /// Errors of the store.
@@ -646,116 +648,11 @@ impl Store {
             .collect()
     }
 
-    // ---- deliveries ----
-
-    /// Writes (or overwrites) a delivery log entry.
-    pub fn put_delivery(
-        &self,
-        integration: &str,
-        seq: u64,
-        rec: &DeliveryRecord,
-    ) -> Result<(), StoreError> {
-        let previous = self
-            .deliveries
-            .insert(delivery_key(integration, seq), to_json(rec)?)?;
-        if previous.is_none()
-            && let Some(n) = self.delivery_counts().get_mut(integration)
-        {
-            *n += 1;
-        }
-        Ok(())
-    }
-
+    /// Delivery log entries per integration, for the integrations counted so far.
     fn delivery_counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
         self.delivery_counts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Keeps the newest `keep` delivery log entries of an integration (by sequence number):
-    /// removes the oldest ones beyond that, at most `limit`; returns how many were removed.
-    ///
-    /// The integration's entries are counted with one key scan the first time, then the count
-    /// follows [`Store::put_delivery`] and the removals, so a call costs one removal per entry
-    /// written since the previous one. The log is written by the worker only, which also prunes
-    /// it; call from one thread.
-    pub fn prune_deliveries(
-        &self,
-        integration: &str,
-        keep: u64,
-        limit: usize,
-    ) -> Result<usize, StoreError> {
-        let p = prefix(&[integration]);
-        let counted = self.delivery_counts().get(integration).copied();
-        let count = if let Some(n) = counted {
-            n
-        } else {
-            let mut n = 0u64;
-            for k in self.deliveries.scan_prefix(&p).keys() {
-                k?;
-                n += 1;
-            }
-            self.delivery_counts().insert(integration.to_owned(), n);
-            n
-        };
-        let excess = usize::try_from(count.saturating_sub(keep))
-            .unwrap_or(usize::MAX)
-            .min(limit);
-        let mut removed = 0;
-        for k in self.deliveries.scan_prefix(&p).keys().take(excess) {
-            if self.deliveries.remove(k?)?.is_some() {
-                removed += 1;
-            }
-        }
-        if let Some(n) = self.delivery_counts().get_mut(integration) {
-            *n = n.saturating_sub(removed as u64);
-        }
-        Ok(removed)
-    }
-
-    /// Whether the delivery log has a final record (applied, ignored or failed) for a delivery.
-    pub fn delivery_is_final(&self, integration: &str, seq: u64) -> Result<bool, StoreError> {
-        let Some(v) = self.deliveries.get(delivery_key(integration, seq))? else {
-            return Ok(false);
-        };
-        let rec: DeliveryRecord = from_json(&v)?;
-        Ok(!matches!(rec.state, records::DeliveryState::Pending))
-    }
-
-    /// The newest `limit` deliveries of an integration, newest first.
-    pub fn deliveries(
-        &self,
-        integration: &str,
-        limit: usize,
-    ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        Ok(self
-            .deliveries_with_seq(integration, limit)?
-            .into_iter()
-            .map(|(_, d)| d)
-            .collect())
-    }
-
-    /// Like [`Store::deliveries`], with each entry's sequence number.
-    pub fn deliveries_with_seq(
-        &self,
-        integration: &str,
-        limit: usize,
-    ) -> Result<Vec<(u64, DeliveryRecord)>, StoreError> {
-        self.deliveries
-            .scan_prefix(prefix(&[integration]))
-            .rev()
-            .take(limit)
-            .map(|kv| {
-                let (k, v) = kv?;
-                let seq = k
-                    .len()
-                    .checked_sub(8)
-                    .and_then(|i| k.get(i..))
-                    .and_then(|b| b.try_into().ok())
-                    .map_or(0, u64::from_be_bytes);
-                Ok((seq, from_json(&v)?))
-            })
-            .collect()
     }
 
     // ---- status cache ----
@@ -780,13 +677,6 @@ impl Store {
             .insert(integration.as_bytes(), to_json(cats)?)?;
         Ok(())
     }
-}
-
-/// Key of a delivery log entry.
-pub fn delivery_key(integration: &str, seq: u64) -> Vec<u8> {
-    let mut k = prefix(&[integration]);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
 }
 
 #[cfg(test)]
@@ -859,78 +749,5 @@ mod tests {
         assert!(s.unlink("g1", "1", "APP-1").expect("unlink"));
         assert!(!s.unlink("g1", "1", "APP-1").expect("unlink"));
         assert!(s.linked_groups("1", "APP-1").expect("q").is_empty());
-    }
-
-    #[test]
-    fn pruning_keeps_the_newest_entries_of_one_integration() {
-        let s = Store::temporary().expect("open");
-        let rec = DeliveryRecord {
-            received_at: "2026-11-27T00:00:00.000Z".into(),
-            event: None,
-            issue_key: None,
-            state: records::DeliveryState::Applied,
-            reason: None,
-            outcomes: Vec::new(),
-        };
-        // Integration ids that prefix each other, sequence numbers with zero bytes and a jump
-        // (a restart starts a new range of numbers).
-        let big = 1u64 << 20;
-        for seq in [1, 5, 256, big + 1] {
-            s.put_delivery("7", seq, &rec).expect("put");
-        }
-        for seq in [2, 6, 512] {
-            s.put_delivery("70", seq, &rec).expect("put");
-        }
-        let seqs = |i: &str| -> Vec<u64> {
-            s.deliveries_with_seq(i, 100)
-                .expect("list")
-                .into_iter()
-                .map(|(seq, _)| seq)
-                .collect()
-        };
-        // First call counts the existing entries; a budget of 1 stops early.
-        assert_eq!(s.prune_deliveries("7", 2, 1).expect("prune"), 1);
-        assert_eq!(seqs("7"), [big + 1, 256, 5]);
-        assert_eq!(s.prune_deliveries("7", 2, 100).expect("prune"), 1);
-        assert_eq!(seqs("7"), [big + 1, 256]);
-        assert_eq!(seqs("70"), [512, 6, 2], "another integration is untouched");
-        // Overwriting an entry (pending, then final) does not count twice; new ones do.
-        s.put_delivery("7", big + 1, &rec).expect("overwrite");
-        assert_eq!(s.prune_deliveries("7", 2, 100).expect("prune"), 0);
-        s.put_delivery("7", big + 2, &rec).expect("put");
-        s.put_delivery("7", big + 3, &rec).expect("put");
-        assert_eq!(s.prune_deliveries("7", 2, 100).expect("prune"), 2);
-        assert_eq!(seqs("7"), [big + 3, big + 2]);
-        assert_eq!(s.prune_deliveries("70", 0, 100).expect("prune"), 3);
-        assert!(seqs("70").is_empty());
-        assert_eq!(s.prune_deliveries("none", 1, 100).expect("prune"), 0);
-    }
-
-    #[test]
-    fn deliveries_newest_first() {
-        let s = Store::temporary().expect("open");
-        for seq in [1u64, 2, 300] {
-            s.put_delivery(
-                "7",
-                seq,
-                &DeliveryRecord {
-                    received_at: seq.to_string(),
-                    event: None,
-                    issue_key: None,
-                    state: records::DeliveryState::Pending,
-                    reason: None,
-                    outcomes: vec![],
-                },
-            )
-            .expect("put");
-        }
-        let got: Vec<String> = s
-            .deliveries("7", 2)
-            .expect("q")
-            .into_iter()
-            .map(|d| d.received_at)
-            .collect();
-        assert_eq!(got, vec!["300", "2"]);
-        assert!(s.deliveries("70", 10).expect("q").is_empty());
     }
 }
