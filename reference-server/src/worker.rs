@@ -6,14 +6,13 @@
 //! Jira's user API) and run [`assignee_sync::sync_inbound`]. After each batch, the processed
 //! entries of each integration are written to the delivery log as one chunk (one sled insert;
 //! see [`crate::store::delivery_log`]) and removed from the inbox; a crash before that applies
-//! them again on start, where the group watermarks make them duplicates. When Jira is needed and unreachable, the entry
-//! stays in the inbox and is retried with exponential backoff (1 s doubling to 60 s); later
-//! entries of the same integration wait behind it, which keeps their order, while other
-//! integrations' entries go on. After each batch the delivery log of each integration it
-//! touched is pruned to its newest `--delivery-log-keep` entries. The inbox is replayed on
-//! start: anything
-//! acknowledged but not yet applied is applied then (sync is idempotent, so an entry applied
-//! just before a crash is harmless to apply again).
+//! them again on start, where the group watermarks make them duplicates. When Jira is needed
+//! and unreachable, the entry stays in the inbox and is retried with exponential backoff (1 s
+//! doubling to 60 s); later entries of the same integration wait behind it, which keeps their
+//! order, while other integrations' entries go on. After each batch the delivery log of each
+//! integration it touched is pruned to its newest `--delivery-log-keep` entries. The inbox is
+//! replayed on start: anything acknowledged but not yet applied is applied then (sync is
+//! idempotent, so an entry applied just before a crash is harmless to apply again).
 
 use std::cell::Cell;
 use std::collections::HashMap;

@@ -16,7 +16,7 @@
 //! applies them, and records the result in the store's delivery log. A segment whose
 //! deliveries are all recorded leaves the log once the store has been flushed (by the
 //! *janitor* task), so a crash never leaves a delivery that is neither in the log nor in the
-//! store; one such segment is kept to be zeroed into the next spare, others are deleted.
+//! store; one such segment is kept and written over as a later segment, others are deleted.
 //!
 //! On start the segments are read back: a delivery whose delivery-log record is final is
 //! skipped, every other one is pending again (applying twice is harmless: sync is idempotent).
@@ -956,7 +956,8 @@ fn finish(
 }
 
 /// Takes segments whose deliveries are all recorded out of the log ([`segment::retire`]: one
-/// is kept to become the next spare, others are deleted), after making the store durable.
+/// is kept to be written over as a later segment, others are deleted), after making the
+/// store durable.
 async fn janitor_task(
     dir: PathBuf,
     flush: StoreFlush,

@@ -28,10 +28,11 @@
 //! kept ([`retire`]), its first header zeroed, and the next rotation writes over it from its
 //! start ([`take_recycled`]); only when none is kept is a spare zero-filled. Its old records
 //! are never read again: the first header is zeros until the first batch is written, every
-//! batch ends with an end mark, and should a torn write leave an old record where the next one
-//! would start, its sequence number is below those before it. So the filesystem neither frees nor allocates blocks
-//! per segment, and the disk does not write each segment twice (zeros, then records). The
-//! bytes of old deliveries past the end mark stay in the file until overwritten.
+//! batch ends with an end mark, and should a torn write leave an old record where the next
+//! one would start, its sequence number is below those before it. So the filesystem neither
+//! frees nor allocates blocks per segment, and the disk does not write each segment twice
+//! (zeros, then records). The bytes of old deliveries past the end mark stay in the file
+//! until overwritten.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write as _};
