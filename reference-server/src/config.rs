@@ -107,9 +107,11 @@ pub struct ServeConfig {
     pub delivery_log_keep: u64,
 
     /// Size of an inbox segment file in KiB. The inbox (accepted deliveries not yet applied)
-    /// starts a new segment file past this size and deletes a segment once all its deliveries
-    /// are applied; one spare segment is zero-filled ahead of time, which halves the cost of
-    /// each disk sync. Disk use is about two segments plus whatever is not yet applied.
+    /// starts a new segment file past this size. Once all of a segment's deliveries are
+    /// applied, it is kept to be written over as a later segment (one at a time; others are
+    /// deleted); until one is kept, the next segment is zero-filled ahead of time, which
+    /// halves the cost of each disk sync. Disk use is about two or three segments plus
+    /// whatever is not yet applied.
     #[arg(
         long,
         env = "REFERENCE_SERVER_INBOX_SEGMENT_KB",

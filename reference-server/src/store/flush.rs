@@ -6,7 +6,8 @@
 //! (sled 0.34.7 hangs with 8 or more concurrent `flush_async` calls).
 //!
 //! Used by the admin API (writes are durable before the answer) and by the inbox before it
-//! deletes a segment whose deliveries the store now records.
+//! retires a segment (keeps it to be written over, or deletes it) whose deliveries the store
+//! now records.
 
 use tokio::sync::{mpsc, oneshot};
 
