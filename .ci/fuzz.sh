@@ -4,6 +4,7 @@
 #
 #   FUZZ_SECONDS=30 .ci/fuzz.sh            # all targets, 30 s each (default)
 #   FUZZ_SECONDS=60 .ci/fuzz.sh webhook_token install_request   # only these
+#   FUZZ_JOBS=1 .ci/fuzz.sh                # one target at a time (default: one per core)
 #
 # A crash (panic, failed invariant, timeout or OOM) fails the script; libFuzzer writes the
 # crashing input under fuzz/artifacts/<target>/ (kept: CI should upload that directory), and
@@ -49,18 +50,40 @@ done
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
-failed=()
-for t in "${targets[@]}"; do
-  echo "=== fuzz $t for ${seconds}s"
+
+# libFuzzer runs on one core, so targets run side by side, one per core (FUZZ_JOBS to change);
+# each one's output goes to its own log, printed when it ends.
+jobs="${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}"
+fuzz_one() {
+  local t="$1" seeds=() status=0
   mkdir -p "$scratch/$t" "fuzz/artifacts/$t"
-  seeds=()
   if [ -d "fuzz/corpus/$t" ]; then
     seeds=("fuzz/corpus/$t")
   fi
   # First corpus dir is where new inputs go (the scratch copy); the seeds are read only.
-  if ! cargo fuzz run -s none "$t" "$scratch/$t" "${seeds[@]}" -- \
-      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
+  cargo fuzz run -s none "$t" "$scratch/$t" "${seeds[@]}" -- \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    >"$scratch/$t.log" 2>&1 || status=$?
+  echo "$status" >"$scratch/$t.status"
+}
+echo "=== fuzz ${#targets[@]} targets for ${seconds}s each, $jobs at a time"
+for t in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+    wait -n || true
+  done
+  fuzz_one "$t" &
+done
+wait
+
+failed=()
+for t in "${targets[@]}"; do
+  status="$(cat "$scratch/$t.status" 2>/dev/null || echo "no status")"
+  echo "=== fuzz $t for ${seconds}s: exit $status"
+  if [ "$status" = 0 ]; then
+    grep -E '^(stat::|Done )' "$scratch/$t.log" || tail -n 5 "$scratch/$t.log"
+  else
     failed+=("$t")
+    tail -n 60 "$scratch/$t.log" || true
     echo "!!! $t crashed; inputs kept in fuzz/artifacts/$t/:" >&2
     ls -l "fuzz/artifacts/$t/" >&2 || true
     for a in fuzz/artifacts/"$t"/*; do
