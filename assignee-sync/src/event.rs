@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+use crate::private::PrivOwnedStr;
 use crate::types::{IntegrationId, IssueKey};
 
 /// Orders the events of one Jira instance.
@@ -196,7 +197,8 @@ pub enum AssigneeChange {
     Set(JiraUser),
 }
 
-/// A Jira status category key (`statusCategory.key`). Unknown keys are kept.
+/// A Jira status category key (`statusCategory.key`). Unknown keys are kept, in a hidden
+/// variant: read any key with [`key`](Self::key), ask [`is_unknown`](Self::is_unknown).
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -208,8 +210,11 @@ pub enum StatusCategory {
     Indeterminate,
     /// `done`.
     Done,
-    /// Any other key, kept verbatim (e.g. `undefined`).
-    Other(String),
+    /// Any other key, kept verbatim (e.g. `undefined`): read it with [`key`](Self::key).
+    ///
+    /// Do not match on this variant; a later version may add the key as a variant.
+    #[doc(hidden)]
+    _Custom(PrivOwnedStr),
 }
 
 impl StatusCategory {
@@ -219,7 +224,7 @@ impl StatusCategory {
             "new" => Self::New,
             "indeterminate" => Self::Indeterminate,
             "done" => Self::Done,
-            other => Self::Other(other.to_owned()),
+            other => Self::_Custom(PrivOwnedStr(other.into())),
         }
     }
 
@@ -229,8 +234,13 @@ impl StatusCategory {
             Self::New => "new",
             Self::Indeterminate => "indeterminate",
             Self::Done => "done",
-            Self::Other(k) => k,
+            Self::_Custom(k) => &k.0,
         }
+    }
+
+    /// Whether this is a key this crate does not know (kept as sent; see [`key`](Self::key)).
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::_Custom(_))
     }
 
     /// True for the `done` category.

@@ -22,10 +22,16 @@
 //! store.add_group("g-1", "backend")?;
 //! store.link("g-1", "jira-1", "APP-123")?;
 //!
-//! // A real delivery (Sentry's fixture): APP-123 assigned to jess@sentry.io.
-//! let delivery = WebhookEvent::from_str(include_str!(
-//!     "../tests/fixtures/edit_issue_assignee_payload.json"
-//! ))?;
+//! // A delivery as Jira sends it: APP-123 assigned to jess@sentry.io.
+//! let delivery = WebhookEvent::from_str(r#"{
+//!   "timestamp": 1718000000000,
+//!   "webhookEvent": "jira:issue_updated",
+//!   "changelog": { "id": "10172", "items": [
+//!     { "field": "assignee", "fieldtype": "jira", "from": null, "fromString": null,
+//!       "to": "jess", "toString": "Jess MacQueen" } ] },
+//!   "issue": { "id": "101", "key": "APP-123",
+//!     "fields": { "assignee": { "name": "jess", "emailAddress": "jess@sentry.io" } } }
+//! }"#)?;
 //! let issue = delivery.issue().ok_or("no issue")?;
 //! let changelog_id = delivery.changelog().and_then(|c| c.id.as_str()?.parse().ok());
 //! let ordering = OrderingKey::new(changelog_id, delivery.timestamp.value().copied().unwrap_or(0));
@@ -98,6 +104,10 @@
 //!
 //! Out of scope: Sentry's release-based resolution strategies, and the lookups that need Jira
 //! (status categories, users by username); the caller fills those into the event.
+//!
+//! # Other crates' types in this API
+//!
+//! None, except serde's `Serialize`/`Deserialize` implementations with the `serde` feature.
 
 pub mod decide;
 mod event;
@@ -105,6 +115,7 @@ mod event;
 pub mod fuzzing;
 pub mod memory;
 mod outcome;
+mod private;
 mod store;
 mod sync;
 mod types;
@@ -122,3 +133,8 @@ pub use types::{
     ChangeSource, GroupId, GroupStatus, IntegrationId, IssueKey, OrganizationId, ProjectId,
     StatusMapping, SyncKind, SyncSettings, UserId,
 };
+
+// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

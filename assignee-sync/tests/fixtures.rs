@@ -1,5 +1,8 @@
-//! Real captured webhook bodies (Sentry's fixtures, copied to `tests/fixtures/`) turned into
-//! [`InboundEvent`]s by a minimal adapter, then synced against an in-memory store.
+//! Real captured webhook bodies (Sentry's fixtures, copied to `tests/fixtures/sentry/`) turned
+//! into [`InboundEvent`]s by a minimal adapter, then synced against an in-memory store.
+//!
+//! `tests/fixtures/sentry/` is not shipped in the published package (see its README): every test
+//! here prints one `skipped:` line and returns when it is absent.
 //!
 //! The adapter here is test code; the reference server builds events from
 //! `jira-webhook-model` instead. Status categories come from the captured
@@ -15,8 +18,22 @@ use serde_json::Value;
 
 const JIRA: &str = "jira-1";
 
+/// Whether `tests/fixtures/sentry/` is absent (as in the published package); then prints the
+/// one skip line for `test`.
+fn not_shipped(test: &str) -> bool {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sentry");
+    let absent = !std::path::Path::new(dir).is_dir();
+    if absent {
+        eprintln!("skipped: {test} (tests/fixtures/sentry/ fixture not shipped in the package)");
+    }
+    absent
+}
+
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/sentry/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
@@ -125,6 +142,9 @@ async fn run(store: &InMemoryStore, name: &str) -> assignee_sync::SyncOutcome {
 
 #[tokio::test]
 async fn test_post_update_assignee_assigns_bob() {
+    if not_shipped("test_post_update_assignee_assigns_bob") {
+        return;
+    }
     let store = world();
     let out = run(&store, "test_post_update_assignee.json").await;
     assert_eq!(
@@ -137,6 +157,9 @@ async fn test_post_update_assignee_assigns_bob() {
 
 #[tokio::test]
 async fn edit_issue_assignee_assigns_jess_and_redelivery_is_duplicate() {
+    if not_shipped("edit_issue_assignee_assigns_jess_and_redelivery_is_duplicate") {
+        return;
+    }
     let store = world();
     let out = run(&store, "edit_issue_assignee_payload.json").await;
     assert_eq!(out.ordering, OrderingKey::changelog(10172));
@@ -157,6 +180,9 @@ async fn edit_issue_assignee_assigns_jess_and_redelivery_is_duplicate() {
 
 #[tokio::test]
 async fn null_and_missing_assignee_deassign() {
+    if not_shipped("null_and_missing_assignee_deassign") {
+        return;
+    }
     for name in [
         "edit_issue_no_assignee_payload.json",
         "edit_issue_assignee_missing_payload.json",
@@ -180,6 +206,9 @@ async fn null_and_missing_assignee_deassign() {
 
 #[tokio::test]
 async fn example_payload_resolves_and_edit_status_unresolves() {
+    if not_shipped("example_payload_resolves_and_edit_status_unresolves") {
+        return;
+    }
     let store = world();
     let out = run(&store, "EXAMPLE_PAYLOAD.json").await;
     assert_eq!(
@@ -202,6 +231,9 @@ async fn example_payload_resolves_and_edit_status_unresolves() {
 
 #[tokio::test]
 async fn moved_issue_carries_the_link() {
+    if not_shipped("moved_issue_carries_the_link") {
+        return;
+    }
     let store = world();
     let out = run(&store, "moved_issue_payload.json").await;
     assert_eq!(out.relinked, vec![GroupId::new("g-app123")]);

@@ -50,9 +50,12 @@ fn outcome_values_have_stable_names() {
         serde_json::to_value(ChangeSource::Integration(IntegrationId::new("jira-1"))).unwrap(),
         json!({"type": "integration", "id": "jira-1"})
     );
+    let undefined = serde_json::from_value::<StatusCategory>(json!("undefined")).unwrap();
+    assert_eq!(undefined.key(), "undefined");
+    assert!(undefined.is_unknown());
     assert_eq!(
-        serde_json::from_value::<StatusCategory>(json!("undefined")).unwrap(),
-        StatusCategory::Other("undefined".into())
+        serde_json::to_value(&undefined).unwrap(),
+        json!("undefined")
     );
 }
 

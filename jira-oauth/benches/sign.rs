@@ -12,7 +12,7 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{SignatureEncoding, Signer as _};
 use sha1::Sha1;
 
-const KEY: &str = include_str!("../tests/fixtures/bench-rsa2048-pkcs8.pem");
+const KEY: &str = include_str!("../tests/fixtures/own/bench-rsa2048-pkcs8.pem");
 const URL: &str = "https://jira.example.com/rest/api/2/user/assignable/search?issueKey=APP-1&username=bob%40example.org&startAt=0&maxResults=50";
 
 fn bench(c: &mut Criterion) {

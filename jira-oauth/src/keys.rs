@@ -14,6 +14,8 @@ use sha1::Sha1;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
+use crate::SignError;
+
 macro_rules! secret_string {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -219,8 +221,13 @@ impl RsaPrivateKey {
     }
 
     /// RSASSA-PKCS1-v1_5 / SHA-1 signature of `message`, raw bytes.
-    pub fn sign_sha1(&self, message: &[u8]) -> Result<Vec<u8>, rsa::signature::Error> {
-        Ok(self.signing.try_sign(message)?.to_vec())
+    ///
+    /// Fails only if the RSA operation itself fails ([`SignError::Rsa`]).
+    pub fn sign_sha1(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.signing
+            .try_sign(message)
+            .map(|signature| signature.to_vec())
+            .map_err(|e| SignError::Rsa(e.to_string()))
     }
 }
 

@@ -465,10 +465,7 @@ impl Signer {
     pub fn sign_base_string(&self, base_string: &str) -> Result<String, SignError> {
         let token_secret = self.token.as_ref().map(Token::secret);
         Ok(match &self.credentials {
-            Credentials::Rsa(key) => STANDARD.encode(
-                key.sign_sha1(base_string.as_bytes())
-                    .map_err(|e| SignError::Rsa(e.to_string()))?,
-            ),
+            Credentials::Rsa(key) => STANDARD.encode(key.sign_sha1(base_string.as_bytes())?),
             Credentials::Hmac(secret) => STANDARD.encode(hmac_sha1(
                 &secret_key(secret, token_secret),
                 base_string.as_bytes(),

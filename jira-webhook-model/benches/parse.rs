@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jira_webhook_model::{LeanEvent, WebhookEvent};
 
-const BODY: &[u8] = include_bytes!("../tests/fixtures/perf-issue_updated_large.json");
+const BODY: &[u8] = include_bytes!("../tests/fixtures/own/issue_updated_large.json");
 
 fn parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse_issue_updated_11kb");

@@ -44,7 +44,9 @@
 //! # What is modelled
 //!
 //! * [`WebhookEvent`]: the envelope; [`WebhookEventKind`] and [`IssueEventTypeName`] are open
-//!   enums that keep unknown values.
+//!   enums that keep unknown values (read any value with `as_str()`; `is_unknown()` says whether
+//!   this version knows it; the unknown variant itself is hidden, so matches on it cannot break
+//!   when a value gains a variant).
 //! * [`Issue`], [`IssueFields`] (summary, description, status with category, assignee,
 //!   reporter, creator, project, issue type, priority, resolution, labels, fix versions,
 //!   versions, components, created/updated/resolution date as [`JiraDateTime`]); every other
@@ -66,6 +68,13 @@
 //! body that parses also parses as a `serde_json::Value`. Parsing never panics; see the
 //! `fuzzing` module used by the fuzz targets. The types deserialise from serde_json only
 //! (unmodelled members use `serde_json::value::RawValue`).
+//!
+//! # Other crates' types in this API
+//!
+//! On purpose, and stable across this crate's 0.x versions as long as they are: serde's
+//! `Serialize`/`Deserialize`, serde_json's `Value`, `Map`, `RawValue` and `Error` (the JSON
+//! this crate models; [`ParseError::json_error`]), and `time::OffsetDateTime`
+//! ([`JiraDateTime::offset_date_time`]). Nothing else from a dependency is public.
 
 #[macro_use]
 mod macros;
@@ -79,6 +88,7 @@ mod field;
 pub mod fuzzing;
 mod lean;
 mod model;
+mod private;
 
 pub use changelog::{
     Change, ChangeKind, Changelog, ChangelogItem, NamedRef, OtherChange, ProjectRef, StatusRef,
@@ -93,3 +103,8 @@ pub use model::{
     Comment, Issue, IssueEventTypeName, IssueFields, IssueType, Named, Project, Status,
     StatusCategory, User, WebhookEvent, WebhookEventKind,
 };
+
+// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -142,8 +142,10 @@ macro_rules! json_view {
     };
 }
 
-/// Defines an open string enum: known values as variants plus `Other(String)` keeping any
-/// unknown value; serialises back to the same string. Equality and hashing go by the string.
+/// Defines an open string enum: known values as variants plus a hidden `_Custom` variant keeping
+/// any unknown value (its payload cannot be named outside the crate: [`crate::private`]);
+/// `as_str()` reads every value and it serialises back to the same string. Equality and hashing
+/// go by the string.
 macro_rules! open_enum {
     (
         $(#[$meta:meta])*
@@ -156,8 +158,11 @@ macro_rules! open_enum {
         #[non_exhaustive]
         pub enum $name {
             $( $(#[$vmeta])* $variant, )*
-            /// A value this crate does not know, kept as sent.
-            Other(String),
+            /// A value this crate does not know, kept as sent: read it with `as_str()`.
+            ///
+            /// Do not match on this variant; a later version may add the value as a variant.
+            #[doc(hidden)]
+            _Custom($crate::private::PrivOwnedStr),
         }
 
         impl $name {
@@ -165,15 +170,21 @@ macro_rules! open_enum {
             pub fn as_str(&self) -> &str {
                 match self {
                     $( $name::$variant => $s, )*
-                    $name::Other(s) => s,
+                    $name::_Custom(s) => &s.0,
                 }
             }
 
-            /// Maps a string to its variant; unknown strings become `Other`.
+            /// Whether this is a value this crate does not know (kept as sent; see
+            /// [`as_str`](Self::as_str)).
+            pub fn is_unknown(&self) -> bool {
+                matches!(self, $name::_Custom(_))
+            }
+
+            /// Maps a string to its variant; unknown strings are kept as sent.
             pub fn parse(s: &str) -> Self {
                 match s {
                     $( $s => $name::$variant, )*
-                    other => $name::Other(other.to_owned()),
+                    other => $name::_Custom($crate::private::PrivOwnedStr(other.into())),
                 }
             }
         }
@@ -227,7 +238,7 @@ macro_rules! open_enum {
         impl $crate::Lenient for $name {
             fn from_string(s: String) -> Result<Self, String> {
                 Ok(match $name::parse(&s) {
-                    $name::Other(_) => $name::Other(s),
+                    $name::_Custom(_) => $name::_Custom($crate::private::PrivOwnedStr(s.into())),
                     known => known,
                 })
             }

@@ -1,0 +1,19 @@
+//! Types that appear in the public API but cannot be named outside this crate.
+
+use std::fmt;
+
+/// The string an open enum keeps for a value this crate does not know (ruma's convention).
+///
+/// It sits in the enum's hidden catch-all variant and cannot be named, built or read outside
+/// this crate: read the value through the enum's `as_str()`. So no downstream `match` can bind
+/// an unknown value by its string, an arm that would silently stop matching once a later
+/// version adds that value as a variant.
+#[doc(hidden)]
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PrivOwnedStr(pub(crate) Box<str>);
+
+impl fmt::Debug for PrivOwnedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
