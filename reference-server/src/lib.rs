@@ -23,8 +23,8 @@
 //! Modules: [`config`] (CLI), [`server`] (start/stop), [`http`] (hyper server, router, errors),
 //! [`webhook`] (the webhook endpoint), [`inbox`] (durable inbox with group commit), [`worker`]
 //! (applies deliveries through `assignee-sync`), [`store`] (sled), [`api`] (admin API),
-//! [`metrics`], [`jira`] (Jira REST client, install logic, webhook token),
-//! [`simulated_jira`] (a fake Jira for tests and demos).
+//! [`metrics`], [`jira`] (Jira REST client, install logic, webhook token). The simulated Jira
+//! used by the tests and the walk-through is the `jira-sim` crate.
 
 pub mod api;
 pub mod app;
@@ -39,7 +39,6 @@ pub mod jira;
 pub mod metrics;
 pub mod secret;
 pub mod server;
-pub mod simulated_jira;
 pub mod store;
 pub mod time;
 pub mod webhook;

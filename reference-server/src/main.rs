@@ -1,4 +1,4 @@
-//! `reference-server` binary: `serve` and `simulate-jira`.
+//! `reference-server` binary: `serve`.
 
 use clap::Parser as _;
 use reference_server::config::{Cli, Command};
@@ -33,9 +33,6 @@ fn main() -> std::process::ExitCode {
     let result: Result<(), String> = runtime.block_on(async move {
         match cli.command {
             Command::Serve(config) => reference_server::server::run(config)
-                .await
-                .map_err(|e| e.to_string()),
-            Command::SimulateJira(args) => reference_server::simulated_jira::run(args)
                 .await
                 .map_err(|e| e.to_string()),
         }
