@@ -2,8 +2,9 @@
 //! Center instance, receive its issue webhooks, and apply assignee and status changes to
 //! linked tracker groups, on hyper and sled.
 //!
-//! Run it with `cargo run --release -p reference-server -- serve` (see the README for the
-//! quickstart and the API). As a library it exposes the pieces for tests and tools:
+//! Run it with `cargo run --release -p reference-server -- serve` (the README has the quick
+//! start; `docs/` the operating guide, the API reference and the architecture). As a library it
+//! exposes the pieces for tests and tools:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
