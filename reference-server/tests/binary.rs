@@ -14,19 +14,22 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-async fn run_until_sigterm(
+/// Starts `reference-server serve` on a free port with `dir` as data directory (no admin token
+/// given, so one is generated) and waits until it accepts connections.
+async fn spawn_server(
     dir: &std::path::Path,
-    during: impl AsyncFnOnce(std::net::SocketAddr),
-) -> (String, String) {
+    output: impl Fn() -> Stdio,
+) -> (tokio::process::Child, std::net::SocketAddr) {
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_reference-server"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_reference-server"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(dir)
         .env("REFERENCE_SERVER_LOG", "debug")
         .env_remove("REFERENCE_SERVER_ADMIN_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .env_remove("REFERENCE_SERVER_PUBLIC_URL")
+        .stdout(output())
+        .stderr(output())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn");
@@ -41,6 +44,14 @@ async fn run_until_sigterm(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (child, addr)
+}
+
+async fn run_until_sigterm(
+    dir: &std::path::Path,
+    during: impl AsyncFnOnce(std::net::SocketAddr),
+) -> (String, String) {
+    let (mut child, addr) = spawn_server(dir, Stdio::piped).await;
     during(addr).await;
     let pid = child.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill")
@@ -173,26 +184,7 @@ async fn walkthrough_in_the_readme_works() {
         .expect("simulated Jira");
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let port = free_port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_reference-server"))
-        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
-        .arg(&data)
-        .env_remove("REFERENCE_SERVER_ADMIN_TOKEN")
-        .env_remove("REFERENCE_SERVER_PUBLIC_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn reference-server");
-    let start = Instant::now();
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut server, addr) = spawn_server(&data, Stdio::null).await;
 
     // From the repository root, as the README says.
     let run = tokio::process::Command::new("bash")
