@@ -154,6 +154,22 @@ fn walkthrough_blocks(readme: &str) -> Vec<String> {
     blocks
 }
 
+/// Printed before each walk-through block's output by the test's script.
+const BLOCK_MARK: &str = "=== walkthrough block ";
+
+/// Every JSON value in `output` (curl's answers end without a newline, so one line may hold
+/// several; other text, such as an HTML page, is skipped).
+fn json_values(output: &str) -> Vec<serde_json::Value> {
+    output
+        .lines()
+        .flat_map(|line| {
+            serde_json::Deserializer::from_str(line)
+                .into_iter::<serde_json::Value>()
+                .map_while(Result::ok)
+        })
+        .collect()
+}
+
 fn curl_is_installed() -> bool {
     std::process::Command::new("curl")
         .arg("--version")
@@ -176,8 +192,18 @@ async fn walkthrough_in_the_readme_works() {
     let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(manifest_dir.join("README.md")).expect("README.md");
     let blocks = walkthrough_blocks(&readme);
-    assert_eq!(blocks.len(), 2, "the PAT walk-through and the OAuth one");
-    let script = blocks.join("\n");
+    assert_eq!(
+        blocks.len(),
+        3,
+        "the PAT walk-through, alice's hidden e-mail and the OAuth install"
+    );
+    // One script (the blocks share variables), with a marker line before each block's output.
+    let script = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, block)| format!("echo; echo '{BLOCK_MARK}{i}'\n{block}"))
+        .collect::<Vec<_>>()
+        .join("\n");
 
     let jira = jira_sim::SimulatedJira::start(jira_sim::Config::demo())
         .await
@@ -204,36 +230,34 @@ async fn walkthrough_in_the_readme_works() {
     let context = format!("script:\n{script}\n--- stdout:\n{out}\n--- stderr:\n{err}");
     assert!(output.status.success(), "{}: {context}", output.status);
 
-    // Every JSON value the script printed (curl's answers end without a newline, so one line
-    // may hold several).
-    let values: Vec<serde_json::Value> = out
-        .lines()
-        .flat_map(|line| {
-            serde_json::Deserializer::from_str(line)
-                .into_iter::<serde_json::Value>()
-                .map_while(Result::ok)
-        })
-        .collect();
-    // The install answered with an id, which the later calls used.
-    let id = values
+    let outputs: Vec<Vec<serde_json::Value>> =
+        out.split(BLOCK_MARK).skip(1).map(json_values).collect();
+    assert_eq!(outputs.len(), 3, "{context}");
+    let last_group_answer = |values: &[serde_json::Value]| {
+        values
+            .iter()
+            .rfind(|v| v["id"] == "crash-on-save" && v.get("status").is_some())
+            .cloned()
+            .expect(&context)
+    };
+
+    // Block 1. The install answered with an id, which the later calls used.
+    let id = outputs[0]
         .iter()
         .find_map(|v| v["integration"]["id"].as_str())
         .expect(&context);
     assert!(
-        values
+        outputs[0]
             .iter()
             .any(|v| v["group"] == "crash-on-save" && v["integration"] == id),
         "the link uses the installed id: {context}"
     );
     // The group followed Jira: assignee bob, status resolved (the last answer about it).
-    let group = values
-        .iter()
-        .rfind(|v| v["id"] == "crash-on-save" && v.get("status").is_some())
-        .expect(&context);
+    let group = last_group_answer(&outputs[0]);
     assert_eq!(group["assignee"], "bob", "{context}");
     assert_eq!(group["status"], "resolved", "{context}");
     // The delivery log lists the applied deliveries: the assignment and the transition.
-    let log = values
+    let log = outputs[0]
         .iter()
         .find(|v| v.get("deliveries").is_some())
         .expect(&context);
@@ -255,7 +279,29 @@ async fn walkthrough_in_the_readme_works() {
         results.contains(&"assigned") && results.contains(&"resolved"),
         "{context}"
     );
-    // The OAuth install completed in the "browser" with a second integration.
+
+    // Block 2. alice's hidden e-mail: skipped, then assigned once her user key is mapped.
+    let log = outputs[1]
+        .iter()
+        .find(|v| v.get("deliveries").is_some())
+        .expect(&context);
+    let skipped = &log["deliveries"][0];
+    assert_eq!(skipped["state"], "applied", "{context}");
+    assert_eq!(skipped["outcomes"][0]["result"], "skipped", "{context}");
+    assert_eq!(
+        skipped["outcomes"][0]["reason"], "assignee: email_hidden",
+        "{context}"
+    );
+    let group = last_group_answer(&outputs[1]);
+    assert_eq!(group["assignee"], "alice", "{context}");
+    assert_eq!(group["status"], "resolved", "{context}");
+
+    // Block 3. The OAuth install completed in the "browser", as a second integration.
+    let started = outputs[2]
+        .iter()
+        .find(|v| v.get("oauthUrl").is_some())
+        .expect(&context);
+    assert_eq!(started["step"], "oauth_callback", "{context}");
     assert!(out.contains("<h1>Jira Server connected</h1>"), "{context}");
     assert!(
         !out.contains(&format!("installed with id {id}.")),
@@ -264,7 +310,7 @@ async fn walkthrough_in_the_readme_works() {
     assert_eq!(jira.webhooks().len(), 2, "{context}");
     assert_eq!(
         jira.issue("APP-1").and_then(|i| i.assignee).as_deref(),
-        Some("bob")
+        Some("alice")
     );
 
     server.start_kill().expect("kill");
