@@ -46,7 +46,7 @@ use bodies::{Patch, Template, USERS};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use http::{Method, StatusCode};
-use reference_server::simulated_jira::{Config as JiraConfig, SimulatedJira};
+use jira_sim::{Config as JiraConfig, SimulatedJira};
 use serde_json::{Value, json};
 
 use crate::client::RunResult;

@@ -36,8 +36,6 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: HTTP API, webhook endpoint and the background sync worker.
     Serve(ServeConfig),
-    /// Run a simulated Jira Server (for trying the server out without a Jira, and for tests).
-    SimulateJira(crate::simulated_jira::SimulateJiraArgs),
 }
 
 /// Settings of `serve`.
@@ -170,9 +168,7 @@ mod tests {
     #[test]
     fn serve_defaults() {
         let cli = Cli::try_parse_from(["reference-server", "serve"]).expect("parses");
-        let Command::Serve(cfg) = cli.command else {
-            panic!("expected serve");
-        };
+        let Command::Serve(cfg) = cli.command;
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(cfg.data_dir, PathBuf::from("./data"));
         assert_eq!(cfg.body_limit, DEFAULT_BODY_LIMIT);
@@ -194,9 +190,7 @@ mod tests {
             "https://sync.example.org/",
         ])
         .expect("parses");
-        let Command::Serve(cfg) = cli.command else {
-            panic!("expected serve");
-        };
+        let Command::Serve(cfg) = cli.command;
         assert_eq!(
             cfg.public_url_for(cfg.listen),
             "https://sync.example.org".to_owned()
@@ -207,9 +201,7 @@ mod tests {
     fn cache_size_flag_and_range() {
         let cli =
             Cli::try_parse_from(["reference-server", "serve", "--cache-mb", "16"]).expect("parses");
-        let Command::Serve(cfg) = cli.command else {
-            panic!("expected serve");
-        };
+        let Command::Serve(cfg) = cli.command;
         assert_eq!(cfg.cache_mb, 16);
         assert!(Cli::try_parse_from(["reference-server", "serve", "--cache-mb", "0"]).is_err());
     }

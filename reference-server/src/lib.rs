@@ -2,8 +2,9 @@
 //! Center instance, receive its issue webhooks, and apply assignee and status changes to
 //! linked tracker groups, on hyper and sled.
 //!
-//! Run it with `cargo run --release -p reference-server -- serve` (see the README for the
-//! quickstart and the API). As a library it exposes the pieces for tests and tools:
+//! Run it with `cargo run --release -p reference-server -- serve` (the README has the quick
+//! start; `docs/` the operating guide, the API reference and the architecture). As a library it
+//! exposes the pieces for tests and tools:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -23,8 +24,8 @@
 //! Modules: [`config`] (CLI), [`server`] (start/stop), [`http`] (hyper server, router, errors),
 //! [`webhook`] (the webhook endpoint), [`inbox`] (durable inbox with group commit), [`worker`]
 //! (applies deliveries through `assignee-sync`), [`store`] (sled), [`api`] (admin API),
-//! [`metrics`], [`jira`] (Jira REST client, install logic, webhook token),
-//! [`simulated_jira`] (a fake Jira for tests and demos).
+//! [`metrics`], [`jira`] (Jira REST client, install logic, webhook token). The simulated Jira
+//! used by the tests and the walk-through is the `jira-sim` crate.
 
 pub mod api;
 pub mod app;
@@ -39,7 +40,6 @@ pub mod jira;
 pub mod metrics;
 pub mod secret;
 pub mod server;
-pub mod simulated_jira;
 pub mod store;
 pub mod time;
 pub mod webhook;

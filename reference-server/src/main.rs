@@ -1,4 +1,4 @@
-//! `reference-server` binary: `serve` and `simulate-jira`.
+//! `reference-server` binary: `serve`.
 
 use clap::Parser as _;
 use reference_server::config::{Cli, Command};
@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 /// jemalloc instead of glibc's malloc: with 10^6 links glibc's per-thread arenas and
 /// fragmentation from sled's node churn kept 143 MB resident after seeding and 172 MB after
 /// 100 000 assignee deliveries (with `MALLOC_ARENA_MAX=2`; 242 MB without); jemalloc kept
-/// 117 MB and 148 MB, and seeding and the worker were faster (see the README's Memory section).
+/// 117 MB and 148 MB, and seeding and the worker were faster (see docs/operating.md, "Memory").
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -33,9 +33,6 @@ fn main() -> std::process::ExitCode {
     let result: Result<(), String> = runtime.block_on(async move {
         match cli.command {
             Command::Serve(config) => reference_server::server::run(config)
-                .await
-                .map_err(|e| e.to_string()),
-            Command::SimulateJira(args) => reference_server::simulated_jira::run(args)
                 .await
                 .map_err(|e| e.to_string()),
         }

@@ -14,19 +14,22 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-async fn run_until_sigterm(
+/// Starts `reference-server serve` on a free port with `dir` as data directory (no admin token
+/// given, so one is generated) and waits until it accepts connections.
+async fn spawn_server(
     dir: &std::path::Path,
-    during: impl AsyncFnOnce(std::net::SocketAddr),
-) -> (String, String) {
+    output: impl Fn() -> Stdio,
+) -> (tokio::process::Child, std::net::SocketAddr) {
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_reference-server"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_reference-server"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(dir)
         .env("REFERENCE_SERVER_LOG", "debug")
         .env_remove("REFERENCE_SERVER_ADMIN_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .env_remove("REFERENCE_SERVER_PUBLIC_URL")
+        .stdout(output())
+        .stderr(output())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn");
@@ -41,6 +44,14 @@ async fn run_until_sigterm(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (child, addr)
+}
+
+async fn run_until_sigterm(
+    dir: &std::path::Path,
+    during: impl AsyncFnOnce(std::net::SocketAddr),
+) -> (String, String) {
+    let (mut child, addr) = spawn_server(dir, Stdio::piped).await;
     during(addr).await;
     let pid = child.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill")
@@ -119,4 +130,190 @@ async fn serve_generates_token_keeps_secrets_out_of_logs_and_stops_on_sigterm() 
     })
     .await;
     assert!(!format!("{out}{err}").contains(stored));
+}
+
+// ---------------------------------------------------------------- the README's walk-through
+
+/// The fenced `sh` blocks of `README.md` that follow a `<!-- walkthrough -->` marker, in order.
+fn walkthrough_blocks(readme: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "<!-- walkthrough -->" {
+            continue;
+        }
+        let fence = lines.next().unwrap_or_default();
+        assert_eq!(
+            fence.trim(),
+            "```sh",
+            "a walkthrough marker is followed by a sh block"
+        );
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        blocks.push(block.join("\n"));
+    }
+    blocks
+}
+
+/// Printed before each walk-through block's output by the test's script.
+const BLOCK_MARK: &str = "=== walkthrough block ";
+
+/// Every JSON value in `output` (curl's answers end without a newline, so one line may hold
+/// several; other text, such as an HTML page, is skipped).
+fn json_values(output: &str) -> Vec<serde_json::Value> {
+    output
+        .lines()
+        .flat_map(|line| {
+            serde_json::Deserializer::from_str(line)
+                .into_iter::<serde_json::Value>()
+                .map_while(Result::ok)
+        })
+        .collect()
+}
+
+fn curl_is_installed() -> bool {
+    std::process::Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs the quick start of `reference-server/README.md` as a new user would (`bash -euo
+/// pipefail`, `curl`), against the real `reference-server` binary and a simulated Jira (the
+/// `jira-sim` library; its binary serves the same `Config::demo()`), on ephemeral ports given
+/// to the script as `$JIRA`, `$SERVER` and `$DATA`, then checks what the README promises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walkthrough_in_the_readme_works() {
+    if !curl_is_installed() {
+        eprintln!("skipped: the README walk-through needs curl, which is not installed");
+        return;
+    }
+    let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(manifest_dir.join("README.md")).expect("README.md");
+    let blocks = walkthrough_blocks(&readme);
+    assert_eq!(
+        blocks.len(),
+        3,
+        "the PAT walk-through, alice's hidden e-mail and the OAuth install"
+    );
+    // One script (the blocks share variables), with a marker line before each block's output.
+    let script = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, block)| format!("echo; echo '{BLOCK_MARK}{i}'\n{block}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+
+    let jira = jira_sim::SimulatedJira::start(jira_sim::Config::demo())
+        .await
+        .expect("simulated Jira");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (mut server, addr) = spawn_server(&data, Stdio::null).await;
+
+    // From the repository root, as the README says.
+    let run = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(manifest_dir.parent().expect("repository root"))
+        .env("JIRA", jira.base_url())
+        .env("SERVER", format!("http://{addr}"))
+        .env("DATA", &data)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the walk-through ends within 60 s")
+        .expect("run bash");
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    let context = format!("script:\n{script}\n--- stdout:\n{out}\n--- stderr:\n{err}");
+    assert!(output.status.success(), "{}: {context}", output.status);
+
+    let outputs: Vec<Vec<serde_json::Value>> =
+        out.split(BLOCK_MARK).skip(1).map(json_values).collect();
+    assert_eq!(outputs.len(), 3, "{context}");
+    let last_group_answer = |values: &[serde_json::Value]| {
+        values
+            .iter()
+            .rfind(|v| v["id"] == "crash-on-save" && v.get("status").is_some())
+            .cloned()
+            .expect(&context)
+    };
+
+    // Block 1. The install answered with an id, which the later calls used.
+    let id = outputs[0]
+        .iter()
+        .find_map(|v| v["integration"]["id"].as_str())
+        .expect(&context);
+    assert!(
+        outputs[0]
+            .iter()
+            .any(|v| v["group"] == "crash-on-save" && v["integration"] == id),
+        "the link uses the installed id: {context}"
+    );
+    // The group followed Jira: assignee bob, status resolved (the last answer about it).
+    let group = last_group_answer(&outputs[0]);
+    assert_eq!(group["assignee"], "bob", "{context}");
+    assert_eq!(group["status"], "resolved", "{context}");
+    // The delivery log lists the applied deliveries: the assignment and the transition.
+    let log = outputs[0]
+        .iter()
+        .find(|v| v.get("deliveries").is_some())
+        .expect(&context);
+    let deliveries = log["deliveries"].as_array().expect(&context);
+    assert_eq!(deliveries.len(), 2, "{context}");
+    for delivery in deliveries {
+        assert_eq!(delivery["state"], "applied", "{context}");
+        assert_eq!(delivery["issueKey"], "APP-1", "{context}");
+        assert_eq!(
+            delivery["outcomes"][0]["group"], "crash-on-save",
+            "{context}"
+        );
+    }
+    let results: Vec<&str> = deliveries
+        .iter()
+        .filter_map(|d| d["outcomes"][0]["result"].as_str())
+        .collect();
+    assert!(
+        results.contains(&"assigned") && results.contains(&"resolved"),
+        "{context}"
+    );
+
+    // Block 2. alice's hidden e-mail: skipped, then assigned once her user key is mapped.
+    let log = outputs[1]
+        .iter()
+        .find(|v| v.get("deliveries").is_some())
+        .expect(&context);
+    let skipped = &log["deliveries"][0];
+    assert_eq!(skipped["state"], "applied", "{context}");
+    assert_eq!(skipped["outcomes"][0]["result"], "skipped", "{context}");
+    assert_eq!(
+        skipped["outcomes"][0]["reason"], "assignee: email_hidden",
+        "{context}"
+    );
+    let group = last_group_answer(&outputs[1]);
+    assert_eq!(group["assignee"], "alice", "{context}");
+    assert_eq!(group["status"], "resolved", "{context}");
+
+    // Block 3. The OAuth install completed in the "browser", as a second integration.
+    let started = outputs[2]
+        .iter()
+        .find(|v| v.get("oauthUrl").is_some())
+        .expect(&context);
+    assert_eq!(started["step"], "oauth_callback", "{context}");
+    assert!(out.contains("<h1>Jira Server connected</h1>"), "{context}");
+    assert!(
+        !out.contains(&format!("installed with id {id}.")),
+        "{context}"
+    );
+    assert_eq!(jira.webhooks().len(), 2, "{context}");
+    assert_eq!(
+        jira.issue("APP-1").and_then(|i| i.assignee).as_deref(),
+        Some("alice")
+    );
+
+    server.start_kill().expect("kill");
+    let _ = server.wait().await;
+    jira.shutdown().await;
 }

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
-use reference_server::simulated_jira::{Config as JiraConfig, SimulatedJira};
+use jira_sim::{Config as JiraConfig, SimulatedJira};
 use reference_server::store::Store;
 use reference_server::store::records::DeliveryState;
 use serde_json::{Value, json};

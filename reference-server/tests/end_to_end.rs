@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use common::{TestServer, fixture};
 use http::{Method, StatusCode};
-use reference_server::simulated_jira::{
-    Config, DEMO_CONSUMER_KEY, DEMO_PRIVATE_KEY_PEM, SimIssue, SimulatedJira,
-};
+use jira_sim::{Config, DEMO_CONSUMER_KEY, DEMO_PRIVATE_KEY_PEM, SimIssue, SimulatedJira};
 use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(5);

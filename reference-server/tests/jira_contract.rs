@@ -1151,9 +1151,7 @@ fn auth_round_trips_through_serde_and_hides_secrets_in_debug() {
 
 mod simulated {
     use super::*;
-    use reference_server::simulated_jira::{
-        self, Config, DEMO_CONSUMER_KEY, DEMO_PRIVATE_KEY_PEM, SimUser, SimulatedJira,
-    };
+    use jira_sim::{Config, DEMO_CONSUMER_KEY, DEMO_PRIVATE_KEY_PEM, SimulatedJira};
 
     async fn oauth_install(jira: &SimulatedJira) -> install::Installed {
         let request = InstallRequest::new(
@@ -1537,36 +1535,6 @@ mod simulated {
             fixture
         );
         jira.shutdown().await;
-    }
-
-    #[test]
-    fn cli_arguments_build_the_config() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: simulated_jira::SimulateJiraArgs,
-        }
-        let cli = Cli::parse_from([
-            "x",
-            "--listen",
-            "127.0.0.1:0",
-            "--jira-version",
-            "10.0.1",
-            "--auto-approve",
-        ]);
-        let config = cli.args.to_config().unwrap();
-        assert_eq!(config.version, "10.0.1");
-        assert!(config.auto_approve);
-        assert!(config.consumers.contains_key(DEMO_CONSUMER_KEY));
-        assert_eq!(
-            config
-                .personal_access_tokens
-                .get(Config::DEMO_PAT)
-                .map(String::as_str),
-            Some("admin")
-        );
-        let _ = SimUser::new("x", "y", "z", None);
     }
 }
 

@@ -103,7 +103,7 @@ fn from_json<T: DeserializeOwned>(v: &[u8]) -> Result<T, StoreError> {
 /// Default page cache size in MiB (sled's own default is 1024). sled keeps several times this
 /// much in memory (its nodes are larger in memory than its accounting counts, and the page
 /// table and index nodes stay resident); 4 MiB keeps a server with 10^6 links under 200 MB of
-/// peak RSS (see the README's "Memory" section) at no measurable cost in webhook throughput.
+/// peak RSS (see docs/operating.md, "Memory") at no measurable cost in webhook throughput.
 pub const DEFAULT_CACHE_MB: u64 = 4;
 
 /// Handle on the database (cheap to clone).

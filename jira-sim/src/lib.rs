@@ -1,4 +1,5 @@
-//! A small simulated Jira Server / Data Center for tests and for the README quickstart.
+//! A small simulated Jira Server / Data Center for tests, the load harness and the reference
+//! server's walk-through.
 //!
 //! It listens on `127.0.0.1` (an ephemeral port by default) and implements what the
 //! integration uses, checking requests the way Jira does:
@@ -23,21 +24,46 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use reference_server::jira::{Auth, JiraClient, WebhookSpec};
-//! use reference_server::simulated_jira::{Config, SimulatedJira};
+//! use jira_sim::{Config, SimulatedJira};
 //!
 //! let jira = SimulatedJira::start(Config::demo()).await?;
-//! let client = JiraClient::new(&jira.base_url(), true, Auth::personal_access_token(Config::DEMO_PAT))?;
-//! assert_eq!(client.server_info().await?.major_version(), Some(9));
-//! let (_, webhook) = client
-//!     .register_webhook(&WebhookSpec::new("http://127.0.0.1:9/extensions/jira-server/issue-updated/t/"))
+//! let http = reqwest::Client::new();
+//! let bearer = format!("Bearer {}", Config::DEMO_PAT);
+//!
+//! // Register a webhook as an admin would (Jira 9.x resource).
+//! let created = http
+//!     .post(format!("{}/rest/webhooks/1.0/webhook", jira.base_url()))
+//!     .header("authorization", &bearer)
+//!     .header("content-type", "application/json")
+//!     .body(
+//!         serde_json::json!({
+//!             "name": "demo",
+//!             "url": "http://127.0.0.1:9/extensions/jira-server/issue-updated/t/",
+//!             "events": ["jira:issue_updated"],
+//!         })
+//!         .to_string(),
+//!     )
+//!     .send()
 //!     .await?;
+//! assert_eq!(created.status(), 201);
 //! assert_eq!(jira.webhooks().len(), 1);
-//! client.delete_webhook(&webhook).await?;
-//! assert!(jira.webhooks().is_empty());
+//!
+//! // Changing an issue in "Jira" delivers `jira:issue_updated` to every webhook.
+//! let reply = http
+//!     .put(format!("{}/rest/api/2/issue/APP-1/assignee", jira.base_url()))
+//!     .header("authorization", &bearer)
+//!     .header("content-type", "application/json")
+//!     .body(r#"{"name": "bob"}"#)
+//!     .send()
+//!     .await?;
+//! assert_eq!(reply.status(), 204);
+//! assert_eq!(jira.issue("APP-1").and_then(|i| i.assignee).as_deref(), Some("bob"));
 //! jira.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! The `jira-sim` binary serves the same Jira with [`Config::demo`] data on
+//! `127.0.0.1:8090` until Ctrl-C (`cargo run -p jira-sim -- --help`).
 
 mod payload;
 mod server;
@@ -58,12 +84,10 @@ use tokio::task::JoinHandle;
 pub const DEMO_CONSUMER_KEY: &str = "reference-server";
 
 /// PEM public key of the demo consumer (the key pair used by the tests).
-pub const DEMO_PUBLIC_KEY_PEM: &str =
-    include_str!("../../tests/fixtures/jira/consumer_public_key.pem");
+pub const DEMO_PUBLIC_KEY_PEM: &str = include_str!("../keys/consumer_public_key.pem");
 
 /// PEM private key of the demo consumer. It is public (committed): for demos and tests only.
-pub const DEMO_PRIVATE_KEY_PEM: &str =
-    include_str!("../../tests/fixtures/jira/consumer_private_key.pem");
+pub const DEMO_PRIVATE_KEY_PEM: &str = include_str!("../keys/consumer_private_key.pem");
 
 /// Errors starting the simulated Jira.
 #[derive(Debug, thiserror::Error)]
@@ -566,85 +590,7 @@ async fn deliver_to_all(shared: &Shared, body: &Value) -> Vec<DeliveryResult> {
     results
 }
 
-/// Command-line arguments of the `simulate-jira` subcommand.
-#[derive(Clone, Debug, clap::Args)]
-#[non_exhaustive]
-pub struct SimulateJiraArgs {
-    /// Address to listen on.
-    #[arg(
-        long = "listen",
-        env = "SIMULATED_JIRA_LISTEN",
-        default_value = "127.0.0.1:8090"
-    )]
-    pub listen: SocketAddr,
-    /// Jira version reported by serverInfo: 9.x registers webhooks at
-    /// /rest/webhooks/1.0/webhook, 10.x at /rest/jira-webhook/1.0/webhooks.
-    #[arg(long = "jira-version", default_value = "9.12.0")]
-    pub jira_version: String,
-    /// Consumer key of the OAuth application link.
-    #[arg(long = "consumer-key", default_value = DEMO_CONSUMER_KEY)]
-    pub consumer_key: String,
-    /// PEM public key of the consumer (default: the demo key in tests/fixtures/jira/).
-    #[arg(long = "public-key")]
-    pub public_key: Option<PathBuf>,
-    /// Personal access token accepted for the admin user.
-    #[arg(long = "pat", default_value = Config::DEMO_PAT)]
-    pub pat: String,
-    /// The application link's consumer callback URL, e.g.
-    /// http://127.0.0.1:8080/extensions/jira_server/setup/ (the authorize page redirects there).
-    #[arg(long = "oauth-callback")]
-    pub oauth_callback: Option<String>,
-    /// Approve OAuth request tokens without a visit to the authorize page.
-    #[arg(long = "auto-approve")]
-    pub auto_approve: bool,
-}
-
-impl SimulateJiraArgs {
-    /// The [`Config`] these arguments describe (demo data plus overrides).
-    pub fn to_config(&self) -> Result<Config, SimError> {
-        let mut config = Config::demo().with_version(&self.jira_version);
-        config.listen = self.listen;
-        let public_key = match &self.public_key {
-            Some(path) => std::fs::read_to_string(path).map_err(|source| SimError::Read {
-                path: path.clone(),
-                source,
-            })?,
-            None => DEMO_PUBLIC_KEY_PEM.to_owned(),
-        };
-        config.consumers.clear();
-        config
-            .consumers
-            .insert(self.consumer_key.clone(), public_key);
-        config.personal_access_tokens.clear();
-        config
-            .personal_access_tokens
-            .insert(self.pat.clone(), "admin".to_owned());
-        config.oauth_callback.clone_from(&self.oauth_callback);
-        config.auto_approve = self.auto_approve;
-        Ok(config)
-    }
-}
-
-/// Runs the simulated Jira until Ctrl-C (the `simulate-jira` subcommand).
-pub async fn run(args: SimulateJiraArgs) -> Result<(), SimError> {
-    let config = args.to_config()?;
-    let jira = SimulatedJira::start(config).await?;
-    let base = jira.base_url();
-    tracing::info!(base_url = %base, version = %args.jira_version, "simulated Jira listening");
-    println!(
-        "Simulated Jira {version} at {base}\n\
-         \x20 personal access token (admin): {pat}\n\
-         \x20 OAuth consumer key: {ck} (demo private key: reference-server/tests/fixtures/jira/consumer_private_key.pem)\n\
-         \x20 users: admin, bob (bob@example.org), alice (e-mail hidden); issues APP-1, APP-2\n\
-         \x20 assign an issue (Jira then calls the registered webhook):\n\
-         \x20   curl -X PUT -H 'Authorization: Bearer {pat}' -H 'Content-Type: application/json' \\\n\
-         \x20        -d '{{\"name\":\"bob\"}}' {base}/rest/api/2/issue/APP-1/assignee\n\
-         Press Ctrl-C to stop.",
-        version = args.jira_version,
-        pat = args.pat,
-        ck = args.consumer_key,
-    );
-    let _ = tokio::signal::ctrl_c().await;
-    jira.shutdown().await;
-    Ok(())
-}
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
