@@ -61,6 +61,13 @@ impl ClientOptions {
         }
     }
 
+    /// Sets `verify_ssl`.
+    #[must_use]
+    pub fn with_verify_ssl(mut self, verify_ssl: bool) -> Self {
+        self.verify_ssl = verify_ssl;
+        self
+    }
+
     /// Sets the timeout.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {

@@ -86,6 +86,16 @@ pub struct WebhookRef {
     pub url: SecretString,
 }
 
+/// Two references are equal when they name the same resource, id and delivery URL (the
+/// URL is compared as exposed text: both sides are ours, not an attacker's candidate).
+impl PartialEq for WebhookRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.api == other.api && self.id == other.id && self.url.expose() == other.url.expose()
+    }
+}
+
+impl Eq for WebhookRef {}
+
 /// Result of deleting a webhook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

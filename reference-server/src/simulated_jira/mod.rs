@@ -23,7 +23,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use reference_server::jira::{Auth, JiraClient, WebhookSpec};
+//! use jira_client::{Auth, JiraClient, WebhookSpec};
 //! use reference_server::simulated_jira::{Config, SimulatedJira};
 //!
 //! let jira = SimulatedJira::start(Config::demo()).await?;
