@@ -190,12 +190,13 @@ impl Auth {
                     .map_err(|e| JiraError::Signing(e.to_string()))?;
             }
             Self::PersonalAccessToken { token } => {
-                let value = http::HeaderValue::try_from(format!("Bearer {}", token.expose()))
+                let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.expose()))
                     .map_err(|_| {
                         JiraError::Signing(
                             "the personal access token contains characters not allowed in an HTTP header; copy it again from Jira's profile page".to_owned(),
                         )
                     })?;
+                value.set_sensitive(true);
                 request
                     .headers_mut()
                     .insert(http::header::AUTHORIZATION, value);

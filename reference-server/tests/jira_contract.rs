@@ -13,8 +13,8 @@ use jira_client::{Auth, ClientOptions, JiraError, WebhookApi, WebhookDeletion, W
 use reference_server::jira::install::{self, InstallError, InstallRequest, PatInstallRequest};
 use reference_server::jira::webhook_token;
 use serde_json::{Value, json};
-use support_jira::{OAuthSigned, PRIVATE_KEY, assert_unique_nonces};
-use wiremock::matchers::{header, header_exists, method, path};
+use support_jira::{OAuthSigned, PRIVATE_KEY, assert_unique_nonces, on};
+use wiremock::matchers::{header, header_exists, method};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const FORBIDDEN: &str =
@@ -52,26 +52,24 @@ fn pending(server: &MockServer, consumer_key: &str) -> install::PendingInstall {
 }
 
 async fn mount_access_token(server: &MockServer, consumer_key: &str, verifier: &str) {
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/access-token"))
+    on("POST", "/plugins/servlet/oauth/access-token")
         .and(OAuthSigned::new(consumer_key, Some("req-token")).with_verifier(verifier))
-        .respond_with(
+        .reply(
             ResponseTemplate::new(200)
                 .set_body_string("oauth_token=access-token&oauth_token_secret=access-token-secret"),
         )
-        .expect(1)
+        .times(1)
         .mount(server)
         .await;
 }
 
 async fn mount_server_info(server: &MockServer, consumer_key: &str, body: &str) {
-    Mock::given(method("GET"))
-        .and(path("/rest/api/2/serverInfo"))
+    on("GET", "/rest/api/2/serverInfo")
         .and(OAuthSigned::new(consumer_key, Some("access-token")))
-        .respond_with(
+        .reply(
             ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "application/json"),
         )
-        .expect(1)
+        .times(1)
         .mount(server)
         .await;
 }
@@ -88,14 +86,13 @@ fn token_of(webhook_url: &str) -> String {
 #[tokio::test]
 async fn start_oauth_strips_trailing_slashes_and_returns_the_authorize_url() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/request-token"))
+    on("POST", "/plugins/servlet/oauth/request-token")
         .and(OAuthSigned::new("sentry-bot", None))
-        .respond_with(
+        .reply(
             ResponseTemplate::new(200)
                 .set_body_string("oauth_token=req-token&oauth_token_secret=s"),
         )
-        .expect(1)
+        .times(1)
         .mount(&server)
         .await;
     let request = InstallRequest::new(
@@ -123,10 +120,9 @@ async fn start_oauth_strips_trailing_slashes_and_returns_the_authorize_url() {
 #[tokio::test]
 async fn missing_oauth_token_in_the_reply() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/request-token"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("no_token=oops&foo=bar"))
-        .expect(1)
+    on("POST", "/plugins/servlet/oauth/request-token")
+        .reply(ResponseTemplate::new(200).set_body_string("no_token=oops&foo=bar"))
+        .times(1)
         .mount(&server)
         .await;
     let request = InstallRequest::new(server.uri(), "sentry-bot", PRIVATE_KEY, true);
@@ -146,9 +142,8 @@ async fn missing_oauth_token_in_the_reply() {
 #[tokio::test]
 async fn missing_oauth_token_secret_is_also_missing_oauth_token() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/request-token"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("oauth_token=req-token"))
+    on("POST", "/plugins/servlet/oauth/request-token")
+        .reply(ResponseTemplate::new(200).set_body_string("oauth_token=req-token"))
         .mount(&server)
         .await;
     let request = InstallRequest::new(server.uri(), "sentry-bot", PRIVATE_KEY, true);
@@ -163,10 +158,9 @@ async fn missing_oauth_token_secret_is_also_missing_oauth_token() {
 #[tokio::test]
 async fn request_token_503_fails_once_without_retry() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/request-token"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("<html>Bad things</html>"))
-        .expect(1)
+    on("POST", "/plugins/servlet/oauth/request-token")
+        .reply(ResponseTemplate::new(503).set_body_string("<html>Bad things</html>"))
+        .times(1)
         .mount(&server)
         .await;
     let request = InstallRequest::new(server.uri(), "sentry-bot", PRIVATE_KEY, true);
@@ -191,9 +185,8 @@ async fn request_token_503_fails_once_without_retry() {
 #[tokio::test]
 async fn request_token_timeout_says_timed_out_and_is_sent_once() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/request-token"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+    on("POST", "/plugins/servlet/oauth/request-token")
+        .reply(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
         .mount(&server)
         .await;
     let options = ClientOptions::default().with_timeout(Duration::from_millis(300));
@@ -223,21 +216,19 @@ async fn full_oauth_install_on_jira_9_registers_the_legacy_webhook() {
     let server = MockServer::start().await;
     mount_access_token(&server, "sentry-bot", "callback-token").await;
     mount_server_info(&server, "sentry-bot", SERVER_INFO_V9).await;
-    Mock::given(method("POST"))
-        .and(path("/rest/webhooks/1.0/webhook"))
+    on("POST", "/rest/webhooks/1.0/webhook")
         .and(OAuthSigned::new("sentry-bot", Some("access-token")))
         .and(header("content-type", "application/json"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+        .reply(ResponseTemplate::new(201).set_body_json(json!({
             "self": format!("{}/rest/webhooks/1.0/webhook/12", server.uri()),
             "name": "Issue Sync (reference-server)",
         })))
-        .expect(1)
+        .times(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/rest/jira-webhook/1.0/webhooks"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
+    on("POST", "/rest/jira-webhook/1.0/webhooks")
+        .reply(ResponseTemplate::new(500))
+        .times(0)
         .mount(&server)
         .await;
 
@@ -310,17 +301,15 @@ async fn full_oauth_install_on_jira_10_uses_the_new_webhook_resource() {
     let server = MockServer::start().await;
     mount_access_token(&server, "sentry-bot", "callback-token").await;
     mount_server_info(&server, "sentry-bot", SERVER_INFO_V10).await;
-    Mock::given(method("POST"))
-        .and(path("/rest/jira-webhook/1.0/webhooks"))
+    on("POST", "/rest/jira-webhook/1.0/webhooks")
         .and(OAuthSigned::new("sentry-bot", Some("access-token")))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 7, "name": "x"})))
-        .expect(1)
+        .reply(ResponseTemplate::new(201).set_body_json(json!({"id": 7, "name": "x"})))
+        .times(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/rest/webhooks/1.0/webhook"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
+    on("POST", "/rest/webhooks/1.0/webhook")
+        .reply(ResponseTemplate::new(500))
+        .times(0)
         .mount(&server)
         .await;
     let installed = install::complete_oauth(
@@ -352,11 +341,10 @@ async fn external_id_is_truncated_to_64_characters() {
     let server = MockServer::start().await;
     mount_access_token(&server, long_key, "v").await;
     mount_server_info(&server, long_key, SERVER_INFO_V9).await;
-    Mock::given(method("POST"))
-        .and(path("/rest/webhooks/1.0/webhook"))
+    on("POST", "/rest/webhooks/1.0/webhook")
         .and(OAuthSigned::new(long_key, Some("access-token")))
-        .respond_with(ResponseTemplate::new(204))
-        .expect(1)
+        .reply(ResponseTemplate::new(204))
+        .times(1)
         .mount(&server)
         .await;
     let installed = install::complete_oauth(
@@ -378,10 +366,9 @@ async fn external_id_is_truncated_to_64_characters() {
 #[tokio::test]
 async fn access_token_failure() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/access-token"))
-        .respond_with(ResponseTemplate::new(500).set_body_string("it broke"))
-        .expect(1)
+    on("POST", "/plugins/servlet/oauth/access-token")
+        .reply(ResponseTemplate::new(500).set_body_string("it broke"))
+        .times(1)
         .mount(&server)
         .await;
     let err = install::complete_oauth(
@@ -408,9 +395,8 @@ async fn access_token_failure() {
 #[tokio::test]
 async fn expired_verifier() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/access-token"))
-        .respond_with(ResponseTemplate::new(404).set_body_string("oauth_error=token+expired"))
+    on("POST", "/plugins/servlet/oauth/access-token")
+        .reply(ResponseTemplate::new(404).set_body_string("oauth_error=token+expired"))
         .mount(&server)
         .await;
     let err = install::complete_oauth(
@@ -451,13 +437,12 @@ async fn webhook_403_reports_jiras_message() {
     let server = MockServer::start().await;
     mount_access_token(&server, "sentry-bot", "v").await;
     mount_server_info(&server, "sentry-bot", SERVER_INFO_V9).await;
-    Mock::given(method("POST"))
-        .and(path("/rest/webhooks/1.0/webhook"))
-        .respond_with(
+    on("POST", "/rest/webhooks/1.0/webhook")
+        .reply(
             ResponseTemplate::new(403)
                 .set_body_raw(FORBIDDEN.as_bytes().to_vec(), "application/json"),
         )
-        .expect(1)
+        .times(1)
         .mount(&server)
         .await;
     let err = install::complete_oauth(
@@ -483,10 +468,9 @@ async fn webhook_502_mentions_the_webhook() {
     let server = MockServer::start().await;
     mount_access_token(&server, "sentry-bot", "v").await;
     mount_server_info(&server, "sentry-bot", SERVER_INFO_V9).await;
-    Mock::given(method("POST"))
-        .and(path("/rest/webhooks/1.0/webhook"))
-        .respond_with(ResponseTemplate::new(502).set_body_string("Bad gateway"))
-        .expect(1)
+    on("POST", "/rest/webhooks/1.0/webhook")
+        .reply(ResponseTemplate::new(502).set_body_string("Bad gateway"))
+        .times(1)
         .mount(&server)
         .await;
     let err = install::complete_oauth(
@@ -509,25 +493,23 @@ async fn webhook_502_mentions_the_webhook() {
 #[tokio::test]
 async fn pat_requests_carry_bearer_and_no_oauth() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/rest/api/2/myself"))
+    on("GET", "/rest/api/2/myself")
         .and(header("authorization", "Bearer pat-secret"))
-        .respond_with(
+        .reply(
             ResponseTemplate::new(200)
                 .set_body_json(json!({"name": "admin", "key": "JIRAUSER10000"})),
         )
-        .expect(1)
+        .times(1)
         .mount(&server)
         .await;
     mount_pat_server_info(&server).await;
-    Mock::given(method("POST"))
-        .and(path("/rest/webhooks/1.0/webhook"))
+    on("POST", "/rest/webhooks/1.0/webhook")
         .and(header("authorization", "Bearer pat-secret"))
-        .respond_with(
+        .reply(
             ResponseTemplate::new(201)
                 .set_body_json(json!({"self": "http://j/rest/webhooks/1.0/webhook/5"})),
         )
-        .expect(1)
+        .times(1)
         .mount(&server)
         .await;
     let request = PatInstallRequest::new(format!("{}/", server.uri()), "pat-secret", true);
@@ -555,14 +537,13 @@ async fn pat_requests_carry_bearer_and_no_oauth() {
 }
 
 async fn mount_pat_server_info(server: &MockServer) {
-    Mock::given(method("GET"))
-        .and(path("/rest/api/2/serverInfo"))
+    on("GET", "/rest/api/2/serverInfo")
         .and(header_exists("authorization"))
-        .respond_with(
+        .reply(
             ResponseTemplate::new(200)
                 .set_body_raw(SERVER_INFO_V9.as_bytes().to_vec(), "application/json"),
         )
-        .expect(1)
+        .times(1)
         .mount(server)
         .await;
 }
@@ -570,10 +551,9 @@ async fn mount_pat_server_info(server: &MockServer) {
 #[tokio::test]
 async fn rejected_pat_is_reported_and_nothing_else_is_called() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/rest/api/2/myself"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Client must be authenticated to access this resource.", "status-code": 401})))
-        .expect(1)
+    on("GET", "/rest/api/2/myself")
+        .reply(ResponseTemplate::new(401).set_body_json(json!({"message": "Client must be authenticated to access this resource.", "status-code": 401})))
+        .times(1)
         .mount(&server)
         .await;
     let request = PatInstallRequest::new(server.uri(), "bad", true);
