@@ -23,7 +23,7 @@
 //! Modules: [`config`] (CLI), [`server`] (start/stop), [`http`] (hyper server, router, errors),
 //! [`webhook`] (the webhook endpoint), [`inbox`] (durable inbox with group commit), [`worker`]
 //! (applies deliveries through `assignee-sync`), [`store`] (sled), [`api`] (admin API),
-//! [`metrics`], [`jira`] (Jira REST client, install logic, webhook token),
+//! [`metrics`], [`jira`] (install logic on the `jira-client` crate, webhook token),
 //! [`simulated_jira`] (a fake Jira for tests and demos).
 
 pub mod api;
