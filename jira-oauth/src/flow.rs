@@ -146,6 +146,14 @@ pub enum TokenReplyError {
 /// Parses a form-encoded token reply (`oauth_token=…&oauth_token_secret=…`),
 /// or returns Jira's `oauth_problem` (with `oauth_problem_advice`).
 ///
+/// Strict on purpose, and the workspace's only token-reply parser (`jira-client`
+/// maps its errors): a protocol parameter that appears twice is refused
+/// ([`TokenReplyError::Duplicate`]) rather than "last one wins", since RFC 5849
+/// §2.1/§2.3 define one value per parameter and a second one means a confused or
+/// tampered reply; `oauth_problem` (or `oauth_error`) wins over any token in the
+/// same reply (OAuth Problem Reporting: the provider refused the request); an
+/// empty `oauth_token` or `oauth_token_secret` counts as missing.
+///
 /// ```
 /// use jira_oauth::{parse_token_reply, TokenReplyError};
 /// let r = parse_token_reply(b"oauth_token=abc&oauth_token_secret=s&oauth_callback_confirmed=true").unwrap();
@@ -197,4 +205,26 @@ pub fn parse_token_reply(body: &[u8]) -> Result<TokenReply, TokenReplyError> {
         callback_confirmed: confirmed.map(|c| c == "true"),
         extra,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_wins_over_tokens_and_duplicates_are_refused() {
+        assert!(matches!(
+            parse_token_reply(b"oauth_token=a&oauth_token_secret=s&oauth_problem=token_expired"),
+            Err(TokenReplyError::Problem { problem, advice: None }) if problem == "token_expired"
+        ));
+        assert_eq!(
+            parse_token_reply(b"oauth_token=a&oauth_token_secret=s&oauth_token_secret=t")
+                .unwrap_err(),
+            TokenReplyError::Duplicate("oauth_token_secret".into())
+        );
+        assert_eq!(
+            parse_token_reply(b"oauth_token=a&oauth_token_secret=").unwrap_err(),
+            TokenReplyError::MissingTokenSecret
+        );
+    }
 }

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::jira::{CallObserver, CallOutcome, ClientOptions, JiraClient, JiraError};
 use crate::metrics::Metrics;
 use crate::store::records::{IntegrationRecord, StatusCategories};
 use crate::store::{Store, StoreError};
+use jira_client::{CallObserver, CallOutcome, ClientOptions, JiraClient, JiraError};
 
 impl CallObserver for Metrics {
     fn observe(&self, _operation: &'static str, outcome: CallOutcome) {
@@ -41,7 +41,7 @@ pub async fn delete_webhook(
 ) -> Result<bool, JiraError> {
     let client = rec.installed.client(&options(&state.metrics))?;
     match client.delete_webhook(&rec.installed.webhook).await? {
-        crate::jira::WebhookDeletion::Deleted => Ok(true),
+        jira_client::WebhookDeletion::Deleted => Ok(true),
         _ => Ok(false),
     }
 }

@@ -24,8 +24,8 @@
 //! Modules: [`config`] (CLI), [`server`] (start/stop), [`http`] (hyper server, router, errors),
 //! [`webhook`] (the webhook endpoint), [`inbox`] (durable inbox with group commit), [`worker`]
 //! (applies deliveries through `assignee-sync`), [`store`] (sled), [`api`] (admin API),
-//! [`metrics`], [`jira`] (Jira REST client, install logic, webhook token). The simulated Jira
-//! used by the tests and the walk-through is the `jira-sim` crate.
+//! [`metrics`], [`jira`] (install logic on the `jira-client` crate, webhook token). The
+//! simulated Jira used by the tests and the walk-through is the `jira-sim` crate.
 
 pub mod api;
 pub mod app;

@@ -1,38 +1,56 @@
-//! Secret strings: never printed, compared in constant time.
+//! The admin token: a [`jira_client::SecretString`] (the workspace's one redacting secret
+//! string) with constant-time comparison, generation and parsing from the command line.
 
 use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine as _;
+use jira_client::SecretString;
 use subtle::ConstantTimeEq;
 
-/// A secret string (admin token, webhook secret, URL token). `Debug` and `Display` print
-/// `[redacted]`; use [`Secret::expose`] where the value is really needed.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A secret string compared in constant time (admin token, URL token). `Debug` and `Display`
+/// print `[redacted]` (it is a [`SecretString`]); use [`Secret::expose`] where the value is
+/// really needed.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Secret(SecretString);
 
 impl Secret {
     /// Wraps a value.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(SecretString::new(value))
     }
 
     /// A new random secret: 32 bytes from the operating system, base64url without padding.
     pub fn generate() -> std::io::Result<Self> {
-        Ok(Self(
+        Ok(Self::new(
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?),
         ))
     }
 
     /// The secret value.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
 
     /// Constant-time comparison with a candidate (the length is not hidden).
     pub fn matches(&self, candidate: &[u8]) -> bool {
-        self.0.as_bytes().ct_eq(candidate).into()
+        self.expose().as_bytes().ct_eq(candidate).into()
+    }
+}
+
+/// Equality is [`Secret::matches`]: constant time.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(other.expose().as_bytes())
+    }
+}
+
+impl Eq for Secret {}
+
+impl From<SecretString> for Secret {
+    fn from(value: SecretString) -> Self {
+        Self(value)
     }
 }
 
@@ -45,20 +63,20 @@ pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
 impl FromStr for Secret {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
+        Ok(Self::new(s))
     }
 }
 

@@ -22,13 +22,13 @@
 //! texts where Sentry has one) and whose [`InstallError::code`] is a stable machine code.
 //!
 //! If persisting an [`Installed`] fails, the caller should delete its webhook
-//! ([`crate::jira::JiraClient::delete_webhook`] with [`Installed::webhook`]); before persisting a
+//! ([`jira_client::JiraClient::delete_webhook`] with [`Installed::webhook`]); before persisting a
 //! reinstall (same `external_id`), delete the previous integration's webhook so Jira never
 //! keeps two.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), reference_server::jira::install::InstallError> {
-//! use reference_server::jira::ClientOptions;
+//! use jira_client::ClientOptions;
 //! use reference_server::jira::install::{self, InstallRequest};
 //! let request = InstallRequest::new(
 //!     "https://jira.example.com/",
@@ -50,12 +50,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::client::{
-    ClientOptions, JiraClient, OAuthSetupClient, ServerInfo, WebhookRef, WebhookSpec,
-    normalize_base_url,
+use jira_client::{
+    Auth, ClientOptions, Consumer, JiraClient, JiraError, JiraUser, OAuthSetupClient, PrivateKey,
+    SecretString, ServerInfo, TokenPair, WebhookRef, WebhookSpec, normalize_base_url,
 };
+
 use super::webhook_token::{self, WebhookSecret};
-use super::{Auth, Consumer, JiraError, JiraUser, PrivateKey, SecretString, TokenPair};
 
 /// Longest accepted consumer key (Sentry's form limit).
 pub const MAX_CONSUMER_KEY_LEN: usize = 200;
@@ -388,10 +388,7 @@ pub struct Installed {
 impl Installed {
     /// A client for this integration's Jira with its credentials.
     pub fn client(&self, options: &ClientOptions) -> Result<JiraClient, JiraError> {
-        let options = ClientOptions {
-            verify_ssl: self.verify_ssl,
-            ..options.clone()
-        };
+        let options = options.clone().with_verify_ssl(self.verify_ssl);
         JiraClient::with_options(&self.base_url, self.auth.clone(), &options)
     }
 }
@@ -428,10 +425,7 @@ pub async fn start_oauth(
     callback: Option<&str>,
 ) -> Result<PendingInstall, InstallError> {
     let valid = validate(request)?;
-    let options = ClientOptions {
-        verify_ssl: valid.verify_ssl,
-        ..options.clone()
-    };
+    let options = options.clone().with_verify_ssl(valid.verify_ssl);
     let setup = OAuthSetupClient::with_options(&valid.base_url, valid.consumer.clone(), &options)
         .map_err(InstallError::Client)?;
     let request_token = match setup.request_token(callback).await {
@@ -463,10 +457,7 @@ pub async fn complete_oauth(
     if verifier.trim().is_empty() {
         return Err(InstallError::MissingVerifier);
     }
-    let options = ClientOptions {
-        verify_ssl: pending.verify_ssl,
-        ..options.clone()
-    };
+    let options = options.clone().with_verify_ssl(pending.verify_ssl);
     let setup =
         OAuthSetupClient::with_options(&pending.base_url, pending.consumer.clone(), &options)
             .map_err(InstallError::Client)?;
@@ -504,10 +495,7 @@ pub async fn install_pat(
     let Some((base_url, host)) = url.filter(|_| errors.0.is_empty()) else {
         return Err(InstallError::Validation(errors));
     };
-    let options = ClientOptions {
-        verify_ssl: request.verify_ssl,
-        ..options.clone()
-    };
+    let options = options.clone().with_verify_ssl(request.verify_ssl);
     let auth = Auth::personal_access_token(request.token.expose().trim());
     let client = JiraClient::with_options(&base_url, auth.clone(), &options)
         .map_err(InstallError::Client)?;

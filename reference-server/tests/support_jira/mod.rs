@@ -1,5 +1,6 @@
 //! Helpers for the Jira contract tests: a wiremock matcher that checks real RSA-SHA1
-//! signatures with `jira-oauth`'s verifier, and a process-wide nonce ledger.
+//! signatures with `jira-oauth`'s verifier, a process-wide nonce ledger, and [`on`], the
+//! one-line stub builder the tests share.
 
 #![allow(dead_code)]
 
@@ -8,7 +9,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use jira_oauth::{Body, InMemoryNonceStore, RequestParts, RsaPublicKey, VerifyKey};
-use wiremock::{Match, Request};
+use wiremock::matchers::{method, path};
+use wiremock::{Match, MockBuilder, MockServer, Request, ResponseTemplate};
 
 #[allow(clippy::duration_suboptimal_units)] // from_mins needs 1.91 (MSRV 1.88)
 const FIVE_MINUTES: Duration = Duration::from_secs(300);
@@ -147,4 +149,49 @@ pub fn assert_unique_nonces(requests: &[Request]) -> usize {
         count += 1;
     }
     count
+}
+
+/// A stub for `method path` (see [`Stub`]).
+pub fn on(http_method: &str, url_path: &str) -> Stub {
+    Stub {
+        mock: wiremock::Mock::given(method(http_method)).and(path(url_path)),
+        response: ResponseTemplate::new(200),
+        times: None,
+    }
+}
+
+/// One stubbed answer of the mock Jira: matchers, the reply, and how often it is expected
+/// (checked when the mock server is dropped).
+pub struct Stub {
+    mock: MockBuilder,
+    response: ResponseTemplate,
+    times: Option<u64>,
+}
+
+impl Stub {
+    /// Another matcher (e.g. [`OAuthSigned`]).
+    pub fn and(mut self, matcher: impl Match + 'static) -> Self {
+        self.mock = self.mock.and(matcher);
+        self
+    }
+
+    /// The reply (200 with an empty body unless set).
+    pub fn reply(mut self, response: ResponseTemplate) -> Self {
+        self.response = response;
+        self
+    }
+
+    /// Expected exactly `n` times.
+    pub fn times(mut self, n: u64) -> Self {
+        self.times = Some(n);
+        self
+    }
+
+    pub async fn mount(self, server: &MockServer) {
+        let mut mock = self.mock.respond_with(self.response);
+        if let Some(n) = self.times {
+            mock = mock.expect(n);
+        }
+        mock.mount(server).await;
+    }
 }

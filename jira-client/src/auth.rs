@@ -1,64 +1,15 @@
-//! Credentials: secrets, the consumer's RSA key, and the two auth modes ([`Auth`]).
+//! How requests authenticate: OAuth 1.0a RSA-SHA1 through `jira_oauth::Signer` (a fresh nonce
+//! per request), or a personal access token as `Authorization: Bearer`.
 //!
-//! Everything here is `serde`-able so the server can persist it (sled, JSON), and every secret
-//! is a newtype whose `Debug` prints `[redacted]`. Serialising *does* write the secret: only
-//! ever serialise into the store, never into logs or API responses.
+//! Everything here is `serde`-able so a server can persist it; every secret is a
+//! [`SecretString`] or a [`PrivateKey`], whose `Debug` is redacted.
 
 use std::fmt;
-use std::sync::Arc;
 
+use jira_oauth::{RsaPrivateKey, SignOptions, Signer, Token};
 use serde::{Deserialize, Serialize};
 
-use super::JiraError;
-use super::signing;
-
-/// A secret string (token, token secret, PEM text). `Debug` and `Display` never show it.
-///
-/// ```
-/// use reference_server::jira::SecretString;
-/// let s = SecretString::new("hunter2");
-/// assert_eq!(format!("{s:?}"), "[redacted]");
-/// assert_eq!(s.expose(), "hunter2");
-/// ```
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SecretString(String);
-
-impl SecretString {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself. Call sites of this are the places to audit.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl From<String> for SecretString {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl From<&str> for SecretString {
-    fn from(value: &str) -> Self {
-        Self(value.to_owned())
-    }
-}
+use crate::{JiraError, SecretString};
 
 /// The consumer's RSA private key: the PEM text (kept for persistence) and the parsed key.
 ///
@@ -67,17 +18,17 @@ impl From<&str> for SecretString {
 #[serde(try_from = "SecretString", into = "SecretString")]
 pub struct PrivateKey {
     pem: SecretString,
-    parsed: Arc<signing::ParsedKey>,
+    parsed: RsaPrivateKey,
 }
 
 impl PrivateKey {
     /// Parses an unencrypted PEM private key (PKCS#1 `BEGIN RSA PRIVATE KEY` or PKCS#8
     /// `BEGIN PRIVATE KEY`).
     pub fn from_pem(pem: &str) -> Result<Self, JiraError> {
-        let parsed = signing::ParsedKey::from_pem(pem).map_err(JiraError::Signing)?;
+        let parsed = RsaPrivateKey::from_pem(pem).map_err(|e| JiraError::Signing(e.to_string()))?;
         Ok(Self {
             pem: SecretString::new(pem),
-            parsed: Arc::new(parsed),
+            parsed,
         })
     }
 
@@ -86,8 +37,9 @@ impl PrivateKey {
         &self.pem
     }
 
-    pub(crate) fn parsed(&self) -> &signing::ParsedKey {
-        &self.parsed
+    /// An RSA-SHA1 signer for `consumer_key` with this key.
+    pub fn signer(&self, consumer_key: &str) -> Signer {
+        Signer::rsa_sha1(consumer_key, self.parsed.clone())
     }
 }
 
@@ -121,14 +73,28 @@ pub struct Consumer {
     pub private_key: PrivateKey,
 }
 
+impl Consumer {
+    /// The RSA-SHA1 signer of this consumer, without a token.
+    pub fn signer(&self) -> Signer {
+        self.private_key.signer(&self.consumer_key)
+    }
+}
+
 /// A token + secret pair returned by Jira's request-token or access-token servlet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPair {
     /// `oauth_token`.
     pub token: String,
     /// `oauth_token_secret` (not used by RSA-SHA1 signing, but Jira returns it and it is kept).
     pub secret: SecretString,
+}
+
+impl TokenPair {
+    /// The pair as `jira-oauth`'s [`Token`].
+    pub fn to_oauth_token(&self) -> Token {
+        Token::new(self.token.clone(), self.secret.expose())
+    }
 }
 
 /// How requests to Jira authenticate.
@@ -138,7 +104,7 @@ pub struct TokenPair {
 /// or `{"type":"personalAccessToken","token":"..."}`.
 ///
 /// ```
-/// use reference_server::jira::{Auth, SecretString};
+/// use jira_client::{Auth, SecretString};
 /// let auth = Auth::personal_access_token(SecretString::new("NjQ2..."));
 /// let json = serde_json::to_string(&auth).unwrap();
 /// assert_eq!(json, r#"{"type":"personalAccessToken","token":"NjQ2..."}"#);
@@ -191,5 +157,51 @@ impl Auth {
             Self::OAuth1 { .. } => "oauth1",
             Self::PersonalAccessToken { .. } => "pat",
         }
+    }
+
+    /// Sets the `Authorization` header of `request`: an RSA-SHA1 signature over its method and
+    /// absolute URI (query included; JSON bodies are not signed) with a fresh nonce and the
+    /// current time, or `Bearer <token>`. Call it once per attempt: a signed request must not
+    /// be sent twice.
+    ///
+    /// ```
+    /// use jira_client::Auth;
+    /// let mut request = http::Request::get("https://jira.example.com/rest/api/2/myself")
+    ///     .body(Vec::new())?;
+    /// Auth::personal_access_token("NjQ2").authorize(&mut request)?;
+    /// assert_eq!(request.headers()["authorization"], "Bearer NjQ2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn authorize<B: AsRef<[u8]>>(
+        &self,
+        request: &mut http::Request<B>,
+    ) -> Result<(), JiraError> {
+        match self {
+            Self::OAuth1 {
+                consumer_key,
+                private_key,
+                access_token,
+                ..
+            } => {
+                private_key
+                    .signer(consumer_key)
+                    .with_token(Token::new(access_token.clone(), ""))
+                    .sign_request(request, &SignOptions::new())
+                    .map_err(|e| JiraError::Signing(e.to_string()))?;
+            }
+            Self::PersonalAccessToken { token } => {
+                let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.expose()))
+                    .map_err(|_| {
+                        JiraError::Signing(
+                            "the personal access token contains characters not allowed in an HTTP header; copy it again from Jira's profile page".to_owned(),
+                        )
+                    })?;
+                value.set_sensitive(true);
+                request
+                    .headers_mut()
+                    .insert(http::header::AUTHORIZATION, value);
+            }
+        }
+        Ok(())
     }
 }

@@ -1,4 +1,7 @@
-//! Errors of the Jira client ([`JiraError`]) and extraction of Jira's error messages.
+//! [`JiraError`]: everything that can go wrong talking to Jira, keeping Jira's own
+//! `errorMessages` and `errors`, and [`first_error_message`].
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -9,7 +12,7 @@ const MAX_KEPT_BODY: usize = 2048;
 ///
 /// The `Display` text says what failed and, where it helps, what to do; it never contains
 /// credentials. [`JiraError::is_transient`] tells a retrying caller whether another attempt
-/// (with a fresh signature) may succeed.
+/// (with a fresh signature) may succeed; [`JiraError::what_to_do`] gives advice for a person.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JiraError {
@@ -53,6 +56,10 @@ pub enum JiraError {
         status: u16,
         /// Jira's first error message (see [`first_error_message`]), if one could be found.
         message: Option<String>,
+        /// Jira's `errorMessages` list (REST `ErrorCollection`), empty if absent.
+        error_messages: Vec<String>,
+        /// Jira's `errors` map, field name to message (REST `ErrorCollection`), empty if absent.
+        errors: BTreeMap<String, String>,
         /// The raw body (first 2 KiB), for diagnostics.
         body: String,
     },
@@ -70,6 +77,14 @@ pub enum JiraError {
     MissingOAuthToken {
         /// Names of the keys the reply did have (values are never kept).
         keys: Vec<String>,
+    },
+    /// Jira's OAuth servlet answered with `oauth_problem` (OAuth Problem Reporting).
+    #[error("Jira refused the OAuth request: oauth_problem={problem}{}", advice.as_ref().map(|a| format!(" ({a})")).unwrap_or_default())]
+    OAuthProblem {
+        /// The problem code, e.g. `token_rejected`, `timestamp_refused`.
+        problem: String,
+        /// `oauth_problem_advice`, if Jira sent one.
+        advice: Option<String>,
     },
     /// The request could not be signed or the credentials are unusable.
     #[error("could not sign the Jira request: {0}")]
@@ -106,7 +121,62 @@ impl JiraError {
         }
     }
 
-    pub(crate) fn status_from_body(status: u16, body: &[u8]) -> Self {
+    /// What a person can do about this error, in one sentence.
+    ///
+    /// ```
+    /// use jira_client::JiraError;
+    /// let e = JiraError::status_from_body(401, br#"{"errorMessages":["nope"]}"#);
+    /// assert!(e.what_to_do().contains("credentials"));
+    /// ```
+    pub fn what_to_do(&self) -> &'static str {
+        match self {
+            Self::InvalidBaseUrl { .. } => {
+                "Give the Jira base URL as scheme://host[:port][/context], e.g. https://jira.example.com."
+            }
+            Self::Timeout { .. } | Self::Unreachable { .. } => {
+                "Check that Jira is up and reachable from this host (DNS, firewall, proxy, TLS), then try again."
+            }
+            Self::Redirect { .. } => {
+                "Configure the URL Jira redirects to (often https:// or a context path such as /jira) as the base URL."
+            }
+            Self::Status { status: 401, .. } | Self::OAuthProblem { .. } => {
+                "Check the credentials: the consumer key and public key of Jira's application link, the access or personal access token, and the clocks of both hosts."
+            }
+            Self::Status { status: 403, .. } => {
+                "Give the Jira user the permission the call needs (webhooks need Jira administrator)."
+            }
+            Self::Status { status: 404, .. } => {
+                "Check the base URL (context path) and that the Jira version has this resource."
+            }
+            Self::Status { status, .. } if *status == 429 || *status >= 500 => {
+                "Jira is overloaded or failing; try again later."
+            }
+            Self::Status { .. } => "Read Jira's message above; the request was refused as sent.",
+            Self::InvalidResponse { .. } => {
+                "Check that the base URL points at Jira Server or Data Center and not at a proxy page."
+            }
+            Self::MissingOAuthToken { .. } => {
+                "Check the application link in Jira (incoming authentication, consumer key, public key)."
+            }
+            Self::Signing(_) => {
+                "Check the private key (unencrypted PEM, PKCS#1 or PKCS#8) or the token's characters."
+            }
+            Self::Client(_) => "Check the TLS set-up of this host.",
+        }
+    }
+
+    /// The error for a non-2xx answer: keeps Jira's `errorMessages` and `errors`, the first
+    /// message, and the first 2 KiB of the body.
+    ///
+    /// ```
+    /// use jira_client::JiraError;
+    /// let e = JiraError::status_from_body(400, br#"{"errorMessages":[],"errors":{"assignee":"User 'bob' cannot be assigned issues."}}"#);
+    /// let JiraError::Status { errors, error_messages, .. } = &e else { unreachable!() };
+    /// assert!(error_messages.is_empty());
+    /// assert_eq!(errors["assignee"], "User 'bob' cannot be assigned issues.");
+    /// assert_eq!(e.to_string(), "Jira answered 400: assignee: User 'bob' cannot be assigned issues.");
+    /// ```
+    pub fn status_from_body(status: u16, body: &[u8]) -> Self {
         let text = String::from_utf8_lossy(body);
         let mut kept = text.into_owned();
         if kept.len() > MAX_KEPT_BODY {
@@ -116,12 +186,43 @@ impl JiraError {
             }
             kept.truncate(cut);
         }
+        let (error_messages, errors) = error_collection(body);
         Self::Status {
             status,
             message: first_error_message(body),
+            error_messages,
+            errors,
             body: kept,
         }
     }
+}
+
+/// Jira's REST `ErrorCollection`: `errorMessages` (strings kept) and `errors` (string values
+/// kept), empty when the body is not one.
+fn error_collection(body: &[u8]) -> (Vec<String>, BTreeMap<String, String>) {
+    let Ok(Value::Object(json)) = serde_json::from_slice::<Value>(body) else {
+        return (Vec::new(), BTreeMap::new());
+    };
+    let messages = json
+        .get("errorMessages")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let errors = json
+        .get("errors")
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    (messages, errors)
 }
 
 /// Extracts the first human-readable error message from a Jira error body.
@@ -138,7 +239,7 @@ impl JiraError {
 /// Returns `None` for anything else (HTML error pages, empty bodies).
 ///
 /// ```
-/// use reference_server::jira::first_error_message;
+/// use jira_client::first_error_message;
 /// let body = br#"{"messages":[{"key":"You do not have permission to create WebHook 'Sentry Issue Sync'."}]}"#;
 /// assert_eq!(
 ///     first_error_message(body).as_deref(),
@@ -160,11 +261,10 @@ pub fn first_error_message(body: &[u8]) -> Option<String> {
     if text.is_empty() || text.contains(char::is_whitespace) || !text.contains('=') {
         return None;
     }
+    let pairs = jira_oauth::form_decode(text.as_bytes());
     for key in ["oauth_problem", "oauth_error"] {
-        if let Some((_, value)) =
-            url::form_urlencoded::parse(text.as_bytes()).find(|(k, _)| k == key)
-        {
-            return Some(format!("{key}: {value}"));
+        if let Some((_, value)) = pairs.iter().find(|(k, _)| k == key.as_bytes()) {
+            return Some(format!("{key}: {}", String::from_utf8_lossy(value)));
         }
     }
     None
@@ -248,6 +348,27 @@ mod tests {
             panic!("expected a status error");
         };
         assert!(kept.len() <= MAX_KEPT_BODY);
+    }
+
+    #[test]
+    fn the_error_collection_is_kept() {
+        let e = JiraError::status_from_body(
+            400,
+            br#"{"errorMessages":["a","",7,"b"],"errors":{"f":"m","n":1}}"#,
+        );
+        let JiraError::Status {
+            error_messages,
+            errors,
+            message,
+            ..
+        } = e
+        else {
+            panic!("expected a status error");
+        };
+        assert_eq!(error_messages, ["a", "", "b"]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors["f"], "m");
+        assert_eq!(message.as_deref(), Some("a"));
     }
 
     #[test]
