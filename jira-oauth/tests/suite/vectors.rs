@@ -14,27 +14,14 @@ use jira_oauth::{
     signature_base_string,
 };
 
-const OAUTHLIB_KEY: &str = include_str!("fixtures/oauthlib/oauthlib-rsa1024-pkcs1.pem");
-const OAUTHLIB_PUB_PKCS1: &str = include_str!("fixtures/oauthlib/oauthlib-rsa1024-pub-pkcs1.pem");
-const OAUTHLIB_PUB_SPKI: &str = include_str!("fixtures/oauthlib/oauthlib-rsa1024-pub-spki.pem");
-const WIKI_KEY: &str = include_str!("fixtures/wiki/wiki-rsa1024-pkcs8.pem");
-const WIKI_PUB: &str = include_str!("fixtures/wiki/wiki-rsa1024-pub-spki.pem");
+const OAUTHLIB_KEY: &str = include_str!("../fixtures/oauthlib/oauthlib-rsa1024-pkcs1.pem");
+const OAUTHLIB_PUB_PKCS1: &str =
+    include_str!("../fixtures/oauthlib/oauthlib-rsa1024-pub-pkcs1.pem");
+const OAUTHLIB_PUB_SPKI: &str = include_str!("../fixtures/oauthlib/oauthlib-rsa1024-pub-spki.pem");
+const WIKI_KEY: &str = include_str!("../fixtures/wiki/wiki-rsa1024-pkcs8.pem");
+const WIKI_PUB: &str = include_str!("../fixtures/wiki/wiki-rsa1024-pub-spki.pem");
 
-/// Reads `tests/fixtures/sentry/<name>`, or `None` (after one printed line naming `test`) when
-/// the directory is not shipped.
-fn sentry_fixture(name: &str, test: &str) -> Option<String> {
-    let path = format!(
-        "{}/tests/fixtures/sentry/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(path).ok();
-    if text.is_none() {
-        eprintln!(
-            "skipped: {test} (tests/fixtures/sentry/{name}: fixture not shipped in the package)"
-        );
-    }
-    text
-}
+use crate::support::sentry_fixture;
 
 fn key(pem: &str) -> RsaPrivateKey {
     RsaPrivateKey::from_pem(pem).expect("fixture key loads")

@@ -10,8 +10,8 @@ use jira_oauth::{
 };
 use proptest::prelude::*;
 
-const KEY: &str = include_str!("fixtures/wiki/wiki-rsa1024-pkcs8.pem");
-const PUB: &str = include_str!("fixtures/wiki/wiki-rsa1024-pub-spki.pem");
+const KEY: &str = include_str!("../fixtures/wiki/wiki-rsa1024-pkcs8.pem");
+const PUB: &str = include_str!("../fixtures/wiki/wiki-rsa1024-pub-spki.pem");
 const NOW: u64 = 1_700_000_000;
 const WINDOW: Duration = Duration::from_secs(300);
 

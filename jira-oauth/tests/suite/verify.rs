@@ -9,9 +9,9 @@ use jira_oauth::{
     parse_authorization_header, verify,
 };
 
-const KEY: &str = include_str!("fixtures/oauthlib/oauthlib-rsa1024-pkcs1.pem");
-const PUB: &str = include_str!("fixtures/oauthlib/oauthlib-rsa1024-pub-spki.pem");
-const OTHER_PUB: &str = include_str!("fixtures/wiki/wiki-rsa1024-pub-spki.pem");
+const KEY: &str = include_str!("../fixtures/oauthlib/oauthlib-rsa1024-pkcs1.pem");
+const PUB: &str = include_str!("../fixtures/oauthlib/oauthlib-rsa1024-pub-spki.pem");
+const OTHER_PUB: &str = include_str!("../fixtures/wiki/wiki-rsa1024-pub-spki.pem");
 const NOW: u64 = 1_700_000_000;
 const WINDOW: Duration = Duration::from_secs(300);
 

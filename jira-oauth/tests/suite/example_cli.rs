@@ -6,7 +6,7 @@
 //! published package): those tests print one `skipped:` line and return when it is absent.
 
 #[allow(dead_code)] // the example's `main`
-#[path = "../examples/oauth1-sign.rs"]
+#[path = "../../examples/oauth1-sign.rs"]
 mod cli;
 
 const KEY_PATH: &str = concat!(
@@ -22,13 +22,7 @@ const SHIPPED_KEY_PATH: &str = concat!(
 
 /// Whether the G vectors' key is absent (as in the published package); then prints the skip line.
 fn g_key_absent(test: &str) -> bool {
-    let absent = !std::path::Path::new(KEY_PATH).is_file();
-    if absent {
-        eprintln!(
-            "skipped: {test} (tests/fixtures/sentry/sentry-jira-pkcs1.pem: fixture not shipped in the package)"
-        );
-    }
-    absent
+    crate::support::sentry_fixture("sentry-jira-pkcs1.pem", test).is_none()
 }
 
 fn run(args: &[&str]) -> Result<String, String> {

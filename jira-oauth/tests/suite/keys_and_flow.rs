@@ -10,13 +10,7 @@ use jira_oauth::{
     authorize_url, parse_token_reply, request_token_request,
 };
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
+use crate::support::{fixture, sentry_fixture};
 
 #[test]
 fn pkcs1_and_pkcs8_load_and_sign_identically() {
@@ -69,15 +63,7 @@ fn refused_keys_give_clear_errors() {
 
 /// The G vectors' signer (Sentry's test key), or `None` after one printed line when not shipped.
 fn sentry(test: &str) -> Option<Signer> {
-    let Ok(pem) = std::fs::read_to_string(format!(
-        "{}/tests/fixtures/sentry/sentry-jira-pkcs1.pem",
-        env!("CARGO_MANIFEST_DIR")
-    )) else {
-        eprintln!(
-            "skipped: {test} (tests/fixtures/sentry/sentry-jira-pkcs1.pem: fixture not shipped in the package)"
-        );
-        return None;
-    };
+    let pem = sentry_fixture("sentry-jira-pkcs1.pem", test)?;
     Some(Signer::rsa_sha1(
         "sentry-bot",
         RsaPrivateKey::from_pem(&pem).unwrap(),
