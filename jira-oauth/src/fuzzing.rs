@@ -1,5 +1,5 @@
 //! Fuzz target bodies (called from `fuzz/fuzz_targets/*.rs` and replayed by
-//! `tests/fuzz_corpus.rs`). Not part of the stable API.
+//! `tests/suite/fuzz_corpus.rs`). Not part of the stable API.
 
 use crate::{encoding::form_encode, header::parse_authorization_header, parse_token_reply};
 

@@ -1,5 +1,4 @@
 //! JSON shapes of the `serde` feature (used by servers to store settings and delivery logs).
-#![cfg(feature = "serde")]
 
 use assignee_sync::{
     ChangeSource, GroupResult, GroupStatus, IntegrationId, OrderingKey, SkipReason, StatusCategory,
