@@ -15,7 +15,6 @@ mod base_url;
 mod error;
 mod observer;
 pub mod ops;
-mod secret;
 
 #[cfg(feature = "reqwest")]
 mod client;
@@ -27,6 +26,8 @@ mod transport;
 pub use auth::{Auth, Consumer, PrivateKey, TokenPair};
 pub use base_url::{BaseUrl, normalize_base_url};
 pub use error::{JiraError, first_error_message};
+/// The workspace's one redacting secret string, from `jira-oauth`.
+pub use jira_oauth::SecretString;
 pub use observer::{CallCounters, CallObserver, CallOutcome};
 pub use ops::server_info::ServerInfo;
 pub use ops::statuses::JiraStatus;
@@ -34,7 +35,6 @@ pub use ops::users::JiraUser;
 pub use ops::webhooks::{
     DEFAULT_WEBHOOK_NAME, WEBHOOK_EVENTS, WebhookApi, WebhookDeletion, WebhookRef, WebhookSpec,
 };
-pub use secret::SecretString;
 
 #[cfg(feature = "reqwest")]
 pub use client::JiraClient;

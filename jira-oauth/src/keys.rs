@@ -11,52 +11,51 @@ use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
 use rsa::traits::PublicKeyParts as _;
 use sha1::Sha1;
-use subtle::ConstantTimeEq;
 use thiserror::Error;
 
-use crate::SignError;
+use crate::{SecretString, SignError};
 
 macro_rules! secret_string {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         ///
-        /// `Debug` prints `[redacted]`; there is no `Display` and no `PartialEq`
-        /// (use [`Self::ct_eq`] for a constant-time comparison).
+        /// A typed [`SecretString`]: `Debug` prints `[redacted]`; there is no `Display` and no
+        /// `PartialEq` (use [`Self::ct_eq`] for a constant-time comparison).
         #[derive(Clone)]
-        pub struct $name(String);
+        pub struct $name(SecretString);
 
         impl $name {
             /// Wraps a secret value.
             pub fn new(secret: impl Into<String>) -> Self {
-                Self(secret.into())
+                Self(SecretString::new(secret))
             }
 
             /// The secret value, for storing it or putting it on the wire.
             pub fn expose_secret(&self) -> &str {
-                &self.0
+                self.0.expose()
             }
 
             /// Constant-time equality (for comparing a presented secret with a stored one).
             pub fn ct_eq(&self, other: &Self) -> bool {
-                self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+                self.0.ct_eq(other.0.expose().as_bytes())
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("[redacted]")
+                fmt::Debug::fmt(&self.0, f)
             }
         }
 
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                Self(s)
+                Self(SecretString::from(s))
             }
         }
 
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                Self(s.to_owned())
+                Self(SecretString::from(s))
             }
         }
     };

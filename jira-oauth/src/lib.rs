@@ -115,6 +115,7 @@ mod encoding;
 mod flow;
 mod header;
 mod keys;
+mod secret;
 mod sign;
 mod url;
 mod verify;
@@ -132,6 +133,7 @@ pub use flow::{
 };
 pub use header::{HeaderError, OAuthParams, parse_authorization_header};
 pub use keys::{ConsumerSecret, KeyError, RsaPrivateKey, RsaPublicKey, Token, TokenSecret};
+pub use secret::SecretString;
 pub use sign::{
     Body, RequestParts, SignError, SignOptions, SignatureMethod, Signed, Signer, body_hash,
     fresh_nonce, signature_base_string, unix_now,

@@ -6,7 +6,6 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use jira_client::SecretString;
-use subtle::ConstantTimeEq;
 
 /// A secret string compared in constant time (admin token, URL token). `Debug` and `Display`
 /// print `[redacted]` (it is a [`SecretString`]); use [`Secret::expose`] where the value is
@@ -35,7 +34,7 @@ impl Secret {
 
     /// Constant-time comparison with a candidate (the length is not hidden).
     pub fn matches(&self, candidate: &[u8]) -> bool {
-        self.expose().as_bytes().ct_eq(candidate).into()
+        self.0.ct_eq(candidate)
     }
 }
 
