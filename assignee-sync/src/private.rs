@@ -2,12 +2,10 @@
 
 use std::fmt;
 
-/// The string an open enum keeps for a value this crate does not know (ruma's convention).
-///
-/// It sits in the enum's hidden catch-all variant and cannot be named, built or read outside
-/// this crate: read the value through the enum's `as_str()`. So no downstream `match` can bind
-/// an unknown value by its string, an arm that would silently stop matching once a later
-/// version adds that value as a variant.
+/// An unknown value of an open enum ([`StatusCategory`](crate::StatusCategory)), in its hidden
+/// catch-all variant: unnameable outside this crate, so a downstream `match` cannot bind it by
+/// its string (an arm that would stop matching once that value becomes a variant). Read it with
+/// `key()`. The same convention as ruma's and `jira-webhook-model`'s.
 #[doc(hidden)]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PrivOwnedStr(pub(crate) Box<str>);

@@ -92,55 +92,13 @@ async fn run(args: Args) -> Result<(), SimError> {
     Ok(())
 }
 
-fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser as _;
-    use jira_sim::{Config, DEMO_CONSUMER_KEY, SimUser};
-
-    use super::Args;
-
-    #[test]
-    fn cli_arguments_build_the_config() {
-        let cli = Args::parse_from([
-            "x",
-            "--listen",
-            "127.0.0.1:0",
-            "--jira-version",
-            "10.0.1",
-            "--auto-approve",
-        ]);
-        let config = cli.to_config().unwrap();
-        assert_eq!(config.version, "10.0.1");
-        assert!(config.auto_approve);
-        assert!(config.consumers.contains_key(DEMO_CONSUMER_KEY));
-        assert_eq!(
-            config
-                .personal_access_tokens
-                .get(Config::DEMO_PAT)
-                .map(String::as_str),
-            Some("admin")
-        );
-        let _ = SimUser::new("x", "y", "z", None);
     }
 }

@@ -937,20 +937,11 @@ async fn harness(args: Args) -> Result<Vec<String>, String> {
     Ok(problems)
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     if let Some(Cmd::Ceiling { listen }) = args.command {
-        return match runtime.block_on(ceiling::serve(listen)) {
+        return match ceiling::serve(listen).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -958,7 +949,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    match runtime.block_on(harness(args)) {
+    match harness(args).await {
         Ok(problems) if problems.is_empty() => {
             println!("no loss: every acknowledged relevant delivery was applied");
             ExitCode::SUCCESS
