@@ -3,11 +3,11 @@
 //! captured deliveries), then check group state and the delivery log. Also: a restart replays a
 //! delivery that was stored but not applied.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{TestServer, fixture};
+use crate::common::{TestServer, fixture};
 use http::{Method, StatusCode};
 use jira_sim::{Config, DEMO_CONSUMER_KEY, DEMO_PRIVATE_KEY_PEM, SimIssue, SimulatedJira};
 use serde_json::{Value, json};

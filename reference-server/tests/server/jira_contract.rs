@@ -5,24 +5,25 @@
 //! plus end-to-end runs against the simulated Jira. The contract tests of each Jira call are
 //! `jira-client`'s (`jira-client/tests/contract/`).
 
-mod support_jira;
+use crate::support_jira;
 
 use std::time::Duration;
 
+use crate::support_jira::{OAuthSigned, PRIVATE_KEY, assert_unique_nonces, on};
 use jira_client::{Auth, ClientOptions, JiraError, WebhookApi, WebhookDeletion, WebhookSpec};
 use reference_server::jira::install::{self, InstallError, InstallRequest, PatInstallRequest};
 use reference_server::jira::webhook_token;
 use serde_json::{Value, json};
-use support_jira::{OAuthSigned, PRIVATE_KEY, assert_unique_nonces, on};
 use wiremock::matchers::{header, header_exists, method};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const FORBIDDEN: &str =
-    include_str!("fixtures/jira/test_setup_create_webhook_failure_forbidden.json");
+    include_str!("../fixtures/jira/test_setup_create_webhook_failure_forbidden.json");
 const SERVER_INFO_V9: &str =
-    include_str!("fixtures/jira/test_setup_create_webhook__serverInfo_v9.json");
-const SERVER_INFO_V10: &str =
-    include_str!("fixtures/jira/test_setup_create_webhook_with_new_endpoint__serverInfo_v10.json");
+    include_str!("../fixtures/jira/test_setup_create_webhook__serverInfo_v9.json");
+const SERVER_INFO_V10: &str = include_str!(
+    "../fixtures/jira/test_setup_create_webhook_with_new_endpoint__serverInfo_v10.json"
+);
 
 fn host_of(server: &MockServer) -> String {
     server.address().to_string()
@@ -1003,7 +1004,7 @@ mod simulated {
 
         // Captured fixtures can be replayed as they are.
         let fixture: Value =
-            serde_json::from_str(include_str!("fixtures/jira/EXAMPLE_PAYLOAD.json")).unwrap();
+            serde_json::from_str(include_str!("../fixtures/jira/EXAMPLE_PAYLOAD.json")).unwrap();
         assert_eq!(jira.deliver(&fixture).await[0].status, Some(200));
         assert_eq!(
             wait_for_requests(&receiver, 4).await[3]

@@ -1,7 +1,7 @@
 //! The `reference-server serve` binary: generated admin token printed once and stored, health,
 //! webhook tokens never in the logs, graceful shutdown on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -1,6 +1,5 @@
 //! Shared helpers for the integration tests: a server on an ephemeral port with a temp data
 //! dir, a tiny HTTP client, and a wiremock Jira.
-#![allow(dead_code, missing_docs, clippy::missing_panics_doc)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -2,9 +2,9 @@
 //! running server's install API, against a wiremock Jira; plus PAT install, the browser
 //! callback, delete and reinstall.
 
-mod common;
+use crate::common;
 
-use common::{MockJira, TestServer, fixture};
+use crate::common::{MockJira, TestServer, fixture};
 use http::{Method, StatusCode};
 use reference_server::jira::webhook_token;
 use serde_json::{Value, json};

@@ -1,11 +1,11 @@
 //! Admin API: authentication, JSON errors, tracker data shapes, links, settings, delivery log
 //! paging, health and metrics.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 
-use common::{ADMIN, MockJira, TestServer, http, install_pat};
+use crate::common::{ADMIN, MockJira, TestServer, http, install_pat};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 

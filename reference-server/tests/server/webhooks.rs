@@ -2,12 +2,12 @@
 //! server: token checks, body checks, no changelog, assign / de-assign / status, and a Jira
 //! status look-up failure that is retried.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
+use crate::common::{MockJira, TestServer, external_id_of, fixture, install_pat, secret_of, sign};
 use base64::Engine as _;
-use common::{MockJira, TestServer, external_id_of, fixture, install_pat, secret_of, sign};
 use http::{Method, StatusCode};
 use reference_server::jira::webhook_token;
 use reference_server::store::records::DeliveryState;

@@ -1,14 +1,14 @@
 //! Hostile input against the running server (ephemeral port, temp data dir): the rows of
-//! `SECURITY.md` that `tests/webhooks.rs` does not already cover. Each test states what the
+//! `SECURITY.md` that the `webhooks` module does not already cover. Each test states what the
 //! input is and what the server must answer, and checks that nothing was stored when nothing
 //! may be and that the server keeps serving afterwards.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::{MockJira, TestServer, external_id_of, install_pat, secret_of, sign};
 use base64::Engine as _;
-use common::{MockJira, TestServer, external_id_of, install_pat, secret_of, sign};
 use http::{Method, StatusCode};
 use reference_server::config::ServeConfig;
 use serde_json::{Value, json};
