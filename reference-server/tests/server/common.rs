@@ -27,6 +27,14 @@ pub fn fixture(name: &str) -> Vec<u8> {
     .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
+/// A TCP port that was free a moment ago (for the tests that start the server binary).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
 /// One HTTP/1.1 request on a fresh connection.
 pub async fn http(
     addr: SocketAddr,
