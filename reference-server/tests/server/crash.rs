@@ -3,7 +3,8 @@
 //! every delivery is accounted for.
 //!
 //! Ignored in the default run (it takes about half a minute); CI runs it with
-//! `cargo test -p reference-server --test crash -- --ignored --nocapture`.
+//! `cargo test -p reference-server --test server -- --ignored --nocapture crash::` (the only
+//! ignored test of the binary; the filter keeps it so).
 //! `CRASH_KILLS` (default 5) and `CRASH_SEED` (default: from the clock, printed) tune it.
 //!
 //! Design: delivery `i` assigns linked issue `CRASH-i` (linked to its own group `c{i}`) to one
@@ -38,6 +39,8 @@ use reference_server::store::Store;
 use reference_server::store::records::DeliveryState;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
+
+use crate::common::free_port;
 
 const ADMIN: &str = "crash-test-admin-token";
 /// Groups (and so deliveries) available: one per delivery.
@@ -150,13 +153,6 @@ struct Server {
     addr: SocketAddr,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// Starts the binary on `dir` and waits for `/healthz` (the store must open without error).
 async fn start(dir: &Path) -> Server {
     for _ in 0..5 {
@@ -238,7 +234,8 @@ async fn sigkill_loses_no_acknowledged_delivery() {
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let template: Value =
-        serde_json::from_str(include_str!("fixtures/issue_updated_large.json")).expect("fixture");
+        serde_json::from_str(include_str!("../fixtures/issue_updated_large.json"))
+            .expect("fixture");
 
     // Set-up: install against the simulated Jira and seed one group per delivery.
     let jira = SimulatedJira::start(JiraConfig::demo())

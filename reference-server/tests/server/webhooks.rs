@@ -2,12 +2,15 @@
 //! server: token checks, body checks, no changelog, assign / de-assign / status, and a Jira
 //! status look-up failure that is retried.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
+use crate::common::{
+    MockJira, TestServer, external_id_of, fixture, install_pat, installed, installed_and_seeded,
+    secret_of, sign, sign_hs256,
+};
 use base64::Engine as _;
-use common::{MockJira, TestServer, external_id_of, fixture, install_pat, secret_of, sign};
 use http::{Method, StatusCode};
 use reference_server::jira::webhook_token;
 use reference_server::store::records::DeliveryState;
@@ -15,20 +18,9 @@ use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(5);
 
-async fn setup() -> (TestServer, MockJira, String, String) {
-    let server = TestServer::start().await;
-    let jira = MockJira::start(9).await;
-    let (id, token) = install_pat(&server, &jira).await;
-    (server, jira, id, token)
-}
-
-fn inbox_len(server: &TestServer) -> usize {
-    server.state().inbox.len()
-}
-
 #[tokio::test]
 async fn test_post_empty_token() {
-    let (server, _jira, _id, _token) = setup().await;
+    let (server, _jira, _id, _token) = installed().await;
     let body = fixture("test_post_update_assignee.json");
     // Sentry sends " " (URL-encoded as %20); an empty segment must fail the same way.
     for token in ["%20", ""] {
@@ -44,17 +36,13 @@ async fn test_post_empty_token() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
 }
 
 #[tokio::test]
 async fn test_post_token_missing_id() {
-    let (server, _jira, id, _token) = setup().await;
-    let token = sign(
-        r#"{"alg":"HS256","typ":"JWT"}"#,
-        r#"{"no":12345}"#,
-        &secret_of(&server, &id),
-    );
+    let (server, _jira, id, _token) = installed().await;
+    let token = sign_hs256(r#"{"no":12345}"#, &secret_of(&server, &id));
     let (status, _) = server
         .webhook(&token, &fixture("test_post_update_assignee.json"))
         .await;
@@ -65,7 +53,7 @@ async fn test_post_token_missing_id() {
 async fn test_post_token_missing_integration() {
     // Sentry's version of this test re-sends the `{"no": ...}` token; we test what it meant:
     // a well-signed token for an external id nobody installed.
-    let (server, _jira, id, _token) = setup().await;
+    let (server, _jira, id, _token) = installed().await;
     let token = webhook_token::issue("jira.example.org:unknown", &secret_of(&server, &id));
     let (status, reply) = server
         .webhook(&token, &fixture("test_post_update_assignee.json"))
@@ -78,19 +66,19 @@ async fn test_post_token_missing_integration() {
 
 #[tokio::test]
 async fn test_post_token_invalid_signature() {
-    let (server, _jira, id, _token) = setup().await;
+    let (server, _jira, id, _token) = installed().await;
     let token = webhook_token::issue(&external_id_of(&server, &id), b"bad-secret");
     let (status, reply) = server
         .webhook(&token, &fixture("test_post_update_assignee.json"))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!String::from_utf8_lossy(&reply).contains(&token));
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
 }
 
 #[tokio::test]
 async fn token_with_alg_none_or_other_algorithms_is_rejected() {
-    let (server, _jira, id, _token) = setup().await;
+    let (server, _jira, id, _token) = installed().await;
     let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let claims = json!({"id": external_id_of(&server, &id)}).to_string();
     let none = format!(
@@ -115,7 +103,7 @@ async fn token_with_alg_none_or_other_algorithms_is_rejected() {
 
 #[tokio::test]
 async fn test_drop_request_without_changelog() {
-    let (server, _jira, id, token) = setup().await;
+    let (server, _jira, id, token) = installed().await;
     for body in [
         fixture("test_drop_request_without_changelog.json"),
         fixture("changelog_missing.json"),
@@ -126,7 +114,7 @@ async fn test_drop_request_without_changelog() {
         assert_eq!(status, StatusCode::OK);
         assert!(reply.is_empty());
     }
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
     let (_, d) = server
         .api(Method::GET, &format!("/integrations/{id}/deliveries"), None)
         .await;
@@ -135,7 +123,7 @@ async fn test_drop_request_without_changelog() {
 
 #[tokio::test]
 async fn bodies_that_are_not_json_objects_get_400_and_oversized_get_413() {
-    let (server, _jira, _id, token) = setup().await;
+    let (server, _jira, _id, token) = installed().await;
     for body in [
         &b"not json"[..],
         b"[1,2,3]",
@@ -156,13 +144,12 @@ async fn bodies_that_are_not_json_objects_get_400_and_oversized_get_413() {
     big.extend_from_slice(b"\"}");
     let (status, _) = server.webhook(&token, &big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
 }
 
 #[tokio::test]
 async fn test_post_update_assignee() {
-    let (server, _jira, id, token) = setup().await;
-    server.seed(&id, "APP-1").await;
+    let (server, _jira, id, token) = installed_and_seeded("APP-1").await;
     let (status, reply) = server
         .webhook(&token, &fixture("test_post_update_assignee.json"))
         .await;
@@ -187,8 +174,7 @@ async fn test_post_update_assignee() {
 
 #[tokio::test]
 async fn title_case_email_matches_and_deassign_clears() {
-    let (server, _jira, id, token) = setup().await;
-    server.seed(&id, "APP-123").await;
+    let (server, _jira, id, token) = installed_and_seeded("APP-123").await;
     // jess@sentry.io is another verified address of bob here, in a different case.
     let (s, v) = server
         .api(
@@ -222,8 +208,7 @@ async fn title_case_email_matches_and_deassign_clears() {
 
 #[tokio::test]
 async fn test_post_update_status_resolves_and_unresolves() {
-    let (server, _jira, id, token) = setup().await;
-    server.seed(&id, "TES-4").await;
+    let (server, _jira, id, token) = installed_and_seeded("TES-4").await;
     // In Progress (3) -> Resolved (5); the payload says status 5 is in the done category.
     let (status, _) = server
         .webhook(&token, &fixture("server-7x-issue-updated-resolved.json"))
@@ -252,15 +237,8 @@ async fn test_post_update_status_resolves_and_unresolves() {
 async fn test_post_update_status_token_error_is_retried() {
     // Sentry: GET /rest/api/2/status fails -> still 200. Here the delivery also stays in the
     // inbox and is applied once Jira answers again.
-    let server = TestServer::start().await;
-    let jira = MockJira::start(9).await;
-    let (id, token) = install_pat(&server, &jira).await;
-    server.seed(&id, "APP-1").await;
-    jira.server.reset().await;
-    wiremock::Mock::given(wiremock::matchers::any())
-        .respond_with(wiremock::ResponseTemplate::new(503))
-        .mount(&jira.server)
-        .await;
+    let (server, jira, id, token) = installed_and_seeded("APP-1").await;
+    jira.go_down().await;
 
     let (status, _) = server
         .webhook(&token, &fixture("EXAMPLE_PAYLOAD.json"))
@@ -283,7 +261,7 @@ async fn test_post_update_status_token_error_is_retried() {
         assert!(start.elapsed() < WITHIN, "{d}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(inbox_len(&server), 1);
+    assert_eq!(server.inbox_len(), 1);
 
     // Jira is back, and knows the statuses of EXAMPLE_PAYLOAD (10101 In Progress -> 10102 Done).
     jira.server.reset().await;
@@ -299,15 +277,14 @@ async fn test_post_update_status_token_error_is_retried() {
         .await;
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["state"], "applied");
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
 }
 
 /// A delivery stored while its issue was linked, but applied after the link went: ignored, and
 /// the hidden e-mail is not looked up in Jira for it.
 #[tokio::test]
 async fn issue_unlinked_before_apply_is_ignored_without_calling_jira() {
-    let (server, jira, id, _token) = setup().await;
-    server.seed(&id, "PRJA-37").await;
+    let (server, jira, id, _token) = installed_and_seeded("PRJA-37").await;
     wiremock::Mock::given(wiremock::matchers::path("/rest/api/2/user"))
         .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
             "name": "admin", "key": "admin", "emailAddress": "bob@example.org"
@@ -350,8 +327,7 @@ async fn issue_unlinked_before_apply_is_ignored_without_calling_jira() {
 
 #[tokio::test]
 async fn hidden_email_uses_mapping_then_jira_user_api() {
-    let (server, jira, id, token) = setup().await;
-    server.seed(&id, "PRJA-37").await;
+    let (server, jira, id, token) = installed_and_seeded("PRJA-37").await;
     let mut body: Value =
         serde_json::from_slice(&fixture("server-7x-issue-updated-assigned.json")).expect("json");
     body["issue"]["fields"]["assignee"]
@@ -412,13 +388,13 @@ async fn hidden_email_uses_mapping_then_jira_user_api() {
 
 #[tokio::test]
 async fn unlinked_issue_is_acknowledged_without_storing() {
-    let (server, _jira, id, token) = setup().await;
+    let (server, _jira, id, token) = installed().await;
     let (status, _) = server
         .webhook(&token, &fixture("test_post_update_assignee.json"))
         .await;
     assert_eq!(status, StatusCode::OK);
     // Nothing stored (no fsync) for an issue no group is linked to; counted in the metrics.
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
     let (_, d) = server
         .api(Method::GET, &format!("/integrations/{id}/deliveries"), None)
         .await;
@@ -441,7 +417,7 @@ async fn unlinked_issue_is_acknowledged_without_storing() {
 
 #[tokio::test]
 async fn trailing_slash_is_optional_and_get_is_not_allowed() {
-    let (server, _jira, _id, token) = setup().await;
+    let (server, _jira, _id, token) = installed().await;
     let (status, _) = common::http(
         server.addr,
         Method::POST,
@@ -471,26 +447,20 @@ async fn other_integrations_keep_flowing_while_one_jira_is_down() {
     let (id_up, token_up) = install_pat(&server, &up).await;
     assert_ne!(id_down, id_up);
     server.seed(&id_down, "APP-1").await;
-    let put = async |path: &str, body: Value| {
-        let (s, v) = server.api(Method::PUT, path, Some(body)).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-    };
-    put("/groups/g2", json!({"project": "p1"})).await;
-    put(
-        &format!("/groups/g2/external-issues/{id_up}/APP-1"),
-        json!({}),
-    )
-    .await;
-    put(
-        &format!("/integrations/{id_up}/organizations/o1"),
-        json!({"syncReverseAssignment": true, "syncStatusReverse": true}),
-    )
-    .await;
-    down.server.reset().await;
-    wiremock::Mock::given(wiremock::matchers::any())
-        .respond_with(wiremock::ResponseTemplate::new(503))
-        .mount(&down.server)
+    server.put("/groups/g2", json!({"project": "p1"})).await;
+    server
+        .put(
+            &format!("/groups/g2/external-issues/{id_up}/APP-1"),
+            json!({}),
+        )
         .await;
+    server
+        .put(
+            &format!("/integrations/{id_up}/organizations/o1"),
+            json!({"syncReverseAssignment": true, "syncStatusReverse": true}),
+        )
+        .await;
+    down.go_down().await;
 
     // The first integration's delivery needs Jira (unknown status ids) and waits.
     let (status, _) = server
@@ -507,7 +477,7 @@ async fn other_integrations_keep_flowing_while_one_jira_is_down() {
         .await;
     let (_, g1) = server.api(Method::GET, "/groups/g1", None).await;
     assert_eq!(g1["status"], "unresolved");
-    assert_eq!(inbox_len(&server), 1);
+    assert_eq!(server.inbox_len(), 1);
     let metrics = server.state().metrics.render();
     assert!(
         metrics.contains("reference_server_jira_calls_total{status=\"503\"}"),
@@ -517,8 +487,7 @@ async fn other_integrations_keep_flowing_while_one_jira_is_down() {
 
 #[tokio::test]
 async fn moved_issue_carries_links_and_late_events_on_the_old_key_follow() {
-    let (server, _jira, id, token) = setup().await;
-    server.seed(&id, "APP-123").await;
+    let (server, _jira, id, token) = installed_and_seeded("APP-123").await;
     // APP-123 moved to PLATFORM-45 (changelog 10197): links move with it.
     let (status, _) = server
         .webhook(&token, &fixture("moved_issue_payload.json"))

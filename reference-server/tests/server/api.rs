@@ -1,11 +1,11 @@
 //! Admin API: authentication, JSON errors, tracker data shapes, links, settings, delivery log
 //! paging, health and metrics.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 
-use common::{ADMIN, MockJira, TestServer, http, install_pat};
+use crate::common::{ADMIN, TestServer, http, installed_and_seeded};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -132,10 +132,7 @@ async fn tracker_data_is_idempotent_and_validated() {
 
 #[tokio::test]
 async fn links_settings_mappings_and_delivery_paging() {
-    let server = TestServer::start().await;
-    let jira = MockJira::start(9).await;
-    let (id, token) = install_pat(&server, &jira).await;
-    server.seed(&id, "APP-1").await;
+    let (server, _jira, id, token) = installed_and_seeded("APP-1").await;
 
     // Link to an unknown integration or group: 404. Unlink twice: 200 then 404.
     let (status, _) = server
@@ -273,10 +270,7 @@ fn ndjson(items: &[Value]) -> String {
 
 #[tokio::test]
 async fn bulk_import_creates_groups_and_links_that_then_work() {
-    let server = TestServer::start().await;
-    let jira = MockJira::start(9).await;
-    let (id, token) = install_pat(&server, &jira).await;
-    server.seed(&id, "APP-1").await; // project p1 (bob is a member), group g1 linked to APP-1
+    let (server, _jira, id, token) = installed_and_seeded("APP-1").await; // project p1 (bob is a member), group g1 linked to APP-1
     let body = ndjson(&[
         json!({"group": "g2", "project": "p1", "integration": id, "issueKey": "APP-2"}),
         json!({"group": "g3", "project": "p1", "integration": id, "issueKey": "APP-3"}),
@@ -345,10 +339,7 @@ async fn bulk_import_creates_groups_and_links_that_then_work() {
 
 #[tokio::test]
 async fn bulk_import_with_a_bad_item_writes_nothing() {
-    let server = TestServer::start().await;
-    let jira = MockJira::start(9).await;
-    let (id, _token) = install_pat(&server, &jira).await;
-    server.seed(&id, "APP-1").await;
+    let (server, _jira, id, _token) = installed_and_seeded("APP-1").await;
     let good = json!({"group": "new", "project": "p1", "integration": id, "issueKey": "NEW-1"});
 
     // Shape errors: named by item index (blank lines are not items) and field.
@@ -406,10 +397,7 @@ async fn bulk_import_with_a_bad_item_writes_nothing() {
 
 #[tokio::test]
 async fn bulk_import_may_exceed_the_body_limit() {
-    let server = TestServer::start().await;
-    let jira = MockJira::start(9).await;
-    let (id, _token) = install_pat(&server, &jira).await;
-    server.seed(&id, "APP-1").await;
+    let (server, _jira, id, _token) = installed_and_seeded("APP-1").await;
     // About 1.3 MB, above the 1 MiB --body-limit of the other calls.
     let n = 12_000;
     let items: Vec<Value> = (0..n)
@@ -434,10 +422,7 @@ async fn bulk_import_may_exceed_the_body_limit() {
 
 #[tokio::test]
 async fn bulk_import_of_more_than_100_000_items_is_refused_whole() {
-    let server = TestServer::start().await;
-    let jira = MockJira::start(9).await;
-    let (id, _token) = install_pat(&server, &jira).await;
-    server.seed(&id, "APP-1").await;
+    let (server, _jira, id, _token) = installed_and_seeded("APP-1").await;
     let max = reference_server::api::import::IMPORT_MAX_ITEMS;
     let mut body = String::new();
     for i in 0..=max {

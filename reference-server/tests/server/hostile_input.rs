@@ -1,14 +1,16 @@
 //! Hostile input against the running server (ephemeral port, temp data dir): the rows of
-//! `SECURITY.md` that `tests/webhooks.rs` does not already cover. Each test states what the
+//! `SECURITY.md` that the `webhooks` module does not already cover. Each test states what the
 //! input is and what the server must answer, and checks that nothing was stored when nothing
 //! may be and that the server keeps serving afterwards.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::{
+    TestServer, external_id_of, installed, installed_and_seeded, secret_of, sign, sign_hs256,
+};
 use base64::Engine as _;
-use common::{MockJira, TestServer, external_id_of, install_pat, secret_of, sign};
 use http::{Method, StatusCode};
 use reference_server::config::ServeConfig;
 use serde_json::{Value, json};
@@ -16,13 +18,6 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 const WITHIN: Duration = Duration::from_secs(5);
-
-async fn setup() -> (TestServer, MockJira, String, String) {
-    let server = TestServer::start().await;
-    let jira = MockJira::start(9).await;
-    let (id, token) = install_pat(&server, &jira).await;
-    (server, jira, id, token)
-}
 
 /// The 11 KB perf delivery, re-targeted: assignee bob@example.org on `key`, changelog `clid`.
 fn delivery(key: &str, clid: &str) -> Value {
@@ -32,22 +27,6 @@ fn delivery(key: &str, clid: &str) -> Value {
     v["issue"]["fields"]["assignee"]["emailAddress"] = json!("bob@example.org");
     v["changelog"]["id"] = json!(clid);
     v
-}
-
-fn inbox_len(server: &TestServer) -> usize {
-    server.state().inbox.len()
-}
-
-async fn deliveries(server: &TestServer, id: &str) -> Vec<Value> {
-    let (s, v) = server
-        .api(
-            Method::GET,
-            &format!("/integrations/{id}/deliveries?limit=100"),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v["deliveries"].as_array().cloned().unwrap_or_default()
 }
 
 async fn assert_healthy(server: &TestServer) {
@@ -77,25 +56,21 @@ async fn raw(
 
 #[tokio::test]
 async fn expired_token_is_rejected() {
-    let (server, _jira, id, _token) = setup().await;
+    let (server, _jira, id, _token) = installed().await;
     let claims = json!({"id": external_id_of(&server, &id), "exp": 1_000_000_000}).to_string();
-    let token = sign(
-        r#"{"alg":"HS256","typ":"JWT"}"#,
-        &claims,
-        &secret_of(&server, &id),
-    );
+    let token = sign_hs256(&claims, &secret_of(&server, &id));
     let body = delivery("APP-1", "1").to_string();
     let (status, reply) = server.webhook(&token, body.as_bytes()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let reply = String::from_utf8_lossy(&reply);
     assert!(!reply.contains(&token), "the answer echoes the token");
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
 }
 
 #[tokio::test]
 async fn mistyped_exp_claim_is_rejected_not_ignored() {
     // CVE-2026-25537 (jsonwebtoken < 10.3): a string `exp` was treated as absent.
-    let (server, _jira, id, _token) = setup().await;
+    let (server, _jira, id, _token) = installed().await;
     let secret = secret_of(&server, &id);
     let ext = external_id_of(&server, &id);
     for claims in [
@@ -113,7 +88,7 @@ async fn mistyped_exp_claim_is_rejected_not_ignored() {
 async fn forged_token_for_a_real_integration_is_rejected() {
     // Right `id`, HS256, but signed with a key the attacker chose; also the signature of a
     // valid token moved onto other claims.
-    let (server, _jira, id, token) = setup().await;
+    let (server, _jira, id, token) = installed().await;
     let ext = external_id_of(&server, &id);
     let forged = sign(
         r#"{"alg":"HS256"}"#,
@@ -145,12 +120,12 @@ async fn forged_token_for_a_real_integration_is_rejected() {
         .webhook(&none, b"{\"changelog\":{\"id\":\"1\"}}")
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
 }
 
 #[tokio::test]
 async fn deeply_nested_body_is_refused_without_harm() {
-    let (server, _jira, _id, token) = setup().await;
+    let (server, _jira, _id, token) = installed().await;
     for depth in [200usize, 100_000] {
         let mut body = b"{\"changelog\":".to_vec();
         body.extend(std::iter::repeat_n(b'[', depth));
@@ -164,13 +139,13 @@ async fn deeply_nested_body_is_refused_without_harm() {
         let (status, _) = server.webhook(&token, &open).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "unbalanced depth {depth}");
     }
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
     assert_healthy(&server).await;
 }
 
 #[tokio::test]
 async fn invalid_utf8_body_is_refused() {
-    let (server, _jira, _id, token) = setup().await;
+    let (server, _jira, _id, token) = installed().await;
     let mut body = br#"{"changelog":{"id":"1","items":[{"field":"assignee","to":""#.to_vec();
     body.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
     body.extend_from_slice(br#""}]},"issue":{"key":"APP-1"}}"#);
@@ -186,13 +161,12 @@ async fn invalid_utf8_body_is_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
 }
 
 #[tokio::test]
 async fn truncated_request_stores_nothing() {
-    let (server, _jira, id, token) = setup().await;
-    server.seed(&id, "APP-1").await;
+    let (server, _jira, id, token) = installed_and_seeded("APP-1").await;
     let body = delivery("APP-1", "7").to_string();
     let head = format!(
         "POST /extensions/jira-server/issue-updated/{token}/ HTTP/1.1\r\nHost: x\r\n\
@@ -217,8 +191,8 @@ async fn truncated_request_stores_nothing() {
     .await;
     assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(inbox_len(&server), 0);
-    assert!(deliveries(&server, &id).await.is_empty());
+    assert_eq!(server.inbox_len(), 0);
+    assert!(server.deliveries(&id).await.is_empty());
     let (_, g) = server.api(Method::GET, "/groups/g1", None).await;
     assert_eq!(g["assignee"], Value::Null);
     assert_healthy(&server).await;
@@ -226,7 +200,7 @@ async fn truncated_request_stores_nothing() {
 
 #[tokio::test]
 async fn oversized_declared_length_is_refused_before_the_body_arrives() {
-    let (server, _jira, _id, token) = setup().await;
+    let (server, _jira, _id, token) = installed().await;
     let head = format!(
         "POST /extensions/jira-server/issue-updated/{token}/ HTTP/1.1\r\nHost: x\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
@@ -238,7 +212,7 @@ async fn oversized_declared_length_is_refused_before_the_body_arrives() {
         answer.starts_with("HTTP/1.1 413"),
         "expected 413 before the body, got: {answer:?}"
     );
-    assert_eq!(inbox_len(&server), 0);
+    assert_eq!(server.inbox_len(), 0);
 }
 
 #[tokio::test]
@@ -311,8 +285,7 @@ async fn slow_body_is_cut_off() {
 
 #[tokio::test]
 async fn unknown_event_kind_is_accepted_and_logged() {
-    let (server, _jira, id, token) = setup().await;
-    server.seed(&id, "APP-1").await;
+    let (server, _jira, id, token) = installed_and_seeded("APP-1").await;
     let mut body = delivery("APP-1", "20");
     body["webhookEvent"] = json!("jira:issue_teleported");
     body["issue_event_type_name"] = json!("issue_teleported");
@@ -329,13 +302,12 @@ async fn unknown_event_kind_is_accepted_and_logged() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(deliveries(&server, &id).await.len(), 1);
+    assert_eq!(server.deliveries(&id).await.len(), 1);
 }
 
 #[tokio::test]
 async fn content_type_is_not_trusted_the_body_decides() {
-    let (server, _jira, id, token) = setup().await;
-    server.seed(&id, "APP-1").await;
+    let (server, _jira, id, token) = installed_and_seeded("APP-1").await;
     let path = format!("/extensions/jira-server/issue-updated/{token}/");
     // A JSON delivery labelled text/plain is still a delivery (Jira's own header varies).
     let body = delivery("APP-1", "30").to_string().into_bytes();
@@ -370,13 +342,12 @@ async fn content_type_is_not_trusted_the_body_decides() {
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{ct}");
     }
-    assert_eq!(deliveries(&server, &id).await.len(), 1);
+    assert_eq!(server.deliveries(&id).await.len(), 1);
 }
 
 #[tokio::test]
 async fn replayed_delivery_is_applied_once() {
-    let (server, _jira, id, token) = setup().await;
-    server.seed(&id, "APP-1").await;
+    let (server, _jira, id, token) = installed_and_seeded("APP-1").await;
     let body = delivery("APP-1", "40").to_string();
     let (status, _) = server.webhook(&token, body.as_bytes()).await;
     assert_eq!(status, StatusCode::OK);
@@ -388,7 +359,7 @@ async fn replayed_delivery_is_applied_once() {
     assert_eq!(status, StatusCode::OK);
     let deadline = Instant::now() + WITHIN;
     let log = loop {
-        let log = deliveries(&server, &id).await;
+        let log = server.deliveries(&id).await;
         if log.len() == 2 && log.iter().all(|d| d["state"] != "pending") {
             break log;
         }
@@ -421,7 +392,7 @@ async fn replayed_delivery_is_applied_once() {
 
 #[tokio::test]
 async fn admin_api_refuses_missing_or_wrong_bearer_tokens() {
-    let (server, _jira, _id, _token) = setup().await;
+    let (server, _jira, _id, _token) = installed().await;
     for auth in [
         None,
         Some("Bearer wrong"),

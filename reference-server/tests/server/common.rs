@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: a server on an ephemeral port with a temp data
-//! dir, a tiny HTTP client, and a wiremock Jira.
-#![allow(dead_code, missing_docs, clippy::missing_panics_doc)]
+//! dir, a tiny HTTP client, a wiremock Jira, and the scenario builders the modules share
+//! ([`installed`], [`installed_and_seeded`], [`TestServer::put`], [`MockJira::go_down`],
+//! [`sign_hs256`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,8 +13,9 @@ use reference_server::config::ServeConfig;
 use reference_server::server::{self, ServerHandle};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support_jira::on;
 
 pub const ADMIN: &str = "test-admin-token";
 
@@ -23,6 +25,14 @@ pub fn fixture(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// A TCP port that was free a moment ago (for the tests that start the server binary).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// One HTTP/1.1 request on a fresh connection.
@@ -96,6 +106,30 @@ impl TestServer {
 
     pub fn state(&self) -> &reference_server::app::AppState {
         &self.handle.as_ref().expect("running").state
+    }
+
+    /// Number of deliveries waiting in the inbox.
+    pub fn inbox_len(&self) -> usize {
+        self.state().inbox.len()
+    }
+
+    /// `PUT /api/v1{path}` with a JSON body; asserts 200.
+    pub async fn put(&self, path: &str, body: Value) {
+        let (status, reply) = self.api(Method::PUT, path, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "PUT {path}: {reply}");
+    }
+
+    /// The newest 100 entries of an integration's delivery log; asserts 200 and a list.
+    pub async fn deliveries(&self, integration: &str) -> Vec<Value> {
+        let (status, body) = self
+            .api(
+                Method::GET,
+                &format!("/integrations/{integration}/deliveries?limit=100"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["deliveries"].as_array().expect("list").clone()
     }
 
     pub async fn api(
@@ -227,16 +261,14 @@ pub struct MockJira {
 impl MockJira {
     pub async fn start(major: u64) -> Self {
         let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/rest/api/2/myself"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(
+        on("GET", "/rest/api/2/myself")
+            .reply(ResponseTemplate::new(200).set_body_json(
                 json!({"name": "admin", "key": "JIRAUSER10000", "displayName": "Admin"}),
             ))
             .mount(&server)
             .await;
-        Mock::given(method("GET"))
-            .and(path("/rest/api/2/serverInfo"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+        on("GET", "/rest/api/2/serverInfo")
+            .reply(ResponseTemplate::new(200).set_body_json(json!({
                 "baseUrl": server.uri(), "version": format!("{major}.4.0"),
                 "versionNumbers": [major, 4, 0], "deploymentType": "Server", "serverTitle": "Mock Jira"
             })))
@@ -247,26 +279,32 @@ impl MockJira {
         } else {
             "/rest/webhooks/1.0/webhook"
         };
-        Mock::given(method("POST"))
-            .and(path(collection))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+        on("POST", collection)
+            .reply(ResponseTemplate::new(201).set_body_json(json!({
                 "self": format!("{}/rest/webhooks/1.0/webhook/77", server.uri()), "id": 77
             })))
             .mount(&server)
             .await;
-        Mock::given(method("DELETE"))
-            .and(path(format!("{collection}/77")))
-            .respond_with(ResponseTemplate::new(204))
+        on("DELETE", &format!("{collection}/77"))
+            .reply(ResponseTemplate::new(204))
             .mount(&server)
             .await;
         let statuses: Value =
             serde_json::from_slice(&fixture("status_response.json")).expect("json");
-        Mock::given(method("GET"))
-            .and(path("/rest/api/2/status"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(statuses))
+        on("GET", "/rest/api/2/status")
+            .reply(ResponseTemplate::new(200).set_body_json(statuses))
             .mount(&server)
             .await;
         Self { server }
+    }
+
+    /// Jira goes down: every stub is removed and every request gets 503 from now on.
+    pub async fn go_down(&self) {
+        self.server.reset().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&self.server)
+            .await;
     }
 
     pub fn uri(&self) -> String {
@@ -318,6 +356,22 @@ pub async fn install_pat(server: &TestServer, jira: &MockJira) -> (String, Strin
     (id, token)
 }
 
+/// A running server with a PAT install against a fresh Jira 9 mock: (server, Jira, integration
+/// id, the webhook URL token).
+pub async fn installed() -> (TestServer, MockJira, String, String) {
+    let server = TestServer::start().await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = install_pat(&server, &jira).await;
+    (server, jira, id, token)
+}
+
+/// [`installed`], then [`TestServer::seed`] with `key` linked to group g1.
+pub async fn installed_and_seeded(key: &str) -> (TestServer, MockJira, String, String) {
+    let (server, jira, id, token) = installed().await;
+    server.seed(&id, key).await;
+    (server, jira, id, token)
+}
+
 /// The webhook secret of an installed integration (read from the store).
 pub fn secret_of(server: &TestServer, id: &str) -> Vec<u8> {
     server
@@ -342,6 +396,11 @@ pub fn external_id_of(server: &TestServer, id: &str) -> String {
         .expect("installed")
         .external_id()
         .to_owned()
+}
+
+/// An HS256 JWT with the usual header (`{"alg":"HS256","typ":"JWT"}`) over the claims JSON.
+pub fn sign_hs256(claims: &str, secret: &[u8]) -> String {
+    sign(r#"{"alg":"HS256","typ":"JWT"}"#, claims, secret)
 }
 
 /// An HS256 JWT over the given header and claims JSON.

@@ -5,24 +5,25 @@
 //! plus end-to-end runs against the simulated Jira. The contract tests of each Jira call are
 //! `jira-client`'s (`jira-client/tests/contract/`).
 
-mod support_jira;
+use crate::support_jira;
 
 use std::time::Duration;
 
+use crate::support_jira::{OAuthSigned, PRIVATE_KEY, assert_unique_nonces, on};
 use jira_client::{Auth, ClientOptions, JiraError, WebhookApi, WebhookDeletion, WebhookSpec};
 use reference_server::jira::install::{self, InstallError, InstallRequest, PatInstallRequest};
 use reference_server::jira::webhook_token;
 use serde_json::{Value, json};
-use support_jira::{OAuthSigned, PRIVATE_KEY, assert_unique_nonces, on};
 use wiremock::matchers::{header, header_exists, method};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const FORBIDDEN: &str =
-    include_str!("fixtures/jira/test_setup_create_webhook_failure_forbidden.json");
+    include_str!("../fixtures/jira/test_setup_create_webhook_failure_forbidden.json");
 const SERVER_INFO_V9: &str =
-    include_str!("fixtures/jira/test_setup_create_webhook__serverInfo_v9.json");
-const SERVER_INFO_V10: &str =
-    include_str!("fixtures/jira/test_setup_create_webhook_with_new_endpoint__serverInfo_v10.json");
+    include_str!("../fixtures/jira/test_setup_create_webhook__serverInfo_v9.json");
+const SERVER_INFO_V10: &str = include_str!(
+    "../fixtures/jira/test_setup_create_webhook_with_new_endpoint__serverInfo_v10.json"
+);
 
 fn host_of(server: &MockServer) -> String {
     server.address().to_string()
@@ -72,6 +73,32 @@ async fn mount_server_info(server: &MockServer, consumer_key: &str, body: &str) 
         .times(1)
         .mount(server)
         .await;
+}
+
+/// A mock Jira past the request-token step: it grants the access token for `verifier` and
+/// answers serverInfo with `server_info`, each signed by `consumer_key` and expected once.
+async fn jira_granting_access(consumer_key: &str, verifier: &str, server_info: &str) -> MockServer {
+    let server = MockServer::start().await;
+    mount_access_token(&server, consumer_key, verifier).await;
+    mount_server_info(&server, consumer_key, server_info).await;
+    server
+}
+
+/// Step 3 of the OAuth install against `server` (the pending install of [`pending`]), with
+/// default client options.
+async fn complete(
+    server: &MockServer,
+    consumer_key: &str,
+    verifier: &str,
+    public_url: &str,
+) -> Result<install::Installed, InstallError> {
+    install::complete_oauth(
+        &pending(server, consumer_key),
+        verifier,
+        public_url,
+        &ClientOptions::default(),
+    )
+    .await
 }
 
 /// The JWT is the second-to-last path segment of the webhook URL (Sentry's check).
@@ -213,9 +240,7 @@ async fn request_token_timeout_says_timed_out_and_is_sent_once() {
 // Sentry test_oauth_step_passes_callback_token_as_verifier + test_full_pipeline_flow (v9)
 #[tokio::test]
 async fn full_oauth_install_on_jira_9_registers_the_legacy_webhook() {
-    let server = MockServer::start().await;
-    mount_access_token(&server, "sentry-bot", "callback-token").await;
-    mount_server_info(&server, "sentry-bot", SERVER_INFO_V9).await;
+    let server = jira_granting_access("sentry-bot", "callback-token", SERVER_INFO_V9).await;
     on("POST", "/rest/webhooks/1.0/webhook")
         .and(OAuthSigned::new("sentry-bot", Some("access-token")))
         .and(header("content-type", "application/json"))
@@ -232,11 +257,11 @@ async fn full_oauth_install_on_jira_9_registers_the_legacy_webhook() {
         .mount(&server)
         .await;
 
-    let installed = install::complete_oauth(
-        &pending(&server, "sentry-bot"),
+    let installed = complete(
+        &server,
+        "sentry-bot",
         "callback-token",
         "https://sync.example.com/",
-        &ClientOptions::default(),
     )
     .await
     .unwrap();
@@ -298,9 +323,7 @@ async fn full_oauth_install_on_jira_9_registers_the_legacy_webhook() {
 // Sentry test_setup_create_webhook_with_new_endpoint
 #[tokio::test]
 async fn full_oauth_install_on_jira_10_uses_the_new_webhook_resource() {
-    let server = MockServer::start().await;
-    mount_access_token(&server, "sentry-bot", "callback-token").await;
-    mount_server_info(&server, "sentry-bot", SERVER_INFO_V10).await;
+    let server = jira_granting_access("sentry-bot", "callback-token", SERVER_INFO_V10).await;
     on("POST", "/rest/jira-webhook/1.0/webhooks")
         .and(OAuthSigned::new("sentry-bot", Some("access-token")))
         .reply(ResponseTemplate::new(201).set_body_json(json!({"id": 7, "name": "x"})))
@@ -312,11 +335,11 @@ async fn full_oauth_install_on_jira_10_uses_the_new_webhook_resource() {
         .times(0)
         .mount(&server)
         .await;
-    let installed = install::complete_oauth(
-        &pending(&server, "sentry-bot"),
+    let installed = complete(
+        &server,
+        "sentry-bot",
         "callback-token",
         "https://sync.example.com",
-        &ClientOptions::default(),
     )
     .await
     .unwrap();
@@ -338,23 +361,14 @@ async fn full_oauth_install_on_jira_10_uses_the_new_webhook_resource() {
 #[tokio::test]
 async fn external_id_is_truncated_to_64_characters() {
     let long_key = "a-very-long-consumer-key-that-when-combined-with-the-host-is-longer-than-64";
-    let server = MockServer::start().await;
-    mount_access_token(&server, long_key, "v").await;
-    mount_server_info(&server, long_key, SERVER_INFO_V9).await;
+    let server = jira_granting_access(long_key, "v", SERVER_INFO_V9).await;
     on("POST", "/rest/webhooks/1.0/webhook")
         .and(OAuthSigned::new(long_key, Some("access-token")))
         .reply(ResponseTemplate::new(204))
         .times(1)
         .mount(&server)
         .await;
-    let installed = install::complete_oauth(
-        &pending(&server, long_key),
-        "v",
-        "http://x",
-        &ClientOptions::default(),
-    )
-    .await
-    .unwrap();
+    let installed = complete(&server, long_key, "v", "http://x").await.unwrap();
     assert_eq!(installed.external_id.chars().count(), 64);
     assert!(format!("{}:{long_key}", host_of(&server)).starts_with(&installed.external_id));
     // 204 with no body is success; the webhook then has no id (deletion finds it by URL).
@@ -371,14 +385,9 @@ async fn access_token_failure() {
         .times(1)
         .mount(&server)
         .await;
-    let err = install::complete_oauth(
-        &pending(&server, "sentry-bot"),
-        "v",
-        "http://x",
-        &ClientOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = complete(&server, "sentry-bot", "v", "http://x")
+        .await
+        .unwrap_err();
     assert!(
         err.to_string()
             .starts_with("Could not fetch an access token from Jira"),
@@ -399,14 +408,9 @@ async fn expired_verifier() {
         .reply(ResponseTemplate::new(404).set_body_string("oauth_error=token+expired"))
         .mount(&server)
         .await;
-    let err = install::complete_oauth(
-        &pending(&server, "sentry-bot"),
-        "v",
-        "http://x",
-        &ClientOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = complete(&server, "sentry-bot", "v", "http://x")
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "Could not fetch an access token from Jira. Jira answered 404: oauth_error: token expired"
@@ -417,14 +421,9 @@ async fn expired_verifier() {
 #[tokio::test]
 async fn empty_verifier_is_refused_before_any_call() {
     let server = MockServer::start().await;
-    let err = install::complete_oauth(
-        &pending(&server, "sentry-bot"),
-        " ",
-        "http://x",
-        &ClientOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = complete(&server, "sentry-bot", " ", "http://x")
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "missing_verifier");
     assert!(finish(&server).await.is_empty());
 }
@@ -434,9 +433,7 @@ async fn empty_verifier_is_refused_before_any_call() {
 // Sentry test_setup_create_webhook_failure_forbidden
 #[tokio::test]
 async fn webhook_403_reports_jiras_message() {
-    let server = MockServer::start().await;
-    mount_access_token(&server, "sentry-bot", "v").await;
-    mount_server_info(&server, "sentry-bot", SERVER_INFO_V9).await;
+    let server = jira_granting_access("sentry-bot", "v", SERVER_INFO_V9).await;
     on("POST", "/rest/webhooks/1.0/webhook")
         .reply(
             ResponseTemplate::new(403)
@@ -445,14 +442,9 @@ async fn webhook_403_reports_jiras_message() {
         .times(1)
         .mount(&server)
         .await;
-    let err = install::complete_oauth(
-        &pending(&server, "sentry-bot"),
-        "v",
-        "http://x",
-        &ClientOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = complete(&server, "sentry-bot", "v", "http://x")
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "Could not create issue webhook in Jira. You do not have permission to create WebHook 'Sentry Issue Sync'."
@@ -465,22 +457,15 @@ async fn webhook_403_reports_jiras_message() {
 // Sentry test_setup_create_webhook_failure (502)
 #[tokio::test]
 async fn webhook_502_mentions_the_webhook() {
-    let server = MockServer::start().await;
-    mount_access_token(&server, "sentry-bot", "v").await;
-    mount_server_info(&server, "sentry-bot", SERVER_INFO_V9).await;
+    let server = jira_granting_access("sentry-bot", "v", SERVER_INFO_V9).await;
     on("POST", "/rest/webhooks/1.0/webhook")
         .reply(ResponseTemplate::new(502).set_body_string("Bad gateway"))
         .times(1)
         .mount(&server)
         .await;
-    let err = install::complete_oauth(
-        &pending(&server, "sentry-bot"),
-        "v",
-        "http://x",
-        &ClientOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = complete(&server, "sentry-bot", "v", "http://x")
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "Could not create issue webhook in Jira. Jira answered 502"
@@ -1003,7 +988,7 @@ mod simulated {
 
         // Captured fixtures can be replayed as they are.
         let fixture: Value =
-            serde_json::from_str(include_str!("fixtures/jira/EXAMPLE_PAYLOAD.json")).unwrap();
+            serde_json::from_str(include_str!("../fixtures/jira/EXAMPLE_PAYLOAD.json")).unwrap();
         assert_eq!(jira.deliver(&fixture).await[0].status, Some(200));
         assert_eq!(
             wait_for_requests(&receiver, 4).await[3]

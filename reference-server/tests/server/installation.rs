@@ -2,14 +2,15 @@
 //! running server's install API, against a wiremock Jira; plus PAT install, the browser
 //! callback, delete and reinstall.
 
-mod common;
+use crate::common;
 
-use common::{MockJira, TestServer, fixture};
+use crate::common::{MockJira, TestServer, fixture, installed};
+use crate::support_jira::on;
 use http::{Method, StatusCode};
 use reference_server::jira::webhook_token;
 use serde_json::{Value, json};
-use wiremock::matchers::{header_regex, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::matchers::header_regex;
+use wiremock::{MockServer, ResponseTemplate};
 
 fn private_key() -> String {
     String::from_utf8(fixture("sentry-jira-pkcs1.pem")).expect("utf8")
@@ -22,21 +23,19 @@ fn install_body(url: &str, consumer_key: &str) -> Value {
 /// A Jira with the OAuth servlets, serverInfo `major` and the webhook resource.
 async fn oauth_jira(major: u64) -> MockJira {
     let jira = MockJira::start(major).await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/request-token"))
-        .respond_with(
+    on("POST", "/plugins/servlet/oauth/request-token")
+        .reply(
             ResponseTemplate::new(200)
                 .set_body_string("oauth_token=req-token&oauth_token_secret=req-secret"),
         )
         .mount(&jira.server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/access-token"))
+    on("POST", "/plugins/servlet/oauth/access-token")
         .and(header_regex(
             "authorization",
             r#"oauth_verifier="callback-token""#,
         ))
-        .respond_with(
+        .reply(
             ResponseTemplate::new(200)
                 .set_body_string("oauth_token=access-token&oauth_token_secret=access-secret"),
         )
@@ -246,9 +245,8 @@ async fn test_full_pipeline_truncates_external_id() {
 async fn test_config_step_request_token_fails_and_missing_oauth_token() {
     let server = TestServer::start().await;
     let jira = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/request-token"))
-        .respond_with(ResponseTemplate::new(503))
+    on("POST", "/plugins/servlet/oauth/request-token")
+        .reply(ResponseTemplate::new(503))
         .mount(&jira)
         .await;
     let (status, body) = server
@@ -267,9 +265,8 @@ async fn test_config_step_request_token_fails_and_missing_oauth_token() {
     );
 
     jira.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/request-token"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("oauth_token=req-token"))
+    on("POST", "/plugins/servlet/oauth/request-token")
+        .reply(ResponseTemplate::new(200).set_body_string("oauth_token=req-token"))
         .mount(&jira)
         .await;
     let (status, body) = server
@@ -310,17 +307,15 @@ async fn test_config_step_request_token_timeout_when_jira_is_unreachable() {
 async fn test_oauth_step_access_token_failure_keeps_pipeline() {
     let server = TestServer::start().await;
     let jira = MockJira::start(9).await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/request-token"))
-        .respond_with(
+    on("POST", "/plugins/servlet/oauth/request-token")
+        .reply(
             ResponseTemplate::new(200)
                 .set_body_string("oauth_token=req-token&oauth_token_secret=s"),
         )
         .mount(&jira.server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/plugins/servlet/oauth/access-token"))
-        .respond_with(ResponseTemplate::new(404).set_body_string("oauth_error=token+expired"))
+    on("POST", "/plugins/servlet/oauth/access-token")
+        .reply(ResponseTemplate::new(404).set_body_string("oauth_error=token+expired"))
         .mount(&jira.server)
         .await;
     let (_, body) = server
@@ -360,22 +355,19 @@ async fn test_oauth_step_access_token_failure_keeps_pipeline() {
 async fn test_full_pipeline_webhook_failure_forbidden_persists_nothing() {
     let server = TestServer::start().await;
     let jira = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/rest/api/2/serverInfo"))
-        .respond_with(
+    on("GET", "/rest/api/2/serverInfo")
+        .reply(
             ResponseTemplate::new(200)
                 .set_body_json(json!({"version": "9.9.9", "versionNumbers": [9, 9, 9]})),
         )
         .mount(&jira)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/rest/api/2/myself"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"name": "admin"})))
+    on("GET", "/rest/api/2/myself")
+        .reply(ResponseTemplate::new(200).set_body_json(json!({"name": "admin"})))
         .mount(&jira)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/rest/webhooks/1.0/webhook"))
-        .respond_with(ResponseTemplate::new(403).set_body_raw(
+    on("POST", "/rest/webhooks/1.0/webhook")
+        .reply(ResponseTemplate::new(403).set_body_raw(
             fixture("test_setup_create_webhook_failure_forbidden.json"),
             "application/json",
         ))
@@ -441,9 +433,7 @@ async fn browser_callback_completes_the_pipeline() {
 
 #[tokio::test]
 async fn pat_install_get_delete_and_reinstall_keep_one_webhook() {
-    let server = TestServer::start().await;
-    let jira = MockJira::start(9).await;
-    let (id, _token) = common::install_pat(&server, &jira).await;
+    let (server, jira, id, _token) = installed().await;
     let (status, body) = server
         .api(Method::GET, &format!("/integrations/{id}"), None)
         .await;

@@ -2,8 +2,6 @@
 //! signatures with `jira-oauth`'s verifier, a process-wide nonce ledger, and [`on`], the
 //! one-line stub builder the tests share.
 
-#![allow(dead_code)]
-
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -17,8 +15,6 @@ const FIVE_MINUTES: Duration = Duration::from_secs(300);
 
 /// The consumer key pair committed under tests/fixtures/jira/.
 pub const PRIVATE_KEY: &str = include_str!("../fixtures/jira/consumer_private_key.pem");
-/// Same key in PKCS#8.
-pub const PRIVATE_KEY_PKCS8: &str = include_str!("../fixtures/jira/consumer_private_key_pkcs8.pem");
 /// Its public half (what Jira's application link holds).
 pub const PUBLIC_KEY: &str = include_str!("../fixtures/jira/consumer_public_key.pem");
 /// An unrelated key: signatures made with it must be refused.

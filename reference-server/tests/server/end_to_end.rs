@@ -3,21 +3,16 @@
 //! captured deliveries), then check group state and the delivery log. Also: a restart replays a
 //! delivery that was stored but not applied.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{TestServer, fixture};
+use crate::common::{TestServer, fixture};
 use http::{Method, StatusCode};
 use jira_sim::{Config, DEMO_CONSUMER_KEY, DEMO_PRIVATE_KEY_PEM, SimIssue, SimulatedJira};
 use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(5);
-
-async fn put(server: &TestServer, path: &str, body: Value) {
-    let (status, reply) = server.api(Method::PUT, path, Some(body)).await;
-    assert_eq!(status, StatusCode::OK, "PUT {path}: {reply}");
-}
 
 /// OAuth install: start, approve in Jira (as the user would), API callback with the verifier.
 async fn install_oauth(server: &TestServer, jira: &SimulatedJira) -> String {
@@ -49,18 +44,6 @@ async fn install_oauth(server: &TestServer, jira: &SimulatedJira) -> String {
     body["integration"]["id"].as_str().expect("id").to_owned()
 }
 
-async fn deliveries(server: &TestServer, id: &str) -> Vec<Value> {
-    let (status, body) = server
-        .api(
-            Method::GET,
-            &format!("/integrations/{id}/deliveries?limit=100"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    body["deliveries"].as_array().expect("list").clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_seed_deliver_and_check() {
     let jira = SimulatedJira::start(Config::demo())
@@ -72,37 +55,37 @@ async fn install_seed_deliver_and_check() {
     assert_eq!(jira.webhooks().len(), 1);
 
     // Tracker data.
-    put(
-        &server,
-        "/users/u-bob",
-        json!({"name": "Bob", "emails": [{"email": "BOB@example.org", "verified": true}]}),
-    )
-    .await;
-    put(
-        &server,
-        "/users/u-alice",
-        json!({"name": "Alice", "emails": [{"email": "alice@example.org", "verified": true}]}),
-    )
-    .await;
-    put(&server, "/users/u-ops", json!({"name": "Ops", "emails": [{"email": "some-instance-test@gmail.com", "verified": true}]})).await;
-    put(
-        &server,
-        "/projects/backend",
-        json!({"organization": "acme", "members": ["u-bob", "u-alice", "u-ops"]}),
-    )
-    .await;
-    put(
-        &server,
-        "/projects/frontend",
-        json!({"organization": "acme", "members": ["u-alice"]}),
-    )
-    .await;
-    put(
-        &server,
-        "/projects/other",
-        json!({"organization": "globex", "members": ["u-bob"]}),
-    )
-    .await;
+    server
+        .put(
+            "/users/u-bob",
+            json!({"name": "Bob", "emails": [{"email": "BOB@example.org", "verified": true}]}),
+        )
+        .await;
+    server
+        .put(
+            "/users/u-alice",
+            json!({"name": "Alice", "emails": [{"email": "alice@example.org", "verified": true}]}),
+        )
+        .await;
+    server.put("/users/u-ops", json!({"name": "Ops", "emails": [{"email": "some-instance-test@gmail.com", "verified": true}]})).await;
+    server
+        .put(
+            "/projects/backend",
+            json!({"organization": "acme", "members": ["u-bob", "u-alice", "u-ops"]}),
+        )
+        .await;
+    server
+        .put(
+            "/projects/frontend",
+            json!({"organization": "acme", "members": ["u-alice"]}),
+        )
+        .await;
+    server
+        .put(
+            "/projects/other",
+            json!({"organization": "globex", "members": ["u-bob"]}),
+        )
+        .await;
     for (g, p) in [
         ("g-back", "backend"),
         ("g-front", "frontend"),
@@ -111,7 +94,9 @@ async fn install_seed_deliver_and_check() {
         ("g-tes", "backend"),
         ("g-prja", "backend"),
     ] {
-        put(&server, &format!("/groups/{g}"), json!({"project": p})).await;
+        server
+            .put(&format!("/groups/{g}"), json!({"project": p}))
+            .await;
     }
     for (g, key) in [
         ("g-back", "APP-1"),
@@ -121,19 +106,19 @@ async fn install_seed_deliver_and_check() {
         ("g-tes", "TES-4"),
         ("g-prja", "PRJA-37"),
     ] {
-        put(
-            &server,
-            &format!("/groups/{g}/external-issues/{id}/{key}"),
-            json!({}),
+        server
+            .put(
+                &format!("/groups/{g}/external-issues/{id}/{key}"),
+                json!({}),
+            )
+            .await;
+    }
+    server
+        .put(
+            &format!("/integrations/{id}/organizations/acme"),
+            json!({"syncReverseAssignment": true, "syncStatusReverse": true}),
         )
         .await;
-    }
-    put(
-        &server,
-        &format!("/integrations/{id}/organizations/acme"),
-        json!({"syncReverseAssignment": true, "syncStatusReverse": true}),
-    )
-    .await;
     // globex installed nothing: its group must stay alone.
 
     // 1. Jira assigns APP-1 to bob: backend group assigned, frontend skipped (bob not a member).
@@ -190,12 +175,12 @@ async fn install_seed_deliver_and_check() {
         .expect("delivered");
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["outcomes"][0]["result"], "skipped", "{d}");
-    put(
-        &server,
-        &format!("/integrations/{id}/user-mappings/JIRAUSER10002"),
-        json!({"user": "u-alice"}),
-    )
-    .await;
+    server
+        .put(
+            &format!("/integrations/{id}/user-mappings/JIRAUSER10002"),
+            json!({"user": "u-alice"}),
+        )
+        .await;
     jira.assign_issue("APP-3", None).await.expect("delivered");
     jira.assign_issue("APP-3", Some("alice"))
         .await
@@ -237,7 +222,7 @@ async fn install_seed_deliver_and_check() {
     // before its delivery's log line is finalised, so wait for the last ones.)
     let start = std::time::Instant::now();
     let log = loop {
-        let log = deliveries(&server, &id).await;
+        let log = server.deliveries(&id).await;
         if log.iter().all(|d| d["state"] != "pending") || start.elapsed() > WITHIN {
             break log;
         }

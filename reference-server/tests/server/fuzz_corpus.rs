@@ -61,7 +61,7 @@ fn webhook_token_corpus_replays() {
 #[test]
 fn webhook_token_known_answers_hold() {
     // The committed known token (issued by Sentry-compatible code) round-trips.
-    let token = include_str!("fixtures/jira/known_token.txt");
+    let token = include_str!("../fixtures/jira/known_token.txt");
     reference_server::fuzzing::webhook_token(token.trim().as_bytes());
     // alg:none with an empty signature, a classic forgery, goes through the invariants too.
     reference_server::fuzzing::webhook_token(b"eyJhbGciOiJub25lIn0.eyJpZCI6IngifQ.");
@@ -76,7 +76,7 @@ fn install_request_corpus_replays() {
     let own = replay(&fixtures(), reference_server::fuzzing::install_request);
     assert!(own > 0, "the crate's fixtures are missing");
     // A known valid form and a known invalid one, independent of the corpus.
-    let pem = include_str!("fixtures/jira/consumer_private_key.pem");
+    let pem = include_str!("../fixtures/jira/consumer_private_key.pem");
     let valid = serde_json::json!({"url": "https://jira.example.com/", "consumerKey": "k", "privateKey": pem});
     reference_server::fuzzing::install_request(valid.to_string().as_bytes());
     reference_server::fuzzing::install_request(br#"{"url":"jira.example.com","consumerKey":""}"#);

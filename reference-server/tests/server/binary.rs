@@ -1,18 +1,13 @@
 //! The `reference-server serve` binary: generated admin token printed once and stored, health,
 //! webhook tokens never in the logs, graceful shutdown on SIGTERM.
 
-mod common;
+use crate::common::{self, free_port};
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use tokio::io::AsyncReadExt as _;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 /// Starts `reference-server serve` on a free port with `dir` as data directory (no admin token
 /// given, so one is generated) and waits until it accepts connections.

@@ -1,0 +1,20 @@
+//! The reference server's integration tests, as one test binary (one link of the server instead
+//! of one per file). Each module is one former test file; `common` and `support_jira` are the
+//! shared set-up.
+//!
+//! Run one module with a filter: `cargo test -p reference-server --test server -- webhooks::`.
+//! The SIGKILL crash test (`crash`) is `#[ignore]`d, the binary's only ignored test; CI runs it
+//! with `cargo test -p reference-server --test server -- --ignored --nocapture crash::`.
+
+mod common;
+mod support_jira;
+
+mod api;
+mod binary;
+mod crash;
+mod end_to_end;
+mod fuzz_corpus;
+mod hostile_input;
+mod installation;
+mod jira_contract;
+mod webhooks;
