@@ -32,61 +32,6 @@ use probe::{LeanParts, Probe, ProbeChangelog};
 /// Deepest nesting accepted (serde_json's own recursion limit).
 pub const MAX_DEPTH: usize = 128;
 
-/// Whether arrays/objects nest deeper than `max` (strings are skipped).
-///
-/// The nesting depth can never exceed the number of `{`/`[` bytes in the body, so a body with
-/// at most `max` of them is answered from one branch-free count (which the compiler
-/// vectorises); only bodies with more openers get the exact scan ([`too_deep_exact`]).
-fn too_deep(body: &[u8], max: usize) -> bool {
-    count_openers(body) > max && too_deep_exact(body, max)
-}
-
-/// Number of `{` and `[` bytes anywhere in `body` (inside strings too).
-fn count_openers(body: &[u8]) -> usize {
-    // `[` is 0x5B and `{` is 0x7B: setting bit 5 maps exactly these two bytes to `{`.
-    // Chunks of 128 keep the per-chunk sum within a `u8`, so the inner fold runs on byte lanes.
-    body.chunks(128)
-        .map(|chunk| {
-            usize::from(
-                chunk
-                    .iter()
-                    .fold(0u8, |n, &b| n.wrapping_add(u8::from(b | 0x20 == b'{'))),
-            )
-        })
-        .sum()
-}
-
-/// The exact depth scan: one pass that tracks strings and escapes.
-fn too_deep_exact(body: &[u8], max: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in body {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 /// The issue keys whose links decide whether a delivery matters: the issue key and, for an
 /// issue moved to a new key, the old key. `None` when that cannot be told from the body.
 /// The keys borrow from the body whenever they contain no JSON escapes.
@@ -189,7 +134,7 @@ pub fn classify(body: &[u8]) -> BodyClass {
 
 fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') || too_deep(body, MAX_DEPTH) {
+    if first != Some(&b'{') || jira_webhook_model::nests_deeper_than(body, MAX_DEPTH) {
         return Borrowed::Invalid;
     }
     let read = Probe::read(body).and_then(|(p, kept)| {
@@ -459,8 +404,9 @@ mod tests {
     }
 
     #[test]
-    fn opener_count_bounds_depth() {
-        // The fixtures nest shallowly and have few openers: the count alone answers.
+    fn fixtures_are_answered_by_the_opener_count() {
+        // The fixtures nest shallowly and have few openers: the count alone answers (the
+        // count and the exact scan are tested with `jira_webhook_model::nests_deeper_than`).
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
         for name in [
             "issue_updated_large.json",
@@ -469,37 +415,12 @@ mod tests {
             "test_drop_request_without_changelog.json",
         ] {
             let body = std::fs::read(format!("{dir}/{name}")).expect("fixture");
-            assert!(count_openers(&body) <= MAX_DEPTH, "{name}");
-            assert!(!too_deep(&body, MAX_DEPTH), "{name}");
-            assert!(!too_deep_exact(&body, MAX_DEPTH), "{name}");
-        }
-        assert_eq!(count_openers(b""), 0);
-        assert_eq!(count_openers(b"{[\"{[\"]}"), 4);
-        // More than 255 openers (the per-chunk counter must not wrap).
-        assert_eq!(count_openers(&[b'['; 1000]), 1000);
-        assert_eq!(count_openers(&[b'{'; 128]), 128);
-        // Exactly MAX_DEPTH levels is accepted, one more is not.
-        let nest = |n: usize| {
-            let mut v = vec![b'['; n];
-            v.extend(std::iter::repeat_n(b']', n));
-            v
-        };
-        assert!(!too_deep(&nest(MAX_DEPTH), MAX_DEPTH));
-        assert!(too_deep(&nest(MAX_DEPTH + 1), MAX_DEPTH));
-        // Many openers but shallow: the exact scan decides.
-        let wide = b"[]".repeat(500);
-        assert!(!too_deep(&wide, MAX_DEPTH));
-    }
-
-    proptest::proptest! {
-        /// Invariant: the counting shortcut never changes the answer of the exact depth scan,
-        /// for any mix of brackets, quotes, backslashes and other bytes, at any limit.
-        #[test]
-        fn too_deep_matches_exact_scan(
-            body in proptest::collection::vec(proptest::sample::select(b"{}[]\"\\ a".to_vec()), 0..600),
-            max in 0usize..200,
-        ) {
-            proptest::prop_assert_eq!(too_deep(&body, max), too_deep_exact(&body, max));
+            let openers = body.iter().filter(|&&b| b == b'{' || b == b'[').count();
+            assert!(openers <= MAX_DEPTH, "{name}");
+            assert!(
+                !jira_webhook_model::nests_deeper_than(&body, MAX_DEPTH),
+                "{name}"
+            );
         }
     }
 
