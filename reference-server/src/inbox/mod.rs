@@ -23,6 +23,7 @@
 
 pub mod segment;
 mod seq;
+pub mod stored;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -9,7 +9,11 @@
 //! | body nested deeper than 128 levels | 400 |
 //! | object without a changelog (absent, `null`, empty) | 200, nothing stored |
 //! | a change on an issue no group is linked to (issue key, and the old key of a key change) | 200, nothing stored |
-//! | otherwise | stored in the inbox (the members the sync reads, see `stored_form`) and flushed, then 200 |
+//! | otherwise | stored in the inbox (the members the sync reads, [`StoredDelivery`]) and flushed, then 200 |
+//!
+//! The body is read once ([`probe::Probe`]): by the hand-written fast path ([`scan`]) when it
+//! takes the body, by serde otherwise; both give the same `Probe`, from which classification
+//! and the stored form are taken.
 
 use std::borrow::Cow;
 
@@ -20,14 +24,14 @@ use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::{self, Resp};
 use crate::inbox::PendingInfo;
+use crate::inbox::stored::StoredDelivery;
 use crate::jira::webhook_token;
 use crate::metrics::WebhookOutcome;
 
 mod probe;
 mod scan;
 
-pub(crate) use probe::worker_view;
-use probe::{LeanParts, Probe, ProbeChangelog};
+use probe::{Probe, ProbeChangelog};
 
 /// Deepest nesting accepted (serde_json's own recursion limit).
 pub const MAX_DEPTH: usize = 128;
@@ -81,7 +85,7 @@ enum Borrowed<'a> {
         issue_key: Option<Cow<'a, str>>,
         keys: Option<Vec<Cow<'a, str>>>,
         /// What the inbox keeps (`None`: the whole body).
-        lean: Option<Box<LeanParts<'a>>>,
+        stored: Option<Box<StoredDelivery<'a>>>,
     },
 }
 
@@ -94,7 +98,7 @@ impl Borrowed<'_> {
                 event,
                 issue_key,
                 keys,
-                lean: _,
+                stored: _,
             } => BodyClass::Relevant {
                 info: pending_info(event, issue_key),
                 keys: keys.map(|k| k.into_iter().map(Cow::into_owned).collect()),
@@ -137,17 +141,17 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
     if first != Some(&b'{') || jira_webhook_model::nests_deeper_than(body, MAX_DEPTH) {
         return Borrowed::Invalid;
     }
-    let read = Probe::read(body).and_then(|(p, kept)| {
+    let read = read(body).and_then(|p| {
         let strings = p.strings()?;
-        Some((p, kept, strings))
+        Some((p, strings))
     });
     match read {
-        Some((p, kept, (event, issue_key))) => match p.changelog {
+        Some((p, (event, issue_key))) => match p.changelog {
             Some(raw) if !falsy(raw) => Borrowed::Relevant {
                 keys: candidate_keys(issue_key.as_ref(), raw),
                 event,
                 issue_key,
-                lean: LeanParts::of(&p, raw, kept).map(Box::new),
+                stored: p.stored(raw).map(Box::new),
             },
             _ => Borrowed::NoChangelog,
         },
@@ -158,7 +162,7 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
                     event: None,
                     issue_key: None,
                     keys: None,
-                    lean: None,
+                    stored: None,
                 },
                 _ => Borrowed::NoChangelog,
             },
@@ -167,17 +171,18 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
     }
 }
 
-/// What the inbox keeps of a relevant delivery: the members the worker reads (see
-/// [`LeanParts`]; 637 bytes of the 11 KB `jira:issue_updated` of the load harness), so the disk
-/// write, its sync and the worker's parse handle a fraction of the bytes. They are cut from
-/// the body in the same parse that classifies it; of the issue's `status`, `assignee` and
-/// `project` only the members the worker reads are kept (`probe::KEPT_MEMBERS`), so
-/// `jira_webhook_model::LeanEvent` reads the stored form to the same [`worker_view`] as the
-/// whole body (checked on the fixtures and by the `webhook_body` fuzz target). A body whose event, issue key or issue fields have an
-/// unexpected shape is kept whole; the worker then records what it could not read.
-fn stored_form<'a>(body: &'a [u8], lean: Option<&LeanParts<'_>>) -> Cow<'a, [u8]> {
-    match lean {
-        Some(parts) => Cow::Owned(parts.encode()),
+/// Reads a body: the fast path when it takes the body, serde otherwise (`None`: not JSON, or
+/// JSON of a shape `Probe` does not take).
+fn read(body: &[u8]) -> Option<Probe<'_>> {
+    scan::probe(body).or_else(|| Probe::read_with_serde(body))
+}
+
+/// What the inbox keeps of a relevant delivery: its [`StoredDelivery`], or the body whole when
+/// its event, issue key or issue fields have an unexpected shape (the worker then records what
+/// it could not read).
+fn stored_form<'a>(body: &'a [u8], stored: Option<&StoredDelivery<'_>>) -> Cow<'a, [u8]> {
+    match stored {
+        Some(stored) => Cow::Owned(stored.encode()),
         None => Cow::Borrowed(body),
     }
 }
@@ -186,15 +191,15 @@ fn stored_form<'a>(body: &'a [u8], lean: Option<&LeanParts<'_>>) -> Cow<'a, [u8]
 /// target and the tests.
 pub fn inbox_form(body: &[u8]) -> Option<Cow<'_, [u8]>> {
     match classify_borrowed(body) {
-        Borrowed::Relevant { lean, .. } => Some(stored_form(body, lean.as_deref())),
+        Borrowed::Relevant { stored, .. } => Some(stored_form(body, stored.as_deref())),
         _ => None,
     }
 }
 
-/// Whether the hand-written reader, when it reads `body`, reads it as the serde reader does
-/// (for the fuzz target; see `scan`).
+/// Whether the fast path, when it reads `body`, reads it as the serde reader does (for the
+/// fuzz target; see `scan`).
 pub(crate) fn probe_readers_agree(body: &[u8]) -> bool {
-    scan::probe(body).is_none_or(|(p, _)| Probe::read_with_serde(body).as_ref() == Some(&p))
+    scan::probe(body).is_none_or(|p| Probe::read_with_serde(body).as_ref() == Some(&p))
 }
 
 fn truthy(v: &serde_json::Value) -> bool {
@@ -276,7 +281,7 @@ where
             event,
             issue_key,
             keys,
-            lean,
+            stored,
         } => {
             if let Some(keys) = keys {
                 let mut linked = false;
@@ -303,7 +308,7 @@ where
                     &entry.integration_id,
                     now,
                     info,
-                    &stored_form(&body, lean.as_deref()),
+                    &stored_form(&body, stored.as_deref()),
                 )
                 .await
             {
@@ -324,6 +329,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inbox::stored::worker_view;
     use jira_webhook_model::LeanEvent;
 
     #[test]
@@ -581,7 +587,8 @@ mod tests {
     }
 
     /// The stored form keeps only the members of `status`, `assignee` and `project` that the
-    /// worker reads, verbatim and in order; avatars, URLs and the rest are left out.
+    /// worker reads, verbatim, in the order of the stored types; avatars, URLs and the rest are
+    /// left out.
     #[test]
     fn stored_form_keeps_what_the_worker_reads() {
         let cl = r#""changelog":{"id":"1","items":[{"field":"assignee","to":"bob"}]}"#;
@@ -592,7 +599,7 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(&stored).expect("utf-8"),
             format!(
-                r#"{{"issue":{{"key":"A-1","fields":{{"status":{{"name":"Done","id":"10001","statusCategory":{{"id":3,"key":"done"}}}},"assignee":{{"name":"bob","key":"JIRAUSER1","emailAddress":"bob@example.org","displayName":"Bob"}},"project":{{"id":"10000","key":"APP"}}}}}},{cl}}}"#
+                r#"{{"issue":{{"key":"A-1","fields":{{"status":{{"id":"10001","name":"Done","statusCategory":{{"id":3,"key":"done"}}}},"assignee":{{"name":"bob","key":"JIRAUSER1","displayName":"Bob","emailAddress":"bob@example.org"}},"project":{{"id":"10000","key":"APP"}}}}}},{cl}}}"#
             )
         );
         let full = LeanEvent::from_slice(body.as_bytes()).expect("body");
@@ -608,13 +615,28 @@ mod tests {
                 .map(|a| a.len()),
             Some(1)
         );
-        // A member name the scanner does not take (an escape) keeps the objects whole.
+        // A member name with an escape is read by its decoded name, as `LeanEvent` reads it,
+        // and the rest is still left out.
         let escaped = body.replace(r#""displayName""#, r#""display\u004eame""#);
         let stored = inbox_form(escaped.as_bytes()).expect("relevant");
-        assert!(stored.windows(10).any(|w| w == b"avatarUrls"));
+        assert!(!stored.windows(10).any(|w| w == b"avatarUrls"));
         assert_eq!(
-            LeanEvent::from_slice(&stored).ok(),
-            LeanEvent::from_slice(escaped.as_bytes()).ok()
+            LeanEvent::from_slice(&stored)
+                .ok()
+                .as_ref()
+                .map(worker_view),
+            LeanEvent::from_slice(escaped.as_bytes())
+                .ok()
+                .as_ref()
+                .map(worker_view)
+        );
+        assert_eq!(
+            LeanEvent::from_slice(&stored)
+                .ok()
+                .as_ref()
+                .and_then(|e| e.assignee()?.display_name.as_str().map(str::to_owned))
+                .as_deref(),
+            Some("Bob")
         );
     }
 }

@@ -23,14 +23,12 @@
 //! and by the `webhook_body` fuzz target).
 
 use super::MAX_DEPTH;
-use super::probe::{KEPT_MEMBERS, Kept, Probe, ProbeFields, ProbeIssue};
+use super::probe::{Probe, ProbeFields, ProbeIssue};
 
-/// Reads `body` as the serde reader would, or `None` (see the module docs); with it, the
-/// members of the issue's `status`, `assignee` and `project` that the stored form keeps.
-pub(super) fn probe(body: &[u8]) -> Option<(Probe<'_>, Kept<'_>)> {
+/// Reads `body` as the serde reader would, or `None` (see the module docs).
+pub(super) fn probe(body: &[u8]) -> Option<Probe<'_>> {
     let mut s = Scanner { b: body, i: 0 };
     let mut p = Probe::default();
-    let mut kept = Kept::default();
     let mut seen = [false; 4];
     s.object(|s, name| {
         let slot = match name {
@@ -46,13 +44,13 @@ pub(super) fn probe(body: &[u8]) -> Option<(Probe<'_>, Kept<'_>)> {
         match slot {
             0 => p.timestamp = Some(s.raw()?),
             1 => p.webhook_event = Some(s.raw()?),
-            2 => s.issue(&mut p.issue, &mut kept)?,
+            2 => s.issue(&mut p.issue)?,
             _ => p.changelog = Some(s.raw()?).filter(|r| *r != "null"),
         }
         Some(())
     })?;
     s.ws();
-    (s.i == body.len()).then_some((p, kept))
+    (s.i == body.len()).then_some(p)
 }
 
 struct Scanner<'a> {
@@ -125,7 +123,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The issue into `out`: an object, or `null` (`None`).
-    fn issue(&mut self, out: &mut Option<ProbeIssue<'a>>, kept: &mut Kept<'a>) -> Option<()> {
+    fn issue(&mut self, out: &mut Option<ProbeIssue<'a>>) -> Option<()> {
         self.ws();
         if self.peek()? == b'n' {
             return self.literal(b"null");
@@ -145,7 +143,7 @@ impl<'a> Scanner<'a> {
             match slot {
                 0 => issue.id = Some(s.raw()?),
                 1 => issue.key = Some(s.raw()?),
-                _ => issue.fields = Some(s.fields(kept)?),
+                _ => issue.fields = Some(s.fields()?),
             }
             Some(())
         })?;
@@ -154,7 +152,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The issue's fields: an object (a repeated member counts once, the last one) or `null`.
-    fn fields(&mut self, kept: &mut Kept<'a>) -> Option<ProbeFields<'a>> {
+    fn fields(&mut self) -> Option<ProbeFields<'a>> {
         self.ws();
         if self.peek()? == b'n' {
             return self.literal(b"null").map(|()| ProbeFields::Null);
@@ -167,9 +165,7 @@ impl<'a> Scanner<'a> {
                 b"project" => 2,
                 _ => return s.skip(MAX_DEPTH - 3),
             };
-            let (text, members) = s.raw_keeping(KEPT_MEMBERS[slot])?;
-            raw[slot] = Some(text);
-            kept.0[slot] = members;
+            raw[slot] = Some(s.raw()?);
             Some(())
         })?;
         let [status, assignee, project] = raw;
@@ -178,30 +174,6 @@ impl<'a> Scanner<'a> {
             assignee,
             project,
         })
-    }
-
-    /// A value's text (see [`Scanner::raw`]) and, when it is an object, its members named in
-    /// `names`, in order (repeats included).
-    #[allow(clippy::type_complexity)]
-    fn raw_keeping(
-        &mut self,
-        names: &[&str],
-    ) -> Option<(&'a str, Option<Vec<(&'a str, &'a str)>>)> {
-        self.ws();
-        if self.peek()? != b'{' {
-            return Some((self.raw()?, None));
-        }
-        let start = self.i;
-        let mut members = Vec::with_capacity(names.len());
-        self.object(|s, name| {
-            if !names.iter().any(|n| n.as_bytes() == name) {
-                return s.skip(MAX_DEPTH - 4);
-            }
-            members.push((std::str::from_utf8(name).ok()?, s.raw()?));
-            Some(())
-        })?;
-        let text = std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
-        Some((text, Some(members)))
     }
 
     /// Skips one value, nesting at most `depth` levels below this one.
@@ -380,7 +352,7 @@ mod tests {
 
     /// Whenever the scanner answers, serde answers the same.
     fn agrees(body: &[u8]) {
-        if let Some((p, _)) = probe(body) {
+        if let Some(p) = probe(body) {
             assert_eq!(
                 serde(body).as_ref(),
                 Some(&p),
@@ -419,11 +391,13 @@ mod tests {
                 "changelog": {"items":[]} } "#,
         )
         .expect("read");
-        let (p, kept) = p;
+        let stored = p
+            .stored(p.changelog.expect("changelog"))
+            .expect("stored form");
         assert_eq!(p.timestamp, Some("17"));
         assert_eq!(p.webhook_event, Some("\"jira:issue_updated\""));
         assert_eq!(p.changelog, Some("{\"items\":[]}"));
-        let issue = p.issue.expect("issue");
+        let issue = p.issue.as_ref().expect("issue");
         assert_eq!(issue.key, Some("\"APP-1\""));
         assert_eq!(
             issue.fields,
@@ -433,28 +407,32 @@ mod tests {
                 project: None
             })
         );
-        // What the stored form keeps: the last status object's listed members, in order.
-        assert_eq!(kept.0[0], Some(vec![("id", "\"4\"")]));
-        assert_eq!(kept.0[1], None, "assignee is null");
-        assert_eq!(kept.0[2], None, "no project");
-        let (_, kept) = probe(
-            br#"{"issue":{"fields":{"assignee":{"self":"u","name":"amy","avatarUrls":{"a":"b"},"name":"bob","emailAddress":null}}}}"#,
+        // What the stored form keeps: the last status object's listed members; a null
+        // assignee as null; no project.
+        assert_eq!(
+            String::from_utf8(stored.encode()).expect("utf-8"),
+            r#"{"timestamp":17,"webhookEvent":"jira:issue_updated","issue":{"id":"10","key":"APP-1","fields":{"status":{"id":"4"},"assignee":null}},"changelog":{"items":[]}}"#
+        );
+        // A repeated member of the assignee: its object is kept whole (read as the body is).
+        let p = probe(
+            br#"{"issue":{"fields":{"assignee":{"self":"u","name":"amy","avatarUrls":{"a":"b"},"name":"bob","emailAddress":null}}},"changelog":{"id":1}}"#,
         )
         .expect("read");
         assert_eq!(
-            kept.0[1],
-            Some(vec![
-                ("name", "\"amy\""),
-                ("name", "\"bob\""),
-                ("emailAddress", "null")
-            ])
+            String::from_utf8(
+                p.stored(p.changelog.expect("changelog"))
+                    .expect("stored")
+                    .encode()
+            )
+            .expect("utf-8"),
+            r#"{"issue":{"fields":{"assignee":{"self":"u","name":"amy","avatarUrls":{"a":"b"},"name":"bob","emailAddress":null}}},"changelog":{"id":1}}"#
         );
         assert_eq!(
-            probe(b"{\"changelog\":null,\"issue\":null}").map(|(p, _)| p.changelog),
+            probe(b"{\"changelog\":null,\"issue\":null}").map(|p| p.changelog),
             Some(None)
         );
         assert_eq!(
-            probe(b"{\"issue\":{\"fields\":null}}").and_then(|(p, _)| p.issue?.fields),
+            probe(b"{\"issue\":{\"fields\":null}}").and_then(|p| p.issue?.fields),
             Some(ProbeFields::Null)
         );
     }
