@@ -10,7 +10,7 @@
 //! parse handle a fraction of the bytes. The worker decodes it with serde
 //! ([`read`], `jira_webhook_model::LeanEvent`), which reads the stored form to the same
 //! answers as the whole body (checked on the fixtures and by the `webhook_body` fuzz target
-//! with [`worker_view`]).
+//! with `worker_view`).
 //!
 //! A body whose issue or its `fields` has a shape the stored form cannot carry is kept whole
 //! (the webhook intake decides that); [`read`] reads both.

@@ -9,9 +9,9 @@
 //! | body nested deeper than 128 levels | 400 |
 //! | object without a changelog (absent, `null`, empty) | 200, nothing stored |
 //! | a change on an issue no group is linked to (issue key, and the old key of a key change) | 200, nothing stored |
-//! | otherwise | stored in the inbox (the members the sync reads, [`StoredDelivery`]) and flushed, then 200 |
+//! | otherwise | stored in the inbox (the members the sync reads, `inbox::stored::StoredDelivery`) and flushed, then 200 |
 //!
-//! The body is read once ([`probe::Probe`]): by the hand-written fast path ([`scan`]) when it
+//! The body is read once (`probe::Probe`): by the hand-written fast path (`scan`) when it
 //! takes the body, by serde otherwise; both give the same `Probe`, from which classification
 //! and the stored form are taken.
 
@@ -24,7 +24,6 @@ use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::{self, Resp};
 use crate::inbox::PendingInfo;
-use crate::inbox::stored::StoredDelivery;
 use crate::jira::webhook_token;
 use crate::metrics::WebhookOutcome;
 
@@ -84,8 +83,9 @@ enum Borrowed<'a> {
         event: Option<Cow<'a, str>>,
         issue_key: Option<Cow<'a, str>>,
         keys: Option<Vec<Cow<'a, str>>>,
-        /// What the inbox keeps (`None`: the whole body).
-        stored: Option<Box<StoredDelivery<'a>>>,
+        /// The parse and the raw changelog the stored form is cut from, only once the
+        /// delivery is known to be linked (`None`: the whole body is stored).
+        read: Option<Box<(Probe<'a>, &'a str)>>,
     },
 }
 
@@ -98,7 +98,7 @@ impl Borrowed<'_> {
                 event,
                 issue_key,
                 keys,
-                stored: _,
+                read: _,
             } => BodyClass::Relevant {
                 info: pending_info(event, issue_key),
                 keys: keys.map(|k| k.into_iter().map(Cow::into_owned).collect()),
@@ -151,7 +151,7 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
                 keys: candidate_keys(issue_key.as_ref(), raw),
                 event,
                 issue_key,
-                stored: p.stored(raw).map(Box::new),
+                read: Some(Box::new((p, raw))),
             },
             _ => Borrowed::NoChangelog,
         },
@@ -162,7 +162,7 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
                     event: None,
                     issue_key: None,
                     keys: None,
-                    stored: None,
+                    read: None,
                 },
                 _ => Borrowed::NoChangelog,
             },
@@ -177,11 +177,12 @@ fn read(body: &[u8]) -> Option<Probe<'_>> {
     scan::probe(body).or_else(|| Probe::read_with_serde(body))
 }
 
-/// What the inbox keeps of a relevant delivery: its [`StoredDelivery`], or the body whole when
-/// its event, issue key or issue fields have an unexpected shape (the worker then records what
-/// it could not read).
-fn stored_form<'a>(body: &'a [u8], stored: Option<&StoredDelivery<'_>>) -> Cow<'a, [u8]> {
-    match stored {
+/// What the inbox keeps of a relevant delivery: its stored form
+/// (`inbox::stored::StoredDelivery`), or the body whole when the body was not read or its
+/// issue or issue fields have an unexpected shape (the worker then records what it could not
+/// read). Cut only for a delivery that is stored: an unlinked one never pays for it.
+fn stored_form<'a>(body: &'a [u8], read: Option<&(Probe<'_>, &str)>) -> Cow<'a, [u8]> {
+    match read.and_then(|(probe, changelog)| probe.stored(changelog)) {
         Some(stored) => Cow::Owned(stored.encode()),
         None => Cow::Borrowed(body),
     }
@@ -191,7 +192,7 @@ fn stored_form<'a>(body: &'a [u8], stored: Option<&StoredDelivery<'_>>) -> Cow<'
 /// target and the tests.
 pub fn inbox_form(body: &[u8]) -> Option<Cow<'_, [u8]>> {
     match classify_borrowed(body) {
-        Borrowed::Relevant { stored, .. } => Some(stored_form(body, stored.as_deref())),
+        Borrowed::Relevant { read, .. } => Some(stored_form(body, read.as_deref())),
         _ => None,
     }
 }
@@ -281,7 +282,7 @@ where
             event,
             issue_key,
             keys,
-            stored,
+            read,
         } => {
             if let Some(keys) = keys {
                 let mut linked = false;
@@ -308,7 +309,7 @@ where
                     &entry.integration_id,
                     now,
                     info,
-                    &stored_form(&body, stored.as_deref()),
+                    &stored_form(&body, read.as_deref()),
                 )
                 .await
             {
