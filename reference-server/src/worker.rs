@@ -373,7 +373,7 @@ impl Worker {
     ///
     /// The inbox keeps only the assignee members read here (and only the status and project
     /// members `status_pair` and `apply` read): reading another one means adding it to
-    /// `crate::inbox::stored::StoredUser` (and its status and project types).
+    /// `crate::inbox::stored::USER_MEMBERS` (or `STATUS_MEMBERS`, `PROJECT_MEMBERS`).
     async fn resolve_user(
         &self,
         integration: &IntegrationRecord,

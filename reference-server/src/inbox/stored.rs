@@ -3,8 +3,8 @@
 //!
 //! [`StoredDelivery`] is the only list of the members the worker reads: the delivery's
 //! `timestamp`, `webhookEvent` and `changelog`, the issue's `id` and `key`, and of the issue's
-//! `status`, `assignee` and `project` the members [`StoredStatus`], [`StoredUser`] and
-//! [`StoredProject`] name. Each value is kept as its JSON text, verbatim (so `null` stays apart
+//! `status`, `assignee` and `project` the members [`STATUS_MEMBERS`], [`USER_MEMBERS`] and
+//! [`PROJECT_MEMBERS`] name (the webhook's fast path picks those out with the same lists). Each value is kept as its JSON text, verbatim (so `null` stays apart
 //! from absent), and the whole is written by serde as compact JSON: 637 bytes of the load
 //! harness's 11 KB `jira:issue_updated`, so the inbox's disk write and sync and the worker's
 //! parse handle a fraction of the bytes. The worker decodes it with serde
@@ -15,8 +15,12 @@
 //! A body whose issue or its `fields` has a shape the stored form cannot carry is kept whole
 //! (the webhook intake decides that); [`read`] reads both.
 
+use std::fmt;
+
 use jira_webhook_model::{LeanEvent, ParseError, Project, Status, User};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
 /// Reads an inbox entry's body (a stored form, or a body kept whole) as the worker does.
@@ -81,64 +85,132 @@ impl Serialize for StoredFields<'_> {
     }
 }
 
+/// The members the worker reads of the issue's `status` (`Worker::status_pair`).
+pub const STATUS_MEMBERS: &[&str] = &["id", "name", "statusCategory"];
+/// The members the worker reads of the issue's `assignee` (`Worker::resolve_user`).
+pub const USER_MEMBERS: &[&str] = &["name", "key", "accountId", "displayName", "emailAddress"];
+/// The members the worker reads of the issue's `project` (its key).
+pub const PROJECT_MEMBERS: &[&str] = &["id", "key"];
+
 /// The kept members of the issue's `fields` object.
 #[derive(Serialize, Debug, Default)]
 pub struct FieldsObject<'a> {
     /// `status`
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<Kept<'a, StoredStatus<'a>>>,
+    pub status: Option<Kept<'a>>,
     /// `assignee` (`null` when unassigned)
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub assignee: Option<Kept<'a, StoredUser<'a>>>,
+    pub assignee: Option<Kept<'a>>,
     /// `project`
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub project: Option<Kept<'a, StoredProject<'a>>>,
+    pub project: Option<Kept<'a>>,
 }
 
+/// The members of an object named in a list such as [`USER_MEMBERS`], as `(name, JSON text)`
+/// in the object's order, repeats included.
+pub type Members<'a> = Vec<(&'static str, &'a str)>;
+
 impl<'a> FieldsObject<'a> {
-    /// The kept members of the raw `status`, `assignee` and `project` (each the JSON text of
-    /// the last such member of `fields`); an error when one is not JSON.
+    /// The kept form of the raw `status`, `assignee` and `project` (each the JSON text of the
+    /// last such member of `fields`), with their members named in [`STATUS_MEMBERS`],
+    /// [`USER_MEMBERS`] and [`PROJECT_MEMBERS`] when a reader already picked them out (`None`:
+    /// picked out here); an error when a text is not JSON.
     pub fn of(
-        status: Option<&'a str>,
-        assignee: Option<&'a str>,
-        project: Option<&'a str>,
+        raw: [Option<&'a str>; 3],
+        picked: [Option<Members<'a>>; 3],
     ) -> Result<Self, serde_json::Error> {
+        let [status, assignee, project] = raw;
+        let [p_status, p_assignee, p_project] = picked;
+        let kept = |raw: Option<&'a str>, names, picked| {
+            raw.map(|raw| Kept::of(raw, names, picked)).transpose()
+        };
         Ok(FieldsObject {
-            status: kept(status)?,
-            assignee: kept(assignee)?,
-            project: kept(project)?,
+            status: kept(status, STATUS_MEMBERS, p_status)?,
+            assignee: kept(assignee, USER_MEMBERS, p_assignee)?,
+            project: kept(project, PROJECT_MEMBERS, p_project)?,
         })
     }
 }
 
-/// An optional member's [`Kept`] form; an error for text that is not JSON.
-fn kept<'a, T: Deserialize<'a>>(
-    raw: Option<&'a str>,
-) -> Result<Option<Kept<'a, T>>, serde_json::Error> {
-    raw.map(Kept::of).transpose()
-}
-
-/// A member of `fields`: an object cut down to what the worker reads, or its JSON text whole
-/// (not an object, or an object the cut-down type does not read, e.g. a repeated member).
-#[derive(Serialize, Debug)]
-#[serde(untagged)]
-pub enum Kept<'a, T> {
-    /// The object's members the worker reads.
-    Cut(T),
+/// A member of `fields`: an object cut down to the members the worker reads, or its JSON text
+/// whole (not an object).
+#[derive(Debug)]
+pub enum Kept<'a> {
+    /// The object's members the worker reads, in order.
+    Cut(Vec<(&'static str, &'a RawValue)>),
     /// The value as it was.
     Whole(&'a RawValue),
 }
 
-impl<'a, T: Deserialize<'a>> Kept<'a, T> {
-    /// The value of the JSON text `raw`, cut down when it is an object `T` reads; an error
-    /// when `raw` is not JSON.
-    fn of(raw: &'a str) -> Result<Self, serde_json::Error> {
-        if raw.starts_with('{')
-            && let Ok(cut) = serde_json::from_str(raw)
-        {
-            return Ok(Kept::Cut(cut));
+impl Serialize for Kept<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Kept::Cut(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (name, value) in members {
+                    map.serialize_entry(name, value)?;
+                }
+                map.end()
+            }
+            Kept::Whole(raw) => raw.serialize(s),
         }
-        raw_value(raw).map(Kept::Whole)
+    }
+}
+
+impl<'a> Kept<'a> {
+    /// The value of the JSON text `raw`, cut down to `names` when it is an object (`picked`:
+    /// those members as a reader already found them); an error when `raw` is not JSON.
+    fn of(
+        raw: &'a str,
+        names: &'static [&'static str],
+        picked: Option<Members<'a>>,
+    ) -> Result<Self, serde_json::Error> {
+        if let Some(members) = picked {
+            return members
+                .into_iter()
+                .map(|(name, text)| Ok((name, raw_value(text)?)))
+                .collect::<Result<_, _>>()
+                .map(Kept::Cut);
+        }
+        if !raw.starts_with('{') {
+            return raw_value(raw).map(Kept::Whole);
+        }
+        let mut de = serde_json::Deserializer::from_str(raw);
+        let members = Pick(names).deserialize(&mut de)?;
+        de.end()?;
+        Ok(Kept::Cut(members))
+    }
+}
+
+/// Reads an object's members named in `.0`, in order, repeats included.
+struct Pick(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for Pick {
+    type Value = Vec<(&'static str, &'de RawValue)>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Pick {
+    type Value = Vec<(&'static str, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(self.0.len());
+        while let Some(name) = map.next_key::<String>()? {
+            match self.0.iter().find(|n| **n == name) {
+                Some(n) => out.push((*n, map.next_value::<&'de RawValue>()?)),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -146,104 +218,6 @@ impl<'a, T: Deserialize<'a>> Kept<'a, T> {
 /// when it is not one JSON value.
 pub fn raw_value(text: &str) -> Result<&RawValue, serde_json::Error> {
     serde_json::from_str(text)
-}
-
-/// What the worker reads of the issue's `status` (`Worker::status_pair`).
-#[derive(Serialize, Deserialize, Debug)]
-pub struct StoredStatus<'a> {
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "raw",
-        skip_serializing_if = "Option::is_none"
-    )]
-    id: Option<&'a RawValue>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "raw",
-        skip_serializing_if = "Option::is_none"
-    )]
-    name: Option<&'a RawValue>,
-    #[serde(
-        rename = "statusCategory",
-        borrow,
-        default,
-        deserialize_with = "raw",
-        skip_serializing_if = "Option::is_none"
-    )]
-    status_category: Option<&'a RawValue>,
-}
-
-/// What the worker reads of the issue's `assignee` (`Worker::resolve_user`).
-#[derive(Serialize, Deserialize, Debug)]
-pub struct StoredUser<'a> {
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "raw",
-        skip_serializing_if = "Option::is_none"
-    )]
-    name: Option<&'a RawValue>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "raw",
-        skip_serializing_if = "Option::is_none"
-    )]
-    key: Option<&'a RawValue>,
-    #[serde(
-        rename = "accountId",
-        borrow,
-        default,
-        deserialize_with = "raw",
-        skip_serializing_if = "Option::is_none"
-    )]
-    account_id: Option<&'a RawValue>,
-    #[serde(
-        rename = "displayName",
-        borrow,
-        default,
-        deserialize_with = "raw",
-        skip_serializing_if = "Option::is_none"
-    )]
-    display_name: Option<&'a RawValue>,
-    #[serde(
-        rename = "emailAddress",
-        borrow,
-        default,
-        deserialize_with = "raw",
-        skip_serializing_if = "Option::is_none"
-    )]
-    email_address: Option<&'a RawValue>,
-}
-
-/// What the worker reads of the issue's `project` (its key).
-#[derive(Serialize, Deserialize, Debug)]
-pub struct StoredProject<'a> {
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "raw",
-        skip_serializing_if = "Option::is_none"
-    )]
-    id: Option<&'a RawValue>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "raw",
-        skip_serializing_if = "Option::is_none"
-    )]
-    key: Option<&'a RawValue>,
-}
-
-/// A present member as raw JSON, `null` included (an `Option<&RawValue>` would read `null` as
-/// absent).
-fn raw<'de, D>(d: D) -> Result<Option<&'de RawValue>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    <&'de RawValue>::deserialize(d).map(Some)
 }
 
 impl StoredDelivery<'_> {
@@ -255,8 +229,8 @@ impl StoredDelivery<'_> {
 }
 
 /// What the worker reads of a delivery: `event` with the issue's `status`, `assignee` and
-/// `project` cut down to the members of [`StoredStatus`], [`StoredUser`] and
-/// [`StoredProject`]. The stored form of a body reads to the same view as the body (tests and
+/// `project` cut down to the members of [`STATUS_MEMBERS`], [`USER_MEMBERS`] and
+/// [`PROJECT_MEMBERS`]. The stored form of a body reads to the same view as the body (tests and
 /// the `webhook_body` fuzz target); this is the statement of that view on the model's side.
 pub(crate) fn worker_view(event: &LeanEvent) -> LeanEvent {
     let mut view = event.clone();

@@ -30,7 +30,7 @@ use crate::metrics::WebhookOutcome;
 mod probe;
 mod scan;
 
-use probe::{Probe, ProbeChangelog};
+use probe::{Picked, Probe, ProbeChangelog};
 
 /// Deepest nesting accepted (serde_json's own recursion limit).
 pub const MAX_DEPTH: usize = 128;
@@ -85,7 +85,7 @@ enum Borrowed<'a> {
         keys: Option<Vec<Cow<'a, str>>>,
         /// The parse and the raw changelog the stored form is cut from, only once the
         /// delivery is known to be linked (`None`: the whole body is stored).
-        read: Option<Box<(Probe<'a>, &'a str)>>,
+        read: Option<Box<(Probe<'a>, Picked<'a>, &'a str)>>,
     },
 }
 
@@ -141,17 +141,17 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
     if first != Some(&b'{') || jira_webhook_model::nests_deeper_than(body, MAX_DEPTH) {
         return Borrowed::Invalid;
     }
-    let read = read(body).and_then(|p| {
+    let read = read(body).and_then(|(p, picked)| {
         let strings = p.strings()?;
-        Some((p, strings))
+        Some((p, picked, strings))
     });
     match read {
-        Some((p, (event, issue_key))) => match p.changelog {
+        Some((p, picked, (event, issue_key))) => match p.changelog {
             Some(raw) if !falsy(raw) => Borrowed::Relevant {
                 keys: candidate_keys(issue_key.as_ref(), raw),
                 event,
                 issue_key,
-                read: Some(Box::new((p, raw))),
+                read: Some(Box::new((p, picked, raw))),
             },
             _ => Borrowed::NoChangelog,
         },
@@ -172,17 +172,18 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
 }
 
 /// Reads a body: the fast path when it takes the body, serde otherwise (`None`: not JSON, or
-/// JSON of a shape `Probe` does not take).
-fn read(body: &[u8]) -> Option<Probe<'_>> {
-    scan::probe(body).or_else(|| Probe::read_with_serde(body))
+/// JSON of a shape `Probe` does not take); with it, the members of the issue's `status`,
+/// `assignee` and `project` that the fast path picked out for the stored form.
+fn read(body: &[u8]) -> Option<(Probe<'_>, Picked<'_>)> {
+    scan::probe(body).or_else(|| Some((Probe::read_with_serde(body)?, Picked::default())))
 }
 
 /// What the inbox keeps of a relevant delivery: its stored form
 /// (`inbox::stored::StoredDelivery`), or the body whole when the body was not read or its
 /// issue or issue fields have an unexpected shape (the worker then records what it could not
 /// read). Cut only for a delivery that is stored: an unlinked one never pays for it.
-fn stored_form<'a>(body: &'a [u8], read: Option<&(Probe<'_>, &str)>) -> Cow<'a, [u8]> {
-    match read.and_then(|(probe, changelog)| probe.stored(changelog)) {
+fn stored_form<'a>(body: &'a [u8], read: Option<(Probe<'_>, Picked<'_>, &str)>) -> Cow<'a, [u8]> {
+    match read.and_then(|(probe, picked, changelog)| probe.stored(changelog, picked)) {
         Some(stored) => Cow::Owned(stored.encode()),
         None => Cow::Borrowed(body),
     }
@@ -192,7 +193,7 @@ fn stored_form<'a>(body: &'a [u8], read: Option<&(Probe<'_>, &str)>) -> Cow<'a, 
 /// target and the tests.
 pub fn inbox_form(body: &[u8]) -> Option<Cow<'_, [u8]>> {
     match classify_borrowed(body) {
-        Borrowed::Relevant { read, .. } => Some(stored_form(body, read.as_deref())),
+        Borrowed::Relevant { read, .. } => Some(stored_form(body, read.map(|r| *r))),
         _ => None,
     }
 }
@@ -200,7 +201,7 @@ pub fn inbox_form(body: &[u8]) -> Option<Cow<'_, [u8]>> {
 /// Whether the fast path, when it reads `body`, reads it as the serde reader does (for the
 /// fuzz target; see `scan`).
 pub(crate) fn probe_readers_agree(body: &[u8]) -> bool {
-    scan::probe(body).is_none_or(|p| Probe::read_with_serde(body).as_ref() == Some(&p))
+    scan::probe(body).is_none_or(|(p, _)| Probe::read_with_serde(body).as_ref() == Some(&p))
 }
 
 fn truthy(v: &serde_json::Value) -> bool {
@@ -309,7 +310,7 @@ where
                     &entry.integration_id,
                     now,
                     info,
-                    &stored_form(&body, read.as_deref()),
+                    &stored_form(&body, read.map(|r| *r)),
                 )
                 .await
             {
@@ -588,8 +589,7 @@ mod tests {
     }
 
     /// The stored form keeps only the members of `status`, `assignee` and `project` that the
-    /// worker reads, verbatim, in the order of the stored types; avatars, URLs and the rest are
-    /// left out.
+    /// worker reads, verbatim and in order; avatars, URLs and the rest are left out.
     #[test]
     fn stored_form_keeps_what_the_worker_reads() {
         let cl = r#""changelog":{"id":"1","items":[{"field":"assignee","to":"bob"}]}"#;
@@ -600,7 +600,7 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(&stored).expect("utf-8"),
             format!(
-                r#"{{"issue":{{"key":"A-1","fields":{{"status":{{"id":"10001","name":"Done","statusCategory":{{"id":3,"key":"done"}}}},"assignee":{{"name":"bob","key":"JIRAUSER1","displayName":"Bob","emailAddress":"bob@example.org"}},"project":{{"id":"10000","key":"APP"}}}}}},{cl}}}"#
+                r#"{{"issue":{{"key":"A-1","fields":{{"status":{{"name":"Done","id":"10001","statusCategory":{{"id":3,"key":"done"}}}},"assignee":{{"name":"bob","key":"JIRAUSER1","emailAddress":"bob@example.org","displayName":"Bob"}},"project":{{"id":"10000","key":"APP"}}}}}},{cl}}}"#
             )
         );
         let full = LeanEvent::from_slice(body.as_bytes()).expect("body");

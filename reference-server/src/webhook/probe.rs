@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::inbox::stored::{FieldsObject, StoredDelivery, StoredFields, StoredIssue, raw_value};
+use crate::inbox::stored::{
+    FieldsObject, Members, StoredDelivery, StoredFields, StoredIssue, raw_value,
+};
 
 /// What the hot path reads of a delivery (borrowed raw JSON text, everything else skipped).
 /// Each raw member is the value's text without the whitespace around it.
@@ -206,11 +208,17 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 }
 
+/// The members of the issue's `status`, `assignee` and `project` that the stored form keeps,
+/// as the fast path picked them out while reading (`None`: not picked; the serde reader picks
+/// none).
+#[derive(Debug, Default)]
+pub(super) struct Picked<'a>(pub [Option<Members<'a>>; 3]);
+
 impl<'a> Probe<'a> {
     /// The stored form of a delivery with this truthy `changelog`, when it can say the same as
     /// the body: `issue` is an object and its `fields` an object, `null` or absent. `None`
     /// otherwise (the body is then kept whole).
-    pub fn stored(&self, changelog: &'a str) -> Option<StoredDelivery<'a>> {
+    pub fn stored(&self, changelog: &'a str, picked: Picked<'a>) -> Option<StoredDelivery<'a>> {
         let issue = self.issue.as_ref()?;
         let fields = match &issue.fields {
             None => StoredFields::Absent,
@@ -219,7 +227,9 @@ impl<'a> Probe<'a> {
                 status,
                 assignee,
                 project,
-            }) => StoredFields::Object(FieldsObject::of(*status, *assignee, *project).ok()?),
+            }) => StoredFields::Object(
+                FieldsObject::of([*status, *assignee, *project], picked.0).ok()?,
+            ),
             Some(ProbeFields::NotObject) => return None,
         };
         let raw = |text: Option<&'a str>| text.map(raw_value).transpose();

@@ -23,12 +23,18 @@
 //! and by the `webhook_body` fuzz target).
 
 use super::MAX_DEPTH;
-use super::probe::{Probe, ProbeFields, ProbeIssue};
+use super::probe::{Picked, Probe, ProbeFields, ProbeIssue};
+use crate::inbox::stored::{PROJECT_MEMBERS, STATUS_MEMBERS, USER_MEMBERS};
 
-/// Reads `body` as the serde reader would, or `None` (see the module docs).
-pub(super) fn probe(body: &[u8]) -> Option<Probe<'_>> {
+/// The member lists of the issue's `status`, `assignee` and `project`, by slot.
+const KEPT: [&[&str]; 3] = [STATUS_MEMBERS, USER_MEMBERS, PROJECT_MEMBERS];
+
+/// Reads `body` as the serde reader would, or `None` (see the module docs); with it, the
+/// members of the issue's `status`, `assignee` and `project` that the stored form keeps.
+pub(super) fn probe(body: &[u8]) -> Option<(Probe<'_>, Picked<'_>)> {
     let mut s = Scanner { b: body, i: 0 };
     let mut p = Probe::default();
+    let mut picked = Picked::default();
     let mut seen = [false; 4];
     s.object(|s, name| {
         let slot = match name {
@@ -44,13 +50,13 @@ pub(super) fn probe(body: &[u8]) -> Option<Probe<'_>> {
         match slot {
             0 => p.timestamp = Some(s.raw()?),
             1 => p.webhook_event = Some(s.raw()?),
-            2 => s.issue(&mut p.issue)?,
+            2 => s.issue(&mut p.issue, &mut picked)?,
             _ => p.changelog = Some(s.raw()?).filter(|r| *r != "null"),
         }
         Some(())
     })?;
     s.ws();
-    (s.i == body.len()).then_some(p)
+    (s.i == body.len()).then_some((p, picked))
 }
 
 struct Scanner<'a> {
@@ -123,7 +129,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The issue into `out`: an object, or `null` (`None`).
-    fn issue(&mut self, out: &mut Option<ProbeIssue<'a>>) -> Option<()> {
+    fn issue(&mut self, out: &mut Option<ProbeIssue<'a>>, picked: &mut Picked<'a>) -> Option<()> {
         self.ws();
         if self.peek()? == b'n' {
             return self.literal(b"null");
@@ -143,7 +149,7 @@ impl<'a> Scanner<'a> {
             match slot {
                 0 => issue.id = Some(s.raw()?),
                 1 => issue.key = Some(s.raw()?),
-                _ => issue.fields = Some(s.fields()?),
+                _ => issue.fields = Some(s.fields(picked)?),
             }
             Some(())
         })?;
@@ -152,7 +158,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The issue's fields: an object (a repeated member counts once, the last one) or `null`.
-    fn fields(&mut self) -> Option<ProbeFields<'a>> {
+    fn fields(&mut self, picked: &mut Picked<'a>) -> Option<ProbeFields<'a>> {
         self.ws();
         if self.peek()? == b'n' {
             return self.literal(b"null").map(|()| ProbeFields::Null);
@@ -165,7 +171,9 @@ impl<'a> Scanner<'a> {
                 b"project" => 2,
                 _ => return s.skip(MAX_DEPTH - 3),
             };
-            raw[slot] = Some(s.raw()?);
+            let (text, members) = s.raw_keeping(KEPT[slot])?;
+            raw[slot] = Some(text);
+            picked.0[slot] = members;
             Some(())
         })?;
         let [status, assignee, project] = raw;
@@ -174,6 +182,30 @@ impl<'a> Scanner<'a> {
             assignee,
             project,
         })
+    }
+
+    /// A value's text (see [`Scanner::raw`]) and, when it is an object, its members named in
+    /// `names`, in order (repeats included).
+    #[allow(clippy::type_complexity)]
+    fn raw_keeping(
+        &mut self,
+        names: &'static [&'static str],
+    ) -> Option<(&'a str, Option<Vec<(&'static str, &'a str)>>)> {
+        self.ws();
+        if self.peek()? != b'{' {
+            return Some((self.raw()?, None));
+        }
+        let start = self.i;
+        let mut members = Vec::with_capacity(names.len());
+        self.object(|s, name| {
+            let Some(n) = names.iter().find(|n| n.as_bytes() == name) else {
+                return s.skip(MAX_DEPTH - 4);
+            };
+            members.push((*n, s.raw()?));
+            Some(())
+        })?;
+        let text = std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
+        Some((text, Some(members)))
     }
 
     /// Skips one value, nesting at most `depth` levels below this one.
@@ -352,7 +384,7 @@ mod tests {
 
     /// Whenever the scanner answers, serde answers the same.
     fn agrees(body: &[u8]) {
-        if let Some(p) = probe(body) {
+        if let Some((p, _)) = probe(body) {
             assert_eq!(
                 serde(body).as_ref(),
                 Some(&p),
@@ -385,15 +417,12 @@ mod tests {
 
     #[test]
     fn known_answers() {
-        let p = probe(
+        let (p, kept) = probe(
             br#" {"timestamp" : 17, "webhookEvent":"jira:issue_updated","user":{"a":[1,2.5e-3,true,null,"\u00e9\n"]},
                 "issue":{"id":"10","key":"APP-1","fields":{"status":{"id":"3"},"assignee":null,"description":"x\\y","status":{"id":"4"}}},
                 "changelog": {"items":[]} } "#,
         )
         .expect("read");
-        let stored = p
-            .stored(p.changelog.expect("changelog"))
-            .expect("stored form");
         assert_eq!(p.timestamp, Some("17"));
         assert_eq!(p.webhook_event, Some("\"jira:issue_updated\""));
         assert_eq!(p.changelog, Some("{\"items\":[]}"));
@@ -407,32 +436,44 @@ mod tests {
                 project: None
             })
         );
-        // What the stored form keeps: the last status object's listed members; a null
-        // assignee as null; no project.
+        // What the stored form keeps: the last status object's listed members, in order.
+        assert_eq!(kept.0[0], Some(vec![("id", "\"4\"")]));
+        assert_eq!(kept.0[1], None, "assignee is null");
+        assert_eq!(kept.0[2], None, "no project");
+        let stored = p
+            .stored(p.changelog.expect("changelog"), kept)
+            .expect("stored form");
         assert_eq!(
             String::from_utf8(stored.encode()).expect("utf-8"),
             r#"{"timestamp":17,"webhookEvent":"jira:issue_updated","issue":{"id":"10","key":"APP-1","fields":{"status":{"id":"4"},"assignee":null}},"changelog":{"items":[]}}"#
         );
-        // A repeated member of the assignee: its object is kept whole (read as the body is).
-        let p = probe(
+        let (p, kept) = probe(
             br#"{"issue":{"fields":{"assignee":{"self":"u","name":"amy","avatarUrls":{"a":"b"},"name":"bob","emailAddress":null}}},"changelog":{"id":1}}"#,
         )
         .expect("read");
         assert_eq!(
+            kept.0[1],
+            Some(vec![
+                ("name", "\"amy\""),
+                ("name", "\"bob\""),
+                ("emailAddress", "null")
+            ])
+        );
+        assert_eq!(
             String::from_utf8(
-                p.stored(p.changelog.expect("changelog"))
+                p.stored(p.changelog.expect("changelog"), kept)
                     .expect("stored")
                     .encode()
             )
             .expect("utf-8"),
-            r#"{"issue":{"fields":{"assignee":{"self":"u","name":"amy","avatarUrls":{"a":"b"},"name":"bob","emailAddress":null}}},"changelog":{"id":1}}"#
+            r#"{"issue":{"fields":{"assignee":{"name":"amy","name":"bob","emailAddress":null}}},"changelog":{"id":1}}"#
         );
         assert_eq!(
-            probe(b"{\"changelog\":null,\"issue\":null}").map(|p| p.changelog),
+            probe(b"{\"changelog\":null,\"issue\":null}").map(|(p, _)| p.changelog),
             Some(None)
         );
         assert_eq!(
-            probe(b"{\"issue\":{\"fields\":null}}").and_then(|p| p.issue?.fields),
+            probe(b"{\"issue\":{\"fields\":null}}").and_then(|(p, _)| p.issue?.fields),
             Some(ProbeFields::Null)
         );
     }
