@@ -223,8 +223,12 @@ pub fn raw_value(text: &str) -> Result<&RawValue, serde_json::Error> {
 impl StoredDelivery<'_> {
     /// The stored form: compact JSON.
     pub fn encode(&self) -> Vec<u8> {
+        // The changelog is most of it; the rest of a typical stored form fits in 512 bytes
+        // (sized once instead of grown from serde_json's 128).
+        let mut out = Vec::with_capacity(self.changelog.get().len() + 512);
         // Serialising borrowed raw JSON text into a `Vec` cannot fail.
-        serde_json::to_vec(self).unwrap_or_else(|e| unreachable!("stored form: {e}"))
+        serde_json::to_writer(&mut out, self).unwrap_or_else(|e| unreachable!("stored form: {e}"));
+        out
     }
 }
 
