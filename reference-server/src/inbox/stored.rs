@@ -4,10 +4,11 @@
 //! [`StoredDelivery`] is the only list of the members the worker reads: the delivery's
 //! `timestamp`, `webhookEvent` and `changelog`, the issue's `id` and `key`, and of the issue's
 //! `status`, `assignee` and `project` the members [`STATUS_MEMBERS`], [`USER_MEMBERS`] and
-//! [`PROJECT_MEMBERS`] name (the webhook's fast path picks those out with the same lists). Each value is kept as its JSON text, verbatim (so `null` stays apart
-//! from absent), and the whole is written by serde as compact JSON: 637 bytes of the load
-//! harness's 11 KB `jira:issue_updated`, so the inbox's disk write and sync and the worker's
-//! parse handle a fraction of the bytes. The worker decodes it with serde
+//! [`PROJECT_MEMBERS`] name (the webhook's fast path picks those out with the same lists).
+//! Each value is kept as its JSON text, verbatim and in the body's order (so `null` stays
+//! apart from absent, and a repeated member reads as in the body), and the whole is written by
+//! serde as compact JSON: 637 bytes of the load harness's 11 KB `jira:issue_updated`, so the
+//! inbox's disk write and sync and the worker's parse handle a fraction of the bytes. The worker decodes it with serde
 //! ([`read`], `jira_webhook_model::LeanEvent`), which reads the stored form to the same
 //! answers as the whole body (checked on the fixtures and by the `webhook_body` fuzz target
 //! with `worker_view`).
@@ -264,4 +265,49 @@ pub(crate) fn worker_view(event: &LeanEvent) -> LeanEvent {
         *p = kept;
     }
     view
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(kept: &Kept<'_>) -> String {
+        serde_json::to_string(kept).expect("serialises")
+    }
+
+    /// Without members picked out by the fast path, serde picks the same ones: in order,
+    /// repeats included, nested values skipped, escaped names read decoded.
+    #[test]
+    fn kept_known_answers() {
+        let raw = r#"{"self":"u","name":"amy","x":{"name":[1]},"name":"bob","emailAddress":null}"#;
+        let kept = Kept::of(raw, USER_MEMBERS, None).expect("JSON");
+        assert_eq!(
+            json(&kept),
+            r#"{"name":"amy","name":"bob","emailAddress":null}"#
+        );
+        let picked = vec![
+            ("name", "\"amy\""),
+            ("name", "\"bob\""),
+            ("emailAddress", "null"),
+        ];
+        assert_eq!(
+            json(&Kept::of(raw, USER_MEMBERS, Some(picked)).expect("JSON")),
+            json(&kept)
+        );
+        let escaped = r#"{"display\u004eame":"Bob","avatarUrls":{}}"#;
+        assert_eq!(
+            json(&Kept::of(escaped, USER_MEMBERS, None).expect("JSON")),
+            r#"{"displayName":"Bob"}"#
+        );
+        assert_eq!(
+            json(&Kept::of(" \"odd\"", STATUS_MEMBERS, None).expect("JSON")),
+            r#""odd""#
+        );
+        assert_eq!(
+            json(&Kept::of("null", PROJECT_MEMBERS, None).expect("JSON")),
+            "null"
+        );
+        assert!(Kept::of("{\"id\":", PROJECT_MEMBERS, None).is_err());
+        assert!(Kept::of("nul", PROJECT_MEMBERS, None).is_err());
+    }
 }
