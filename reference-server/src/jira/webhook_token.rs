@@ -4,22 +4,18 @@
 //! The receiving endpoint reads the **unverified** `id` claim ([`peek_id`]) to find the
 //! integration, then verifies the token with that integration's secret ([`verify`]).
 //!
-//! # On `jsonwebtoken`
-//! Signatures and claims are checked by `jsonwebtoken` (its RustCrypto backend, which uses the
-//! same `hmac`/`sha2` generation as the rest of the workspace), with a [`Validation`] pinned to
-//! HS256 that requires no claim. Around it, this module keeps what Sentry's tokens and the
-//! webhook path need:
+//! # Why hand-written instead of `jsonwebtoken`
+//! Only one algorithm is ever needed. `jsonwebtoken` 11 must be built with a crypto backend:
+//! `aws_lc_rs` compiles C (slow on 2 cores) and `rust_crypto` pulls in RSA 0.9, ECDSA, EdDSA and a
+//! second digest generation (hmac 0.12 / sha2 0.10) next to the hmac 0.13 / sha2 0.11 the
+//! workspace already uses. Its defaults also require `exp`, which Sentry's tokens never carry.
+//! The format is small enough to implement strictly here (about 100 lines):
 //! * exactly three base64url segments without padding;
 //! * the header must say `"alg": "HS256"`; `none`, `HS384`, `RS256` and everything else is
-//!   rejected before any key is used (with the algorithm's name in the error); a `crit` header
-//!   is rejected;
-//! * the MAC is compared in constant time (`jsonwebtoken` verifies through `hmac`'s
-//!   `verify_slice`);
+//!   rejected before any key is used; a `crit` header is rejected;
+//! * the MAC is compared in constant time (`hmac`'s `verify_slice`);
 //! * no `exp` is required; if `exp` or `nbf` is present it must be a number and is enforced
-//!   without leeway (a mistyped claim is an error, not "absent": the lesson of CVE-2026-25537);
-//! * tokens are issued with the header `{"alg":"HS256","typ":"JWT"}` in that order, byte for
-//!   byte what PyJWT 2 emits (`jsonwebtoken`'s own header serialises `typ` first), signed by
-//!   `jsonwebtoken::crypto::sign`.
+//!   (a mistyped claim is an error, not "absent": the lesson of CVE-2026-25537).
 //!
 //! The known-answer tests use the jwt.io example token and a token computed independently
 //! with Python's `hmac` module (the same bytes PyJWT 2 produces for Sentry).
@@ -39,14 +35,15 @@
 //! ```
 
 use std::fmt;
-use std::sync::LazyLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
 
 /// Why a token was rejected. The `Display` text never contains the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,61 +129,15 @@ const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"; // {"alg":"HS25
 
 /// Issues `{"id": external_id}` signed with HS256 under `secret`, header
 /// `{"alg":"HS256","typ":"JWT"}` (byte-identical to PyJWT 2's output).
-///
-/// An empty `secret` cannot sign (`jsonwebtoken` refuses empty HMAC keys, and
-/// [`WebhookSecret`] is never empty): the token then has an empty signature and never verifies.
 pub fn issue(external_id: &str, secret: &[u8]) -> String {
     let claims = serde_json::json!({ "id": external_id }).to_string();
     let signing_input = format!("{HEADER_B64}.{}", URL_SAFE_NO_PAD.encode(claims));
-    let signature = sign(signing_input.as_bytes(), secret).unwrap_or_default();
+    let signature = URL_SAFE_NO_PAD.encode(
+        mac(secret, signing_input.as_bytes())
+            .finalize()
+            .into_bytes(),
+    );
     format!("{signing_input}.{signature}")
-}
-
-/// The base64url HS256 signature of `input` under `secret` (`None` for an empty secret).
-fn sign(input: &[u8], secret: &[u8]) -> Option<String> {
-    let key = EncodingKey::from_secret(secret).ok()?;
-    jsonwebtoken::crypto::sign(input, &key, Algorithm::HS256).ok()
-}
-
-/// What `jsonwebtoken` checks: the signature (HS256 only), and `exp` and `nbf` when present
-/// (without leeway); no claim is required and `aud` is not checked.
-static VALIDATION: LazyLock<Validation> = LazyLock::new(|| {
-    let mut v = Validation::new(Algorithm::HS256);
-    v.required_spec_claims.clear();
-    v.leeway = 0;
-    v.validate_exp = true;
-    v.validate_nbf = true;
-    v.validate_aud = false;
-    v
-});
-
-/// Checks the signature and the optional `exp`/`nbf` of a token whose header was checked
-/// ([`check_header`]); its claims, when they are a JSON object.
-fn decode(token: &str, secret: &[u8]) -> Result<serde_json::Map<String, Value>, TokenError> {
-    // An empty secret is no HMAC key `jsonwebtoken` takes: nothing verifies under it.
-    let key = DecodingKey::from_secret(secret).map_err(|_| TokenError::BadSignature)?;
-    jsonwebtoken::decode(token, &key, &VALIDATION)
-        .map(|data| data.claims)
-        .map_err(|e| token_error(e.kind()))
-}
-
-/// `jsonwebtoken`'s verdict in this module's terms.
-fn token_error(kind: &ErrorKind) -> TokenError {
-    match kind {
-        ErrorKind::InvalidSignature => TokenError::BadSignature,
-        ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => TokenError::Expired,
-        ErrorKind::InvalidClaimFormat(claim) if claim == "exp" => TokenError::InvalidClaim("exp"),
-        ErrorKind::InvalidClaimFormat(claim) if claim == "nbf" => TokenError::InvalidClaim("nbf"),
-        ErrorKind::Base64(_) => TokenError::Malformed("segment is not base64url"),
-        ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
-            TokenError::Malformed("segment is not a JSON object")
-        }
-        ErrorKind::InvalidAlgorithm
-        | ErrorKind::InvalidAlgorithmName
-        | ErrorKind::MissingAlgorithm
-        | ErrorKind::UnsupportedAlgorithm => TokenError::Malformed("header algorithm is not HS256"),
-        _ => TokenError::Malformed("not an HS256 JWT"),
-    }
 }
 
 /// Reads the `id` claim **without verifying** the signature (only to find the integration
@@ -198,20 +149,14 @@ pub fn peek_id(token: &str) -> Result<String, TokenError> {
 
 /// A token whose header was checked and whose claims were read ([`peek`]), not verified yet.
 ///
-/// [`Peeked::verify`] finishes the job of [`verify`]: the webhook handler peeks the id, looks
-/// the integration up, then verifies.
+/// [`Peeked::verify`] finishes the job of [`verify`] without splitting and decoding the token
+/// a second time: the webhook handler peeks the id, looks the integration up, then verifies.
+#[derive(Debug)]
 pub struct Peeked<'a> {
-    token: &'a str,
+    signature: &'a str,
+    signing_input: &'a str,
+    claims: serde_json::Map<String, Value>,
     id: String,
-}
-
-impl fmt::Debug for Peeked<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never the token itself.
-        f.debug_struct("Peeked")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Like [`peek_id`], keeping what [`Peeked::verify`] needs.
@@ -222,7 +167,15 @@ pub fn peek(token: &str) -> Result<Peeked<'_>, TokenError> {
     let Some(Value::String(id)) = claims.remove("id") else {
         return Err(TokenError::MissingId);
     };
-    Ok(Peeked { token, id })
+    let signing_input = token
+        .get(..parts.header.len() + 1 + parts.claims.len())
+        .ok_or(TokenError::Malformed("truncated"))?;
+    Ok(Peeked {
+        signature: parts.signature,
+        signing_input,
+        claims,
+        id,
+    })
 }
 
 impl Peeked<'_> {
@@ -234,7 +187,8 @@ impl Peeked<'_> {
     /// Verifies the signature with `secret` (HS256) and the optional `exp`/`nbf`: the same
     /// answer as [`verify`] on the same token.
     pub fn verify(&self, secret: &[u8]) -> Result<(), TokenError> {
-        decode(self.token, secret).map(drop)
+        check_signature(self.signing_input, self.signature, secret)?;
+        check_times(&self.claims)
     }
 }
 
@@ -243,17 +197,59 @@ impl Peeked<'_> {
 pub fn verify(token: &str, secret: &[u8]) -> Result<String, TokenError> {
     let parts = split(token)?;
     check_header(parts.header)?;
-    match decode(token, secret)?.remove("id") {
-        Some(Value::String(id)) => Ok(id),
+    let signing_input_len = parts.header.len() + 1 + parts.claims.len();
+    let signing_input = token
+        .get(..signing_input_len)
+        .ok_or(TokenError::Malformed("truncated"))?;
+    check_signature(signing_input, parts.signature, secret)?;
+    let claims = decode_object(parts.claims)?;
+    check_times(&claims)?;
+    match claims.get("id") {
+        Some(Value::String(id)) => Ok(id.clone()),
         _ => Err(TokenError::MissingId),
     }
 }
 
-/// The header and claims segments of a token of three non-empty segments (the signature is
-/// `jsonwebtoken`'s to check).
+fn check_signature(signing_input: &str, signature: &str, secret: &[u8]) -> Result<(), TokenError> {
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+    mac(secret, signing_input.as_bytes())
+        .verify_slice(&signature)
+        .map_err(|_| TokenError::BadSignature)
+}
+
+fn check_times(claims: &serde_json::Map<String, Value>) -> Result<(), TokenError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    if let Some(exp) = claims.get("exp") {
+        let exp = exp.as_f64().ok_or(TokenError::InvalidClaim("exp"))?;
+        if exp <= now {
+            return Err(TokenError::Expired);
+        }
+    }
+    if let Some(nbf) = claims.get("nbf") {
+        let nbf = nbf.as_f64().ok_or(TokenError::InvalidClaim("nbf"))?;
+        if nbf > now {
+            return Err(TokenError::Expired);
+        }
+    }
+    Ok(())
+}
+
+fn mac(secret: &[u8], input: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(input);
+    mac
+}
+
 struct Parts<'a> {
     header: &'a str,
     claims: &'a str,
+    signature: &'a str,
 }
 
 fn split(token: &str) -> Result<Parts<'_>, TokenError> {
@@ -271,7 +267,11 @@ fn split(token: &str) -> Result<Parts<'_>, TokenError> {
     if header.is_empty() || claims.is_empty() || signature.is_empty() {
         return Err(TokenError::Malformed("empty segment"));
     }
-    Ok(Parts { header, claims })
+    Ok(Parts {
+        header,
+        claims,
+        signature,
+    })
 }
 
 fn decode_object(segment: &str) -> Result<serde_json::Map<String, Value>, TokenError> {
@@ -397,7 +397,7 @@ mod tests {
 
     fn signed(claims: &str, key: &[u8]) -> String {
         let input = format!("{HEADER_B64}.{}", URL_SAFE_NO_PAD.encode(claims));
-        let sig = sign(input.as_bytes(), key).expect("a key");
+        let sig = URL_SAFE_NO_PAD.encode(mac(key, input.as_bytes()).finalize().into_bytes());
         format!("{input}.{sig}")
     }
 
@@ -408,7 +408,8 @@ mod tests {
             URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"HS256"}"#),
             URL_SAFE_NO_PAD.encode(r#"{"id":"a","nbf":1}"#)
         );
-        let sig = sign(other_header.as_bytes(), b"k").expect("a key");
+        let sig =
+            URL_SAFE_NO_PAD.encode(mac(b"k", other_header.as_bytes()).finalize().into_bytes());
         let tokens = [
             KNOWN_SENTRY_TOKEN.to_owned(),
             issue("a", b"k"),
