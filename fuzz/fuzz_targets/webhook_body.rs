@@ -1,4 +1,4 @@
-//! Fuzz the webhook path's body handling: classification and the inbox's lean form (body in
+//! Fuzz the webhook path's body handling: classification and the inbox's stored form (body in
 //! `reference_server::fuzzing`).
 #![no_main]
 

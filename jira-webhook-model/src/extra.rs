@@ -71,47 +71,10 @@ pub const MAX_MEMBER_DEPTH: usize = 100;
 pub(crate) const TOO_DEEP_MESSAGE: &str =
     "recursion limit exceeded: JSON nested deeper than 100 levels inside a member";
 
-fn nests_deeper_than(text: &str, limit: usize) -> bool {
-    let bytes = text.as_bytes();
-    // Nesting deeper than `limit` needs more than `limit` opening brackets (and as many
-    // closing ones), so short or bracket-poor values need no exact scan.
-    if !matches!(bytes.first(), Some(b'[' | b'{')) || bytes.len() <= 2 * limit {
-        return false;
-    }
-    if bytes.iter().filter(|&&b| b == b'[' || b == b'{').count() <= limit {
-        return false;
-    }
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 impl<'de> Deserialize<'de> for RawJson {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
-        if nests_deeper_than(raw.get(), MAX_MEMBER_DEPTH) {
+        if crate::nests_deeper_than(raw.get().as_bytes(), MAX_MEMBER_DEPTH) {
             return Err(de::Error::custom(TOO_DEEP_MESSAGE));
         }
         Ok(RawJson(raw))

@@ -65,7 +65,8 @@
 //! Parsing uses serde_json's default recursion limit (128 levels), and unmodelled members
 //! (which are kept as raw JSON text, [`Extra`]) may nest at most 100 levels, so deeply nested
 //! input is rejected with [`ParseError::TooDeep`] instead of overflowing the stack, and any
-//! body that parses also parses as a `serde_json::Value`. Parsing never panics; see the
+//! body that parses also parses as a `serde_json::Value`; [`nests_deeper_than`] tells a body's
+//! depth before parsing it. Parsing never panics; see the
 //! `fuzzing` module used by the fuzz targets. The types deserialise from serde_json only
 //! (unmodelled members use `serde_json::value::RawValue`).
 //!
@@ -80,6 +81,7 @@
 mod macros;
 
 mod changelog;
+mod depth;
 mod diff;
 mod error;
 mod extra;
@@ -94,6 +96,7 @@ pub use changelog::{
     Change, ChangeKind, Changelog, ChangelogItem, NamedRef, OtherChange, ProjectRef, StatusRef,
     Transition, UserRef,
 };
+pub use depth::nests_deeper_than;
 pub use diff::{Modelled, diff};
 pub use error::ParseError;
 pub use extra::{Extra, RawJson};

@@ -1,9 +1,10 @@
 //! Cost of classifying a webhook body on the webhook endpoint's hot path (`classify`: depth
 //! check, one borrowed parse of the whole body, the changelog's key items), on the 11 KB perf
-//! fixture (`tests/fixtures/issue_updated_large.json`) with and without its changelog.
+//! fixture (`tests/fixtures/issue_updated_large.json`) with and without its changelog; and of
+//! classifying it and writing what the inbox stores of it (`inbox_form`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use reference_server::webhook::classify;
+use reference_server::webhook::{classify, inbox_form};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
@@ -23,6 +24,9 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(with.len() as u64));
     group.bench_function("large_with_changelog", |b| {
         b.iter(|| classify(black_box(&with)));
+    });
+    group.bench_function("large_inbox_form", |b| {
+        b.iter(|| inbox_form(black_box(&with)).map(|stored| stored.len()));
     });
     group.throughput(Throughput::Bytes(without.len() as u64));
     group.bench_function("large_without_changelog", |b| {

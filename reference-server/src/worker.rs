@@ -1,6 +1,6 @@
 //! Background worker: applies inbox entries through `assignee-sync`, in arrival order.
 //!
-//! For each entry: parse the members a sync reads (`jira_webhook_model::LeanEvent`), build an
+//! For each entry: read its stored form ([`crate::inbox::stored::read`]), build an
 //! [`assignee_sync::InboundEvent`] (status categories from the cached `GET /rest/api/2/status`,
 //! refreshed when an id is unknown; hidden e-mails resolved through the user mapping, then
 //! Jira's user API) and run [`assignee_sync::sync_inbound`]. After each batch, the processed
@@ -236,7 +236,7 @@ impl Worker {
             reason: Some(reason.to_owned()),
             ..base
         };
-        let event = match LeanEvent::from_slice(&entry.body) {
+        let event = match crate::inbox::stored::read(&entry.body) {
             Ok(e) => e,
             Err(e) => {
                 return Ok(done(
@@ -373,7 +373,7 @@ impl Worker {
     ///
     /// The inbox keeps only the assignee members read here (and only the status and project
     /// members `status_pair` and `apply` read): reading another one means adding it to
-    /// `webhook::probe::KEPT_MEMBERS` and to `worker_view`.
+    /// `crate::inbox::stored::USER_MEMBERS` (or `STATUS_MEMBERS`, `PROJECT_MEMBERS`).
     async fn resolve_user(
         &self,
         integration: &IntegrationRecord,

@@ -20,12 +20,10 @@
 //!
 //! On start the segments are read back: a delivery whose delivery-log record is final is
 //! skipped, every other one is pending again (applying twice is harmless: sync is idempotent).
-//! Entries of the old sled `inbox` tree (data directories written by earlier versions) are
-//! moved into the log first.
 
-mod legacy;
 pub mod segment;
 mod seq;
+pub mod stored;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -258,20 +256,13 @@ impl Inbox {
         let dir = data_dir.join(DIR_NAME);
         std::fs::create_dir_all(&dir).map_err(io_error("creating the inbox directory", &dir))?;
         segment::remove_spares(&dir).map_err(io_error("removing old spare segments in", &dir))?;
-        let (mut index, max_seq) = recover(&dir, &store)?;
+        let (index, max_seq) = recover(&dir, &store)?;
         // Above every number in the log, and above sled's ids (used before `next-seq`).
         let floor = max_seq
             .map_or(0, |m| m.saturating_add(1))
             .max(store.next_id()?);
-        let mut seqs = seq::SeqGen::open(&dir, floor)
+        let seqs = seq::SeqGen::open(&dir, floor)
             .map_err(io_error("reading the sequence bound in", &dir))?;
-        let moved = legacy::migrate(&dir, &store, &mut index, &mut seqs)?;
-        if moved > 0 {
-            tracing::info!(
-                moved,
-                "moved pending deliveries from the old sled inbox into the inbox log"
-            );
-        }
         metrics.inbox_set(i64::try_from(index.pending.len()).unwrap_or(i64::MAX));
         let shared = Arc::new(Shared {
             dir: dir.clone(),

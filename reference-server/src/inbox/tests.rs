@@ -368,34 +368,3 @@ async fn applied_segments_are_deleted_after_the_store_is_flushed() {
     assert_eq!(segment::list(&inbox_dir).expect("list").len(), 0);
     o.close().await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_of_the_old_sled_inbox_are_moved_into_the_log() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("store");
-    let old_seq = store.next_id().expect("id");
-    store
-        .legacy_inbox
-        .insert(
-            old_seq.to_be_bytes(),
-            legacy::encode("7", 1234, b"{\"old\":true}"),
-        )
-        .expect("insert");
-    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
-    let got = o.inbox.oldest_except(10, &|_| false).expect("reads");
-    assert_eq!(
-        got,
-        vec![InboxEntry {
-            seq: old_seq,
-            integration_id: "7".into(),
-            received_ms: 1234,
-            body: b"{\"old\":true}".to_vec(),
-        }]
-    );
-    assert!(store.legacy_inbox.is_empty());
-    o.close().await;
-    // Moved once: the next start reads it from the log only.
-    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
-    assert_eq!(o.inbox.len(), 1);
-    o.close().await;
-}

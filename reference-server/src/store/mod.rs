@@ -6,8 +6,7 @@
 //! `users`, `user_emails` (lowercased verified e-mail\0user id), `projects`,
 //! `project_members` (project\0user), `groups`, `links` (integration\0issue key\0group),
 //! `group_links` (group\0integration\0issue key), `deliveries` (integration\0seq),
-//! `inbox` (deliveries stored by versions before the inbox log; moved into it on start), `watermarks` (integration\0group\0kind), `moves`
-//! (integration\0old issue key -> new key and ordering), `status_cache` (integration).
+//! `moves` (integration\0old issue key -> new key and ordering), `status_cache` (integration).
 //!
 //! Ids are chosen by API callers and must not contain control characters (checked by the API),
 //! so `\0` never appears inside a key part.
@@ -124,8 +123,6 @@ pub struct Store {
     pub(crate) links: sled::Tree,
     pub(crate) group_links: sled::Tree,
     pub(crate) deliveries: sled::Tree,
-    pub(crate) legacy_inbox: sled::Tree,
-    pub(crate) watermarks: sled::Tree,
     pub(crate) moves: sled::Tree,
     pub(crate) status_cache: sled::Tree,
     config_cache: std::sync::Arc<cache::ConfigCache>,
@@ -183,8 +180,6 @@ impl Store {
             links: db.open_tree("links")?,
             group_links: db.open_tree("group_links")?,
             deliveries: db.open_tree("deliveries")?,
-            legacy_inbox: db.open_tree("inbox")?,
-            watermarks: db.open_tree("watermarks")?,
             moves,
             status_cache: db.open_tree("status_cache")?,
             config_cache: std::sync::Arc::default(),
@@ -193,13 +188,6 @@ impl Store {
             move_keys,
             db,
         };
-        let migrated = store.migrate_legacy_watermarks()?;
-        if migrated > 0 {
-            tracing::info!(
-                moved = migrated,
-                "watermarks moved into their group records"
-            );
-        }
         Ok(store)
     }
 
@@ -286,12 +274,7 @@ impl Store {
         })?;
         self.config_cache.written();
         let p = prefix(&[id]);
-        for tree in [
-            &self.org_settings,
-            &self.user_mappings,
-            &self.watermarks,
-            &self.moves,
-        ] {
+        for tree in [&self.org_settings, &self.user_mappings, &self.moves] {
             for k in tree.scan_prefix(&p).keys() {
                 tree.remove(k?)?;
             }

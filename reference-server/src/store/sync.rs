@@ -12,11 +12,8 @@
 //! `group_links`, `groups` and `moves`). sled seals and writes its log buffer
 //! twice for every transaction, which made transactions the largest cost of the worker.
 //!
-//! Versions before watermarks moved into the group record kept them in the `watermarks` tree
-//! under `integration\0group\0kind`; opening the store moves them into the group records
-//! (`Store::migrate_legacy_watermarks`), so a sync never reads that tree. A watermark (there,
-//! and in recorded moves) is 17 bytes: a flag byte (1 when a changelog id is present), the
-//! changelog id (u64, big endian) and the timestamp (i64, big endian).
+//! A watermark in a recorded move is 17 bytes: a flag byte (1 when a changelog id is present),
+//! the changelog id (u64, big endian) and the timestamp (i64, big endian).
 
 use assignee_sync::{
     Change, Installation, IntegrationId, IssueKey, KeyMove, LinkedGroup, Mutation, MutationResult,
@@ -66,11 +63,6 @@ fn kind_str(kind: SyncKind) -> &'static str {
         SyncKind::Assignee => "assignee",
         SyncKind::Status => "status",
     }
-}
-
-#[cfg(test)]
-fn watermark_key(integration: &str, group: &str, kind: SyncKind) -> Vec<u8> {
-    key(&[integration, group, kind_str(kind)])
 }
 
 /// Key of a watermark in [`GroupRecord::watermarks`].
@@ -181,62 +173,6 @@ impl GroupReads {
 }
 
 impl Store {
-    /// Moves the watermarks that versions before they lived in the group record kept in the
-    /// `watermarks` tree into the group records (a watermark already in the record wins) and
-    /// empties the tree; returns how many were moved. Runs when the store opens. Each entry is
-    /// removed after its group is written, so a crash half-way leaves the rest for the next open.
-    /// An entry that does not decode, or whose group is gone or does not decode, is dropped.
-    pub(crate) fn migrate_legacy_watermarks(&self) -> Result<usize, StoreError> {
-        let mut moved = 0;
-        for entry in &self.watermarks {
-            let (k, v) = entry?;
-            let mut parts = k.split(|b| *b == 0).map(std::str::from_utf8);
-            if let (Some(Ok(integration)), Some(Ok(group)), Some(Ok(kind)), None, Some(w)) = (
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                decode_watermark(&v),
-            ) && ["assignee", "status"].contains(&kind)
-                && self.add_watermark(group, &format!("{integration}/{kind}"), w)?
-            {
-                moved += 1;
-            }
-            self.watermarks.remove(&k)?;
-        }
-        Ok(moved)
-    }
-
-    /// Adds a watermark to a group record that has none under `field`; whether it did.
-    fn add_watermark(&self, group: &str, field: &str, w: OrderingKey) -> Result<bool, StoreError> {
-        loop {
-            let Some(raw) = self.groups.get(group.as_bytes())? else {
-                return Ok(false);
-            };
-            let Ok(mut record) = serde_json::from_slice::<GroupRecord>(&raw) else {
-                return Ok(false);
-            };
-            if record.watermarks.contains_key(field) {
-                return Ok(false);
-            }
-            record.watermarks.insert(
-                field.to_owned(),
-                WatermarkRecord {
-                    changelog_id: w.changelog_id(),
-                    timestamp_ms: w.timestamp_ms(),
-                },
-            );
-            let new = serde_json::to_vec(&record)?;
-            if self
-                .groups
-                .compare_and_swap(group.as_bytes(), Some(raw), Some(new))?
-                .is_ok()
-            {
-                return Ok(true);
-            }
-        }
-    }
-
     /// Applies one mutation with a compare-and-swap of the group record (retried when the
     /// record changed in between).
     fn commit_mutation(
@@ -599,72 +535,21 @@ mod tests {
         assert_eq!(s.group("g1").expect("q").expect("g").assignee, None);
     }
 
-    #[test]
-    fn old_tree_watermarks_move_into_the_group_records_when_the_store_opens() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let s = Store::open(dir.path()).expect("open");
-            s.put_group("g1", "p").expect("group");
-            s.put_group("g2", "p").expect("group");
-            let mut g2 = s.group("g2").expect("q").expect("g2");
-            g2.watermarks.insert(
-                "1/assignee".into(),
-                WatermarkRecord {
-                    changelog_id: Some(30),
-                    timestamp_ms: 0,
-                },
-            );
-            s.groups
-                .insert("g2", serde_json::to_vec(&g2).expect("encode"))
-                .expect("write");
-            // Left by an earlier version: g1 has none in its record, g2 has a newer one; a
-            // group that is gone and an entry that does not decode are dropped.
-            let tree = |integration, group, kind, id| {
-                s.watermarks
-                    .insert(
-                        watermark_key(integration, group, kind),
-                        &encode_watermark(OrderingKey::changelog(id))[..],
-                    )
-                    .expect("insert");
-            };
-            tree("1", "g1", SyncKind::Assignee, 20);
-            tree("1", "g1", SyncKind::Status, 21);
-            tree("1", "g2", SyncKind::Assignee, 10);
-            tree("1", "gone", SyncKind::Assignee, 5);
-            s.watermarks.insert(b"junk", &b"x"[..]).expect("insert");
-            s.flush_blocking().expect("flush");
-        }
-        let s = reopen(dir.path());
-        assert!(s.watermarks.is_empty());
-        let g1 = s.group("g1").expect("q").expect("g1");
-        let mark = |id| WatermarkRecord {
-            changelog_id: Some(id),
-            timestamp_ms: OrderingKey::changelog(id).timestamp_ms(),
-        };
-        assert_eq!(g1.watermarks.get("1/assignee"), Some(&mark(20)));
-        assert_eq!(g1.watermarks.get("1/status"), Some(&mark(21)));
-        let g2 = s.group("g2").expect("q").expect("g2");
-        assert_eq!(
-            g2.watermarks.get("1/assignee").and_then(|w| w.changelog_id),
-            Some(30),
-            "the record's own watermark wins"
-        );
-        assert!(s.group("gone").expect("q").is_none());
-        assert_eq!(s.migrate_legacy_watermarks().expect("again"), 0);
-    }
-
     #[tokio::test]
-    async fn the_watermark_is_written_with_the_change_and_old_tree_watermarks_still_count_once_moved()
-     {
+    async fn the_watermark_is_written_with_the_change_and_an_existing_watermark_decides() {
         let s = seeded();
-        // A watermark left by an earlier version in the `watermarks` tree, moved on open.
-        s.watermarks
-            .insert(
-                watermark_key("1", "g1", SyncKind::Assignee),
-                &encode_watermark(OrderingKey::changelog(20))[..],
-            )
-            .expect("insert");
-        assert_eq!(s.migrate_legacy_watermarks().expect("migrate"), 1);
+        // A watermark already in the group record.
+        let mut g1 = s.group("g1").expect("q").expect("g1");
+        g1.watermarks.insert(
+            "1/assignee".into(),
+            WatermarkRecord {
+                changelog_id: Some(20),
+                timestamp_ms: OrderingKey::changelog(20).timestamp_ms(),
+            },
+        );
+        s.groups
+            .insert("g1", serde_json::to_vec(&g1).expect("encode"))
+            .expect("write");
         let bob = || {
             JiraUser::new()
                 .with_name("bob")
@@ -674,7 +559,7 @@ mod tests {
         let out = sync_inbound(&s, &older).await.expect("sync");
         assert!(
             !out.changed_anything(),
-            "older than the tree watermark: stale"
+            "older than the record's watermark: stale"
         );
         assert_eq!(s.group("g1").expect("q").expect("g").assignee, None);
 

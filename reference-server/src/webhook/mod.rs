@@ -9,7 +9,11 @@
 //! | body nested deeper than 128 levels | 400 |
 //! | object without a changelog (absent, `null`, empty) | 200, nothing stored |
 //! | a change on an issue no group is linked to (issue key, and the old key of a key change) | 200, nothing stored |
-//! | otherwise | stored in the inbox (the members the sync reads, see `stored_form`) and flushed, then 200 |
+//! | otherwise | stored in the inbox (the members the sync reads, `inbox::stored::StoredDelivery`) and flushed, then 200 |
+//!
+//! The body is read once (`probe::Probe`): by the hand-written fast path (`scan`) when it
+//! takes the body, by serde otherwise; both give the same `Probe`, from which classification
+//! and the stored form are taken.
 
 use std::borrow::Cow;
 
@@ -26,66 +30,10 @@ use crate::metrics::WebhookOutcome;
 mod probe;
 mod scan;
 
-pub(crate) use probe::worker_view;
-use probe::{LeanParts, Probe, ProbeChangelog};
+use probe::{Picked, Probe, ProbeChangelog};
 
 /// Deepest nesting accepted (serde_json's own recursion limit).
 pub const MAX_DEPTH: usize = 128;
-
-/// Whether arrays/objects nest deeper than `max` (strings are skipped).
-///
-/// The nesting depth can never exceed the number of `{`/`[` bytes in the body, so a body with
-/// at most `max` of them is answered from one branch-free count (which the compiler
-/// vectorises); only bodies with more openers get the exact scan ([`too_deep_exact`]).
-fn too_deep(body: &[u8], max: usize) -> bool {
-    count_openers(body) > max && too_deep_exact(body, max)
-}
-
-/// Number of `{` and `[` bytes anywhere in `body` (inside strings too).
-fn count_openers(body: &[u8]) -> usize {
-    // `[` is 0x5B and `{` is 0x7B: setting bit 5 maps exactly these two bytes to `{`.
-    // Chunks of 128 keep the per-chunk sum within a `u8`, so the inner fold runs on byte lanes.
-    body.chunks(128)
-        .map(|chunk| {
-            usize::from(
-                chunk
-                    .iter()
-                    .fold(0u8, |n, &b| n.wrapping_add(u8::from(b | 0x20 == b'{'))),
-            )
-        })
-        .sum()
-}
-
-/// The exact depth scan: one pass that tracks strings and escapes.
-fn too_deep_exact(body: &[u8], max: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in body {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
 
 /// The issue keys whose links decide whether a delivery matters: the issue key and, for an
 /// issue moved to a new key, the old key. `None` when that cannot be told from the body.
@@ -135,8 +83,9 @@ enum Borrowed<'a> {
         event: Option<Cow<'a, str>>,
         issue_key: Option<Cow<'a, str>>,
         keys: Option<Vec<Cow<'a, str>>>,
-        /// What the inbox keeps (`None`: the whole body).
-        lean: Option<Box<LeanParts<'a>>>,
+        /// The parse and the raw changelog the stored form is cut from, only once the
+        /// delivery is known to be linked (`None`: the whole body is stored).
+        read: Option<Box<(Probe<'a>, Picked<'a>, &'a str)>>,
     },
 }
 
@@ -149,7 +98,7 @@ impl Borrowed<'_> {
                 event,
                 issue_key,
                 keys,
-                lean: _,
+                read: _,
             } => BodyClass::Relevant {
                 info: pending_info(event, issue_key),
                 keys: keys.map(|k| k.into_iter().map(Cow::into_owned).collect()),
@@ -189,20 +138,20 @@ pub fn classify(body: &[u8]) -> BodyClass {
 
 fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') || too_deep(body, MAX_DEPTH) {
+    if first != Some(&b'{') || jira_webhook_model::nests_deeper_than(body, MAX_DEPTH) {
         return Borrowed::Invalid;
     }
-    let read = Probe::read(body).and_then(|(p, kept)| {
+    let read = read(body).and_then(|(p, picked)| {
         let strings = p.strings()?;
-        Some((p, kept, strings))
+        Some((p, picked, strings))
     });
     match read {
-        Some((p, kept, (event, issue_key))) => match p.changelog {
+        Some((p, picked, (event, issue_key))) => match p.changelog {
             Some(raw) if !falsy(raw) => Borrowed::Relevant {
                 keys: candidate_keys(issue_key.as_ref(), raw),
                 event,
                 issue_key,
-                lean: LeanParts::of(&p, raw, kept).map(Box::new),
+                read: Some(Box::new((p, picked, raw))),
             },
             _ => Borrowed::NoChangelog,
         },
@@ -213,7 +162,7 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
                     event: None,
                     issue_key: None,
                     keys: None,
-                    lean: None,
+                    read: None,
                 },
                 _ => Borrowed::NoChangelog,
             },
@@ -222,17 +171,20 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
     }
 }
 
-/// What the inbox keeps of a relevant delivery: the members the worker reads (see
-/// [`LeanParts`]; 637 bytes of the 11 KB `jira:issue_updated` of the load harness), so the disk
-/// write, its sync and the worker's parse handle a fraction of the bytes. They are cut from
-/// the body in the same parse that classifies it; of the issue's `status`, `assignee` and
-/// `project` only the members the worker reads are kept (`probe::KEPT_MEMBERS`), so
-/// `jira_webhook_model::LeanEvent` reads the stored form to the same [`worker_view`] as the
-/// whole body (checked on the fixtures and by the `webhook_body` fuzz target). A body whose event, issue key or issue fields have an
-/// unexpected shape is kept whole; the worker then records what it could not read.
-fn stored_form<'a>(body: &'a [u8], lean: Option<&LeanParts<'_>>) -> Cow<'a, [u8]> {
-    match lean {
-        Some(parts) => Cow::Owned(parts.encode()),
+/// Reads a body: the fast path when it takes the body, serde otherwise (`None`: not JSON, or
+/// JSON of a shape `Probe` does not take); with it, the members of the issue's `status`,
+/// `assignee` and `project` that the fast path picked out for the stored form.
+fn read(body: &[u8]) -> Option<(Probe<'_>, Picked<'_>)> {
+    scan::probe(body).or_else(|| Some((Probe::read_with_serde(body)?, Picked::default())))
+}
+
+/// What the inbox keeps of a relevant delivery: its stored form
+/// (`inbox::stored::StoredDelivery`), or the body whole when the body was not read or its
+/// issue or issue fields have an unexpected shape (the worker then records what it could not
+/// read). Cut only for a delivery that is stored: an unlinked one never pays for it.
+fn stored_form<'a>(body: &'a [u8], read: Option<(Probe<'_>, Picked<'_>, &str)>) -> Cow<'a, [u8]> {
+    match read.and_then(|(probe, picked, changelog)| probe.stored(changelog, picked)) {
+        Some(stored) => Cow::Owned(stored.encode()),
         None => Cow::Borrowed(body),
     }
 }
@@ -241,13 +193,13 @@ fn stored_form<'a>(body: &'a [u8], lean: Option<&LeanParts<'_>>) -> Cow<'a, [u8]
 /// target and the tests.
 pub fn inbox_form(body: &[u8]) -> Option<Cow<'_, [u8]>> {
     match classify_borrowed(body) {
-        Borrowed::Relevant { lean, .. } => Some(stored_form(body, lean.as_deref())),
+        Borrowed::Relevant { read, .. } => Some(stored_form(body, read.map(|r| *r))),
         _ => None,
     }
 }
 
-/// Whether the hand-written reader, when it reads `body`, reads it as the serde reader does
-/// (for the fuzz target; see `scan`).
+/// Whether the fast path, when it reads `body`, reads it as the serde reader does (for the
+/// fuzz target; see `scan`).
 pub(crate) fn probe_readers_agree(body: &[u8]) -> bool {
     scan::probe(body).is_none_or(|(p, _)| Probe::read_with_serde(body).as_ref() == Some(&p))
 }
@@ -331,7 +283,7 @@ where
             event,
             issue_key,
             keys,
-            lean,
+            read,
         } => {
             if let Some(keys) = keys {
                 let mut linked = false;
@@ -358,7 +310,7 @@ where
                     &entry.integration_id,
                     now,
                     info,
-                    &stored_form(&body, lean.as_deref()),
+                    &stored_form(&body, read.map(|r| *r)),
                 )
                 .await
             {
@@ -379,6 +331,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inbox::stored::worker_view;
     use jira_webhook_model::LeanEvent;
 
     #[test]
@@ -459,8 +412,9 @@ mod tests {
     }
 
     #[test]
-    fn opener_count_bounds_depth() {
-        // The fixtures nest shallowly and have few openers: the count alone answers.
+    fn fixtures_are_answered_by_the_opener_count() {
+        // The fixtures nest shallowly and have few openers: the count alone answers (the
+        // count and the exact scan are tested with `jira_webhook_model::nests_deeper_than`).
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
         for name in [
             "issue_updated_large.json",
@@ -469,37 +423,12 @@ mod tests {
             "test_drop_request_without_changelog.json",
         ] {
             let body = std::fs::read(format!("{dir}/{name}")).expect("fixture");
-            assert!(count_openers(&body) <= MAX_DEPTH, "{name}");
-            assert!(!too_deep(&body, MAX_DEPTH), "{name}");
-            assert!(!too_deep_exact(&body, MAX_DEPTH), "{name}");
-        }
-        assert_eq!(count_openers(b""), 0);
-        assert_eq!(count_openers(b"{[\"{[\"]}"), 4);
-        // More than 255 openers (the per-chunk counter must not wrap).
-        assert_eq!(count_openers(&[b'['; 1000]), 1000);
-        assert_eq!(count_openers(&[b'{'; 128]), 128);
-        // Exactly MAX_DEPTH levels is accepted, one more is not.
-        let nest = |n: usize| {
-            let mut v = vec![b'['; n];
-            v.extend(std::iter::repeat_n(b']', n));
-            v
-        };
-        assert!(!too_deep(&nest(MAX_DEPTH), MAX_DEPTH));
-        assert!(too_deep(&nest(MAX_DEPTH + 1), MAX_DEPTH));
-        // Many openers but shallow: the exact scan decides.
-        let wide = b"[]".repeat(500);
-        assert!(!too_deep(&wide, MAX_DEPTH));
-    }
-
-    proptest::proptest! {
-        /// Invariant: the counting shortcut never changes the answer of the exact depth scan,
-        /// for any mix of brackets, quotes, backslashes and other bytes, at any limit.
-        #[test]
-        fn too_deep_matches_exact_scan(
-            body in proptest::collection::vec(proptest::sample::select(b"{}[]\"\\ a".to_vec()), 0..600),
-            max in 0usize..200,
-        ) {
-            proptest::prop_assert_eq!(too_deep(&body, max), too_deep_exact(&body, max));
+            let openers = body.iter().filter(|&&b| b == b'{' || b == b'[').count();
+            assert!(openers <= MAX_DEPTH, "{name}");
+            assert!(
+                !jira_webhook_model::nests_deeper_than(&body, MAX_DEPTH),
+                "{name}"
+            );
         }
     }
 
@@ -687,13 +616,28 @@ mod tests {
                 .map(|a| a.len()),
             Some(1)
         );
-        // A member name the scanner does not take (an escape) keeps the objects whole.
+        // A member name with an escape is read by its decoded name, as `LeanEvent` reads it,
+        // and the rest is still left out.
         let escaped = body.replace(r#""displayName""#, r#""display\u004eame""#);
         let stored = inbox_form(escaped.as_bytes()).expect("relevant");
-        assert!(stored.windows(10).any(|w| w == b"avatarUrls"));
+        assert!(!stored.windows(10).any(|w| w == b"avatarUrls"));
         assert_eq!(
-            LeanEvent::from_slice(&stored).ok(),
-            LeanEvent::from_slice(escaped.as_bytes()).ok()
+            LeanEvent::from_slice(&stored)
+                .ok()
+                .as_ref()
+                .map(worker_view),
+            LeanEvent::from_slice(escaped.as_bytes())
+                .ok()
+                .as_ref()
+                .map(worker_view)
+        );
+        assert_eq!(
+            LeanEvent::from_slice(&stored)
+                .ok()
+                .as_ref()
+                .and_then(|e| e.assignee()?.display_name.as_str().map(str::to_owned))
+                .as_deref(),
+            Some("Bob")
         );
     }
 }

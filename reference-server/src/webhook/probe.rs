@@ -1,19 +1,21 @@
-//! The one parse of a delivery body on the webhook path: what classification reads (event
-//! name, issue key, changelog) and, in the same pass, the members the worker reads, kept as
-//! borrowed raw JSON text so that the inbox's lean form is cut from the body instead of parsed
-//! and serialised again ([`LeanParts`]).
+//! The one parse of a delivery body on the webhook path ([`Probe`]): what classification reads
+//! (event name, issue key, changelog) and, in the same pass, the members the inbox's stored
+//! form keeps, as borrowed raw JSON text ([`Probe::stored`]).
 //!
-//! Everything else is skipped (checked for JSON syntax, not kept). [`Probe::read`] tries the
-//! hand-written reader of [`super::scan`] first and falls back to the serde reader below for
-//! anything it does not take.
+//! Everything else is skipped (checked for JSON syntax, not kept). This module is the serde
+//! reader, which decides every edge case; the hand-written fast path ([`super::scan`]) gives
+//! the same [`Probe`] for the common shape, and `super::read` tries it first.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use jira_webhook_model::{LeanEvent, Project, Status, User};
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+
+use crate::inbox::stored::{
+    FieldsObject, Members, StoredDelivery, StoredFields, StoredIssue, raw_value,
+};
 
 /// What the hot path reads of a delivery (borrowed raw JSON text, everything else skipped).
 /// Each raw member is the value's text without the whitespace around it.
@@ -41,17 +43,8 @@ pub(super) struct ProbeIssue<'a> {
 }
 
 impl<'a> Probe<'a> {
-    /// Reads a body: `None` when it is not JSON, or JSON of a shape these types do not take
-    /// (say, a repeated `issue`, or an `issue` that is not an object or `null`).
-    ///
-    /// With it, what the stored form keeps of `status`, `assignee` and `project` ([`Kept`]):
-    /// only the scanner gives those (the serde reader leaves them empty, and the stored form
-    /// then keeps the objects whole).
-    pub fn read(body: &'a [u8]) -> Option<(Self, Kept<'a>)> {
-        super::scan::probe(body).or_else(|| Some((Self::read_with_serde(body)?, Kept::default())))
-    }
-
-    /// [`Probe::read`] with the serde reader only (the reference for the scanner).
+    /// Reads a body with serde: `None` when it is not JSON, or JSON of a shape these types
+    /// do not take (say, a repeated `issue`, or an `issue` that is not an object or `null`).
     pub fn read_with_serde(body: &'a [u8]) -> Option<Self> {
         serde_json::from_slice(body).ok()
     }
@@ -215,193 +208,40 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 }
 
-/// The members of `status`, `assignee` and `project` that the stored form keeps, as
-/// `(name, raw value)` in body order, for each one the scanner read as an object (`None`:
-/// kept whole).
+/// The members of the issue's `status`, `assignee` and `project` that the stored form keeps,
+/// as the fast path picked them out while reading (`None`: not picked; the serde reader picks
+/// none).
 #[derive(Debug, Default)]
-pub(super) struct Kept<'a>(pub [Option<Vec<(&'a str, &'a str)>>; 3]);
+pub(super) struct Picked<'a>(pub [Option<Members<'a>>; 3]);
 
-/// The member names of the issue's `status`, `assignee` and `project` that the stored form
-/// keeps: all that the worker reads of them (`Worker::resolve_user`, `Worker::status_pair` and
-/// the project key), so that the worker does not parse avatars, URLs and the like. The same
-/// lists, as model fields, are in [`worker_view`].
-pub(super) const KEPT_MEMBERS: [&[&str]; 3] = [
-    &["id", "name", "statusCategory"],
-    &["name", "key", "accountId", "displayName", "emailAddress"],
-    &["id", "key"],
-];
-
-/// What the worker reads of a delivery: `event` with the issue's `status`, `assignee` and
-/// `project` cut down to the members of [`KEPT_MEMBERS`]. The stored form of a body reads to
-/// the same view as the body (tests and the `webhook_body` fuzz target).
-pub(crate) fn worker_view(event: &LeanEvent) -> LeanEvent {
-    let mut view = event.clone();
-    let Some(fields) = view.issue.value_mut().and_then(|i| i.fields.value_mut()) else {
-        return view;
-    };
-    if let Some(s) = fields.status.value_mut() {
-        let mut kept = Status::default();
-        kept.id = std::mem::take(&mut s.id);
-        kept.name = std::mem::take(&mut s.name);
-        kept.status_category = std::mem::take(&mut s.status_category);
-        *s = kept;
-    }
-    if let Some(u) = fields.assignee.value_mut() {
-        let mut kept = User::default();
-        kept.name = std::mem::take(&mut u.name);
-        kept.key = std::mem::take(&mut u.key);
-        kept.account_id = std::mem::take(&mut u.account_id);
-        kept.display_name = std::mem::take(&mut u.display_name);
-        kept.email_address = std::mem::take(&mut u.email_address);
-        *u = kept;
-    }
-    if let Some(p) = fields.project.value_mut() {
-        let mut kept = Project::default();
-        kept.id = std::mem::take(&mut p.id);
-        kept.key = std::mem::take(&mut p.key);
-        *p = kept;
-    }
-    view
-}
-
-/// The members of a relevant delivery that the worker reads (`jira_webhook_model::LeanEvent`),
-/// borrowed from the body as raw JSON: `timestamp`, `webhookEvent`, the issue's `id`, `key`,
-/// and its fields' `status`, `assignee` and `project`, and the `changelog`.
-#[derive(Debug)]
-pub(super) struct LeanParts<'a> {
-    timestamp: Option<&'a str>,
-    event: Option<&'a str>,
-    issue_id: Option<&'a str>,
-    issue_key: Option<&'a str>,
-    fields: LeanFields<'a>,
-    changelog: &'a str,
-}
-
-/// The issue's `fields` in the lean form.
-#[derive(Debug)]
-enum LeanFields<'a> {
-    Absent,
-    Null,
-    /// `status`, `assignee`, `project`: raw, and what is kept of each.
-    Object([Option<&'a str>; 3], Kept<'a>),
-}
-
-impl<'a> LeanParts<'a> {
-    /// The parts of a probe with a truthy `changelog`, when the lean form can say the same as
+impl<'a> Probe<'a> {
+    /// The stored form of a delivery with this truthy `changelog`, when it can say the same as
     /// the body: `issue` is an object and its `fields` an object, `null` or absent. `None`
     /// otherwise (the body is then kept whole).
-    pub fn of(probe: &Probe<'a>, changelog: &'a str, kept: Kept<'a>) -> Option<Self> {
-        let issue = probe.issue.as_ref()?;
+    pub fn stored(&self, changelog: &'a str, picked: Picked<'a>) -> Option<StoredDelivery<'a>> {
+        let issue = self.issue.as_ref()?;
         let fields = match &issue.fields {
-            None => LeanFields::Absent,
-            Some(ProbeFields::Null) => LeanFields::Null,
+            None => StoredFields::Absent,
+            Some(ProbeFields::Null) => StoredFields::Null,
             Some(ProbeFields::Object {
                 status,
                 assignee,
                 project,
-            }) => LeanFields::Object([*status, *assignee, *project], kept),
+            }) => StoredFields::Object(
+                FieldsObject::of([*status, *assignee, *project], picked.0).ok()?,
+            ),
             Some(ProbeFields::NotObject) => return None,
         };
-        Some(LeanParts {
-            timestamp: probe.timestamp,
-            event: probe.webhook_event,
-            issue_id: issue.id,
-            issue_key: issue.key,
-            fields,
-            changelog,
+        let raw = |text: Option<&'a str>| text.map(raw_value).transpose();
+        Some(StoredDelivery {
+            timestamp: raw(self.timestamp).ok()?,
+            webhook_event: raw(self.webhook_event).ok()?,
+            issue: StoredIssue {
+                id: raw(issue.id).ok()?,
+                key: raw(issue.key).ok()?,
+                fields,
+            },
+            changelog: raw_value(changelog).ok()?,
         })
-    }
-
-    /// The lean form: a JSON object with only these members, each value copied verbatim, so
-    /// `LeanEvent` reads it to the same [`worker_view`] as the whole body.
-    pub fn encode(&self) -> Vec<u8> {
-        let len = |r: Option<&str>| r.map_or(0, str::len);
-        let fields = match &self.fields {
-            LeanFields::Object(f, _) => *f,
-            LeanFields::Absent | LeanFields::Null => [None; 3],
-        };
-        let mut out = Vec::with_capacity(
-            128 + len(self.timestamp)
-                + len(self.event)
-                + len(self.issue_id)
-                + len(self.issue_key)
-                + fields.into_iter().map(len).sum::<usize>()
-                + self.changelog.len(),
-        );
-        let mut top = Object::open(&mut out);
-        top.raw("timestamp", self.timestamp);
-        top.raw("webhookEvent", self.event);
-        top.name("issue");
-        let mut issue = Object::open(&mut *top.out);
-        issue.raw("id", self.issue_id);
-        issue.raw("key", self.issue_key);
-        match &self.fields {
-            LeanFields::Absent => {}
-            LeanFields::Null => issue.raw_str("fields", "null"),
-            LeanFields::Object(raw, Kept(kept)) => {
-                issue.name("fields");
-                let mut f = Object::open(&mut *issue.out);
-                for ((name, raw), kept) in
-                    ["status", "assignee", "project"].iter().zip(raw).zip(kept)
-                {
-                    match (raw, kept) {
-                        (None, _) => {}
-                        (Some(raw), None) => f.raw_str(name, raw),
-                        (Some(_), Some(members)) => {
-                            f.name(name);
-                            let mut m = Object::open(&mut *f.out);
-                            for (member, value) in members {
-                                m.raw_str(member, value);
-                            }
-                            m.close();
-                        }
-                    }
-                }
-                f.close();
-            }
-        }
-        issue.close();
-        top.raw("changelog", Some(self.changelog));
-        top.close();
-        out
-    }
-}
-
-/// A JSON object being written member by member.
-struct Object<'o> {
-    out: &'o mut Vec<u8>,
-    first: bool,
-}
-
-impl<'o> Object<'o> {
-    fn open(out: &'o mut Vec<u8>) -> Self {
-        out.push(b'{');
-        Object { out, first: true }
-    }
-
-    /// Writes `"name":` (names here are plain ASCII and need no escaping).
-    fn name(&mut self, name: &str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
-    }
-
-    fn raw(&mut self, name: &str, value: Option<&str>) {
-        if let Some(v) = value {
-            self.raw_str(name, v);
-        }
-    }
-
-    fn raw_str(&mut self, name: &str, json: &str) {
-        self.name(name);
-        self.out.extend_from_slice(json.as_bytes());
-    }
-
-    fn close(self) {
-        self.out.push(b'}');
     }
 }

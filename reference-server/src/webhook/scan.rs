@@ -23,14 +23,18 @@
 //! and by the `webhook_body` fuzz target).
 
 use super::MAX_DEPTH;
-use super::probe::{KEPT_MEMBERS, Kept, Probe, ProbeFields, ProbeIssue};
+use super::probe::{Picked, Probe, ProbeFields, ProbeIssue};
+use crate::inbox::stored::{PROJECT_MEMBERS, STATUS_MEMBERS, USER_MEMBERS};
+
+/// The member lists of the issue's `status`, `assignee` and `project`, by slot.
+const KEPT: [&[&str]; 3] = [STATUS_MEMBERS, USER_MEMBERS, PROJECT_MEMBERS];
 
 /// Reads `body` as the serde reader would, or `None` (see the module docs); with it, the
 /// members of the issue's `status`, `assignee` and `project` that the stored form keeps.
-pub(super) fn probe(body: &[u8]) -> Option<(Probe<'_>, Kept<'_>)> {
+pub(super) fn probe(body: &[u8]) -> Option<(Probe<'_>, Picked<'_>)> {
     let mut s = Scanner { b: body, i: 0 };
     let mut p = Probe::default();
-    let mut kept = Kept::default();
+    let mut picked = Picked::default();
     let mut seen = [false; 4];
     s.object(|s, name| {
         let slot = match name {
@@ -46,13 +50,13 @@ pub(super) fn probe(body: &[u8]) -> Option<(Probe<'_>, Kept<'_>)> {
         match slot {
             0 => p.timestamp = Some(s.raw()?),
             1 => p.webhook_event = Some(s.raw()?),
-            2 => s.issue(&mut p.issue, &mut kept)?,
+            2 => s.issue(&mut p.issue, &mut picked)?,
             _ => p.changelog = Some(s.raw()?).filter(|r| *r != "null"),
         }
         Some(())
     })?;
     s.ws();
-    (s.i == body.len()).then_some((p, kept))
+    (s.i == body.len()).then_some((p, picked))
 }
 
 struct Scanner<'a> {
@@ -125,7 +129,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The issue into `out`: an object, or `null` (`None`).
-    fn issue(&mut self, out: &mut Option<ProbeIssue<'a>>, kept: &mut Kept<'a>) -> Option<()> {
+    fn issue(&mut self, out: &mut Option<ProbeIssue<'a>>, picked: &mut Picked<'a>) -> Option<()> {
         self.ws();
         if self.peek()? == b'n' {
             return self.literal(b"null");
@@ -145,7 +149,7 @@ impl<'a> Scanner<'a> {
             match slot {
                 0 => issue.id = Some(s.raw()?),
                 1 => issue.key = Some(s.raw()?),
-                _ => issue.fields = Some(s.fields(kept)?),
+                _ => issue.fields = Some(s.fields(picked)?),
             }
             Some(())
         })?;
@@ -154,7 +158,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The issue's fields: an object (a repeated member counts once, the last one) or `null`.
-    fn fields(&mut self, kept: &mut Kept<'a>) -> Option<ProbeFields<'a>> {
+    fn fields(&mut self, picked: &mut Picked<'a>) -> Option<ProbeFields<'a>> {
         self.ws();
         if self.peek()? == b'n' {
             return self.literal(b"null").map(|()| ProbeFields::Null);
@@ -167,9 +171,9 @@ impl<'a> Scanner<'a> {
                 b"project" => 2,
                 _ => return s.skip(MAX_DEPTH - 3),
             };
-            let (text, members) = s.raw_keeping(KEPT_MEMBERS[slot])?;
+            let (text, members) = s.raw_keeping(KEPT[slot])?;
             raw[slot] = Some(text);
-            kept.0[slot] = members;
+            picked.0[slot] = members;
             Some(())
         })?;
         let [status, assignee, project] = raw;
@@ -185,8 +189,8 @@ impl<'a> Scanner<'a> {
     #[allow(clippy::type_complexity)]
     fn raw_keeping(
         &mut self,
-        names: &[&str],
-    ) -> Option<(&'a str, Option<Vec<(&'a str, &'a str)>>)> {
+        names: &'static [&'static str],
+    ) -> Option<(&'a str, Option<Vec<(&'static str, &'a str)>>)> {
         self.ws();
         if self.peek()? != b'{' {
             return Some((self.raw()?, None));
@@ -194,10 +198,10 @@ impl<'a> Scanner<'a> {
         let start = self.i;
         let mut members = Vec::with_capacity(names.len());
         self.object(|s, name| {
-            if !names.iter().any(|n| n.as_bytes() == name) {
+            let Some(n) = names.iter().find(|n| n.as_bytes() == name) else {
                 return s.skip(MAX_DEPTH - 4);
-            }
-            members.push((std::str::from_utf8(name).ok()?, s.raw()?));
+            };
+            members.push((*n, s.raw()?));
             Some(())
         })?;
         let text = std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
@@ -413,17 +417,16 @@ mod tests {
 
     #[test]
     fn known_answers() {
-        let p = probe(
+        let (p, kept) = probe(
             br#" {"timestamp" : 17, "webhookEvent":"jira:issue_updated","user":{"a":[1,2.5e-3,true,null,"\u00e9\n"]},
                 "issue":{"id":"10","key":"APP-1","fields":{"status":{"id":"3"},"assignee":null,"description":"x\\y","status":{"id":"4"}}},
                 "changelog": {"items":[]} } "#,
         )
         .expect("read");
-        let (p, kept) = p;
         assert_eq!(p.timestamp, Some("17"));
         assert_eq!(p.webhook_event, Some("\"jira:issue_updated\""));
         assert_eq!(p.changelog, Some("{\"items\":[]}"));
-        let issue = p.issue.expect("issue");
+        let issue = p.issue.as_ref().expect("issue");
         assert_eq!(issue.key, Some("\"APP-1\""));
         assert_eq!(
             issue.fields,
@@ -437,8 +440,15 @@ mod tests {
         assert_eq!(kept.0[0], Some(vec![("id", "\"4\"")]));
         assert_eq!(kept.0[1], None, "assignee is null");
         assert_eq!(kept.0[2], None, "no project");
-        let (_, kept) = probe(
-            br#"{"issue":{"fields":{"assignee":{"self":"u","name":"amy","avatarUrls":{"a":"b"},"name":"bob","emailAddress":null}}}}"#,
+        let stored = p
+            .stored(p.changelog.expect("changelog"), kept)
+            .expect("stored form");
+        assert_eq!(
+            String::from_utf8(stored.encode()).expect("utf-8"),
+            r#"{"timestamp":17,"webhookEvent":"jira:issue_updated","issue":{"id":"10","key":"APP-1","fields":{"status":{"id":"4"},"assignee":null}},"changelog":{"items":[]}}"#
+        );
+        let (p, kept) = probe(
+            br#"{"issue":{"fields":{"assignee":{"self":"u","name":"amy","avatarUrls":{"a":"b"},"name":"bob","emailAddress":null}}},"changelog":{"id":1}}"#,
         )
         .expect("read");
         assert_eq!(
@@ -448,6 +458,15 @@ mod tests {
                 ("name", "\"bob\""),
                 ("emailAddress", "null")
             ])
+        );
+        assert_eq!(
+            String::from_utf8(
+                p.stored(p.changelog.expect("changelog"), kept)
+                    .expect("stored")
+                    .encode()
+            )
+            .expect("utf-8"),
+            r#"{"issue":{"fields":{"assignee":{"name":"amy","name":"bob","emailAddress":null}}},"changelog":{"id":1}}"#
         );
         assert_eq!(
             probe(b"{\"changelog\":null,\"issue\":null}").map(|(p, _)| p.changelog),
