@@ -1,5 +1,5 @@
 //! Bodies of the fuzz targets that exercise this crate. `fuzz/fuzz_targets/<name>.rs` calls
-//! them through `libfuzzer_sys::fuzz_target!`, and `tests/fuzz_corpus.rs` replays the committed
+//! them through `libfuzzer_sys::fuzz_target!`, and `tests/server/fuzz_corpus.rs` replays the committed
 //! corpora through them in an ordinary test. Not a stable API.
 //!
 //! Each function must never panic on any input; the `assert!`s state the invariants (a failed

@@ -257,7 +257,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
 /// outlives the server. It ends by itself once every `StoreFlush` handle is gone, after the
 /// flush in flight. Aborting it instead is not enough: an aborted task's flush keeps running on
 /// the blocking pool with its own store handle, and a restart on the same directory then fails
-/// with "could not acquire lock" (seen once in `tests/end_to_end.rs`). Aborted after 10 s, in
+/// with "could not acquire lock" (seen once in `tests/server/end_to_end.rs`). Aborted after 10 s, in
 /// case a handle is still held somewhere.
 async fn stop_flusher(mut flusher: tokio::task::JoinHandle<()>) {
     if tokio::time::timeout(Duration::from_secs(10), &mut flusher)

@@ -35,6 +35,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
+    // Every connection task, so that `serve` returns only once each has ended and dropped its
+    // handle on the state (and so on the store, whose directory lock a restart in the same
+    // process needs). Finished tasks are reaped at each accept.
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -53,7 +57,8 @@ pub async fn serve(
                         .max_buf_size(64 * 1024);
                     let conn = builder.serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
+                    while connections.try_join_next().is_some() {}
+                    connections.spawn(async move {
                         if let Err(e) = conn.await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
@@ -75,4 +80,6 @@ pub async fn serve(
             tracing::warn!("grace period over; closing remaining connections");
         }
     }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }

@@ -8,7 +8,8 @@
 //!
 //! Why not a sled tree: sled's `flush()` writes out every dirty buffer of the whole database,
 //! one `sync_file_range` per buffer, including the worker's writes; under load it took 3-6 ms
-//! and batched only 3-7 deliveries (see BENCHMARKS.md), and each 11 KB body was written about
+//! and batched only 3-7 deliveries (docs/decisions/0001-inbox-log-group-commit.md), and each
+//! 11 KB body was written about
 //! 2.5 times. A dedicated log writes each body once and syncs only what the batch appended.
 //!
 //! The worker reads pending deliveries in sequence order from an in-memory index (bodies are
@@ -50,7 +51,7 @@ const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// hand-off per sync. So a batch starts syncing beside another only once the oldest running
 /// sync has taken [`SLOW_SYNC`]; on a local SSD with spare segments (about 0.2-0.4 ms per
 /// sync) that keeps one sync in flight, which gave 7-16% more throughput than two in
-/// alternating pairs (BENCHMARKS.md).
+/// alternating pairs (docs/decisions/0003-one-sync-in-flight.md).
 const MAX_SYNCS_IN_FLIGHT: usize = 4;
 /// How long the oldest running sync must have taken before another batch may sync beside it.
 const SLOW_SYNC: std::time::Duration = std::time::Duration::from_millis(2);

@@ -21,7 +21,8 @@
 //! time ([`prepare_spare`]), renamed into place when a segment is needed ([`create`]) and then
 //! written from its start. Its blocks and length are already durable, so the `fdatasync` after
 //! each batch writes data only, with no journal commit for a new size or new blocks; on ext4
-//! that halved both the sync's latency and its CPU time (BENCHMARKS.md). Zeros where a record
+//! that halved both the sync's latency and its CPU time
+//! (docs/decisions/0002-inbox-spare-and-recycled-segments.md). Zeros where a record
 //! would start are the unwritten rest of such a file, and end the segment cleanly.
 //!
 //! Once a spare has been used, applied segments take its place: the first applied segment is
@@ -320,7 +321,7 @@ fn fill_zeros(path: &Path, size: u64, cancel: &AtomicBool) -> io::Result<bool> {
 /// filesystem from freeing and allocating 32 MiB per rotation. On ext4 mounted with `discard`
 /// (this machine's disks), freed blocks are discarded at the next journal commit, and inbox
 /// syncs queued behind that took 20-24 ms, two or three times after every deletion
-/// (BENCHMARKS.md, stop 14).
+/// (docs/decisions/0002-inbox-spare-and-recycled-segments.md).
 pub fn retire(dir: &Path, segment: &Path, min_len: u64) -> io::Result<bool> {
     let kept = dir.join(SPARE_RECYCLED);
     // Only this function creates `kept`, so nothing can create it between this check and the

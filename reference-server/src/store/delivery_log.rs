@@ -10,7 +10,8 @@
 //! replaces that entry.
 //!
 //! Why chunks: one sled insert per delivery was the largest part of the worker's writes, which
-//! lengthen the inbox's syncs (BENCHMARKS.md, stops 13 and 14). With about 12 deliveries per
+//! lengthen the inbox's syncs (docs/decisions/0005-delivery-log-chunks.md). With about 12
+//! deliveries per
 //! batch under load, a chunk is one insert instead of 12.
 //!
 //! Finding an entry takes the chunk with the greatest key at or below the entry's: a chunk
