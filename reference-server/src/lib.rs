@@ -21,11 +21,16 @@
 //! # }
 //! ```
 //!
-//! Modules: [`config`] (CLI), [`server`] (start/stop), [`http`] (hyper server, router, errors),
-//! [`webhook`] (the webhook endpoint), [`inbox`] (durable inbox with group commit), [`worker`]
-//! (applies deliveries through `assignee-sync`), [`store`] (sled), [`api`] (admin API),
-//! [`metrics`], [`jira`] (install logic on the `jira-client` crate, webhook token). The
-//! simulated Jira used by the tests and the walk-through is the `jira-sim` crate.
+//! The library is the server's modules, public where a test, the load harness, a bench or a
+//! fuzz target needs them: [`config`] (CLI and [`config::ServeConfig`]), [`server`] (start and
+//! stop), [`store`] (the sled store, opened by the load harness after a run to check the
+//! delivery log), [`inbox`] (the durable inbox), [`webhook`] (the endpoint's classifier),
+//! [`jira`] (the install pipeline on the `jira-client` crate, and the webhook token), [`api`]
+//! (the admin API; its bulk import's limits), [`app`], [`metrics`], [`secret`], [`time`]. The
+//! HTTP server and router (`http`), the background worker (`worker`) and the per-integration
+//! Jira clients (`integration_jira`) are private. `docs/architecture.md` walks the data path
+//! through all of them. The simulated Jira used by the tests and the walk-through is the
+//! `jira-sim` crate.
 
 pub mod api;
 pub mod app;
@@ -33,9 +38,9 @@ pub mod config;
 /// Fuzz target bodies (not a stable API).
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod http;
+pub(crate) mod http;
 pub mod inbox;
-pub mod integration_jira;
+pub(crate) mod integration_jira;
 pub mod jira;
 pub mod metrics;
 pub mod secret;
@@ -43,4 +48,4 @@ pub mod server;
 pub mod store;
 pub mod time;
 pub mod webhook;
-pub mod worker;
+pub(crate) mod worker;

@@ -1,9 +1,9 @@
 //! Admin API `/api/v1/*` (bearer token checked by the router).
 
 pub mod import;
-pub mod install;
-pub mod integrations;
-pub mod tracker;
+pub(crate) mod install;
+pub(crate) mod integrations;
+pub(crate) mod tracker;
 
 use bytes::Bytes;
 use http::Method;

@@ -2,7 +2,7 @@
 //!
 //! A request hands its body to the *writer* task and waits. The writer takes every delivery
 //! waiting, gives each a sequence number, appends them to the current segment file in one
-//! `write` and makes them durable with one `fdatasync` (see [`segment`] for the format), then
+//! `write` and makes them durable with one `fdatasync` (see `segment.rs` for the format), then
 //! answers them all: N concurrent requests cost one disk sync instead of N. Only then does the
 //! webhook endpoint answer 200.
 //!
@@ -22,9 +22,9 @@
 //! On start the segments are read back: a delivery whose delivery-log record is final is
 //! skipped, every other one is pending again (applying twice is harmless: sync is idempotent).
 
-pub mod segment;
+pub(crate) mod segment;
 mod seq;
-pub mod stored;
+pub(crate) mod stored;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -352,7 +352,7 @@ impl Inbox {
     }
 
     /// Records the final delivery log entries of applied entries of one integration (in
-    /// increasing sequence order; one delivery-log chunk, see [`crate::store::delivery_log`])
+    /// increasing sequence order; one delivery-log chunk, see `store/delivery_log.rs`)
     /// and drops them from the inbox.
     pub fn complete(
         &self,

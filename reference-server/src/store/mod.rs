@@ -12,12 +12,12 @@
 //! so `\0` never appears inside a key part.
 
 mod cache;
-pub mod delivery_log;
+pub(crate) mod delivery_log;
 pub mod flush;
-pub mod import;
+pub(crate) mod import;
 mod moves;
 pub mod records;
-pub mod sync;
+pub(crate) mod sync;
 
 use std::collections::HashMap;
 use std::sync::Arc;
