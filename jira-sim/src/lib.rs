@@ -67,6 +67,8 @@
 
 mod payload;
 mod server;
+#[cfg(feature = "wiremock")]
+pub mod wiremock;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

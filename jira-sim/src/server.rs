@@ -19,7 +19,7 @@ use super::{AccessToken, RecordedRequest, RequestToken, Shared, SimWebhook};
 
 const MAX_BODY: usize = 1024 * 1024;
 #[allow(clippy::duration_suboptimal_units)] // from_mins is const only since 1.91 (MSRV 1.88)
-const TIMESTAMP_WINDOW: Duration = Duration::from_secs(300);
+pub(crate) const TIMESTAMP_WINDOW: Duration = Duration::from_secs(300);
 
 pub(super) async fn serve(
     listener: TcpListener,

@@ -96,10 +96,7 @@ async fn request_token_with_callback_signs_oauth_callback() {
 async fn access_token_is_signed_with_the_request_token_and_the_verifier() {
     let jira = Scenario::start().await;
     jira.on("POST", ACCESS_TOKEN)
-        .and(
-            crate::signature::OAuthSigned::new("sentry-bot", Some("req-token"))
-                .with_verifier("v 1"),
-        )
+        .and(crate::signature::signed("sentry-bot", Some("req-token")).with_verifier("v 1"))
         .text(
             200,
             "oauth_token=access-token&oauth_token_secret=access-token-secret",

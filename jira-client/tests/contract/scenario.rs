@@ -19,7 +19,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Match, MockBuilder, MockServer, Request, ResponseTemplate};
 
 use crate::fixtures::PRIVATE_KEY;
-use crate::signature::{OAuthSigned, assert_unique_nonces};
+use crate::signature::{assert_unique_nonces, signed};
 
 /// The consumer `key` with the fixture private key.
 pub fn consumer(key: &str) -> Consumer {
@@ -120,7 +120,7 @@ pub struct Stub<'a> {
 impl Stub<'_> {
     /// Only requests signed by `consumer_key` (RSA-SHA1, fixture key) with `token`.
     pub fn signed(self, consumer_key: &str, token: Option<&str>) -> Self {
-        self.and(OAuthSigned::new(consumer_key, token))
+        self.and(signed(consumer_key, token))
     }
 
     /// Any other matcher.

@@ -9,7 +9,7 @@ use crate::support_jira;
 
 use std::time::Duration;
 
-use crate::support_jira::{OAuthSigned, PRIVATE_KEY, assert_unique_nonces, on};
+use crate::support_jira::{PRIVATE_KEY, assert_unique_nonces, on, signed};
 use jira_client::{Auth, ClientOptions, JiraError, WebhookApi, WebhookDeletion, WebhookSpec};
 use reference_server::jira::install::{self, InstallError, InstallRequest, PatInstallRequest};
 use reference_server::jira::webhook_token;
@@ -54,7 +54,7 @@ fn pending(server: &MockServer, consumer_key: &str) -> install::PendingInstall {
 
 async fn mount_access_token(server: &MockServer, consumer_key: &str, verifier: &str) {
     on("POST", "/plugins/servlet/oauth/access-token")
-        .and(OAuthSigned::new(consumer_key, Some("req-token")).with_verifier(verifier))
+        .and(signed(consumer_key, Some("req-token")).with_verifier(verifier))
         .reply(
             ResponseTemplate::new(200)
                 .set_body_string("oauth_token=access-token&oauth_token_secret=access-token-secret"),
@@ -66,7 +66,7 @@ async fn mount_access_token(server: &MockServer, consumer_key: &str, verifier: &
 
 async fn mount_server_info(server: &MockServer, consumer_key: &str, body: &str) {
     on("GET", "/rest/api/2/serverInfo")
-        .and(OAuthSigned::new(consumer_key, Some("access-token")))
+        .and(signed(consumer_key, Some("access-token")))
         .reply(
             ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "application/json"),
         )
@@ -114,7 +114,7 @@ fn token_of(webhook_url: &str) -> String {
 async fn start_oauth_strips_trailing_slashes_and_returns_the_authorize_url() {
     let server = MockServer::start().await;
     on("POST", "/plugins/servlet/oauth/request-token")
-        .and(OAuthSigned::new("sentry-bot", None))
+        .and(signed("sentry-bot", None))
         .reply(
             ResponseTemplate::new(200)
                 .set_body_string("oauth_token=req-token&oauth_token_secret=s"),
@@ -242,7 +242,7 @@ async fn request_token_timeout_says_timed_out_and_is_sent_once() {
 async fn full_oauth_install_on_jira_9_registers_the_legacy_webhook() {
     let server = jira_granting_access("sentry-bot", "callback-token", SERVER_INFO_V9).await;
     on("POST", "/rest/webhooks/1.0/webhook")
-        .and(OAuthSigned::new("sentry-bot", Some("access-token")))
+        .and(signed("sentry-bot", Some("access-token")))
         .and(header("content-type", "application/json"))
         .reply(ResponseTemplate::new(201).set_body_json(json!({
             "self": format!("{}/rest/webhooks/1.0/webhook/12", server.uri()),
@@ -325,7 +325,7 @@ async fn full_oauth_install_on_jira_9_registers_the_legacy_webhook() {
 async fn full_oauth_install_on_jira_10_uses_the_new_webhook_resource() {
     let server = jira_granting_access("sentry-bot", "callback-token", SERVER_INFO_V10).await;
     on("POST", "/rest/jira-webhook/1.0/webhooks")
-        .and(OAuthSigned::new("sentry-bot", Some("access-token")))
+        .and(signed("sentry-bot", Some("access-token")))
         .reply(ResponseTemplate::new(201).set_body_json(json!({"id": 7, "name": "x"})))
         .times(1)
         .mount(&server)
@@ -363,7 +363,7 @@ async fn external_id_is_truncated_to_64_characters() {
     let long_key = "a-very-long-consumer-key-that-when-combined-with-the-host-is-longer-than-64";
     let server = jira_granting_access(long_key, "v", SERVER_INFO_V9).await;
     on("POST", "/rest/webhooks/1.0/webhook")
-        .and(OAuthSigned::new(long_key, Some("access-token")))
+        .and(signed(long_key, Some("access-token")))
         .reply(ResponseTemplate::new(204))
         .times(1)
         .mount(&server)
