@@ -1,7 +1,5 @@
 //! Types that appear in the public API but cannot be named outside this crate.
 
-use std::fmt;
-
 /// The string an open enum keeps for a value this crate does not know (ruma's convention).
 ///
 /// It sits in the enum's hidden catch-all variant and cannot be named, built or read outside
@@ -9,11 +7,5 @@ use std::fmt;
 /// an unknown value by its string, an arm that would silently stop matching once a later
 /// version adds that value as a variant.
 #[doc(hidden)]
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PrivOwnedStr(pub(crate) Box<str>);
-
-impl fmt::Debug for PrivOwnedStr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
