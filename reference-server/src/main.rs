@@ -1,5 +1,7 @@
 //! `reference-server` binary: `serve`.
 
+use std::io::IsTerminal as _;
+
 use clap::Parser as _;
 use reference_server::config::{Cli, Command};
 use tracing_subscriber::EnvFilter;
@@ -15,6 +17,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
+        // Colour only on a terminal: escape codes in a log file or a journal are noise.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_env("REFERENCE_SERVER_LOG")
                 .unwrap_or_else(|_| EnvFilter::new("info")),

@@ -78,6 +78,22 @@ async fn run_until_sigterm(
     (out, err)
 }
 
+/// Log lines written to a pipe or a file carry no colour escape codes (issue 20, item 27).
+#[tokio::test]
+async fn logs_have_no_colour_codes_when_stdout_is_not_a_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, err) = run_until_sigterm(dir.path(), async |addr| {
+        let (status, _) = common::http(addr, Method::GET, "/healthz", &[], Vec::new()).await;
+        assert_eq!(status, StatusCode::OK);
+    })
+    .await;
+    assert!(out.contains("reference-server listening"), "{out}");
+    for (name, text) in [("stdout", &out), ("stderr", &err)] {
+        let first = text.lines().find(|l| l.contains('\u{1b}'));
+        assert_eq!(first, None, "escape codes on {name}");
+    }
+}
+
 #[tokio::test]
 async fn serve_generates_token_keeps_secrets_out_of_logs_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
