@@ -1,4 +1,5 @@
-//! `jira-sim` binary: a simulated Jira Server / Data Center with demo data, until Ctrl-C.
+//! `jira-sim` binary: a simulated Jira Server / Data Center with demo data, until Ctrl-C or
+//! SIGTERM.
 //!
 //! `cargo run -p jira-sim` listens on `127.0.0.1:8090`; `--help` lists the options.
 
@@ -69,7 +70,7 @@ impl Args {
     }
 }
 
-/// Runs the simulated Jira until Ctrl-C.
+/// Runs the simulated Jira until Ctrl-C or SIGTERM.
 async fn run(args: Args) -> Result<(), SimError> {
     let config = args.to_config()?;
     let jira = SimulatedJira::start(config).await?;
@@ -82,14 +83,38 @@ async fn run(args: Args) -> Result<(), SimError> {
          \x20 assign an issue (Jira then calls the registered webhook):\n\
          \x20   curl -X PUT -H 'Authorization: Bearer {pat}' -H 'Content-Type: application/json' \\\n\
          \x20        -d '{{\"name\":\"bob\"}}' {base}/rest/api/2/issue/APP-1/assignee\n\
-         Press Ctrl-C to stop.",
+         Press Ctrl-C to stop (or send SIGTERM).",
         version = args.jira_version,
         pat = args.pat,
         ck = args.consumer_key,
     );
-    let _ = tokio::signal::ctrl_c().await;
+    stop_signal().await;
     jira.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd and container runtimes send).
+async fn stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }
 
 #[tokio::main]

@@ -1,5 +1,5 @@
 //! The `jira-sim` binary: serves the demo Jira on the address given, prints how to use it, and
-//! stops with exit status 0 on Ctrl-C (SIGINT).
+//! stops with exit status 0 on Ctrl-C (SIGINT) and on SIGTERM.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -8,6 +8,18 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 
 #[tokio::test]
 async fn serves_the_demo_jira_until_sigint() {
+    serves_the_demo_jira_until("INT").await;
+}
+
+/// What `kill`, systemd and container runtimes send (issue 20, item 28).
+#[tokio::test]
+async fn serves_the_demo_jira_until_sigterm() {
+    serves_the_demo_jira_until("TERM").await;
+}
+
+/// Starts the binary, checks its first line and one REST call, sends `signal`, and checks that
+/// it exits 0 having printed how to use it.
+async fn serves_the_demo_jira_until(signal: &str) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jira-sim"))
         .args(["--listen", "127.0.0.1:0", "--jira-version", "10.3.6"])
         .env_remove("SIMULATED_JIRA_LISTEN")
@@ -48,13 +60,14 @@ async fn serves_the_demo_jira_until_sigint() {
 
     let pid = child.id().expect("pid").to_string();
     let signalled = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .arg(format!("-{signal}"))
+        .arg(&pid)
         .status()
         .expect("kill");
     assert!(signalled.success());
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await
-        .expect("exits after SIGINT")
+        .unwrap_or_else(|_| panic!("exits within 15 s after SIG{signal}"))
         .expect("wait");
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).await.expect("read");
