@@ -342,6 +342,33 @@ impl ChangeKind {
         field.map_or(ChangeKind::Other, Self::by_name)
     }
 
+    /// Recognises a changelog item from its `fieldId`, `field` and `fieldtype`: as
+    /// [`recognise`](Self::recognise), except that an item without `fieldId` whose `fieldtype`
+    /// is `custom` is a custom field whatever its name (a custom field named "Status",
+    /// "Assignee" or "Key" is not the system field), recognised only as a sprint field.
+    ///
+    /// ```
+    /// use jira_webhook_model::ChangeKind;
+    ///
+    /// assert_eq!(ChangeKind::recognise_item(None, Some("Status"), Some("jira")), ChangeKind::Status);
+    /// assert_eq!(ChangeKind::recognise_item(None, Some("Status"), Some("custom")), ChangeKind::Other);
+    /// assert_eq!(ChangeKind::recognise_item(None, Some("Sprint"), Some("custom")), ChangeKind::Sprints);
+    /// ```
+    pub fn recognise_item(
+        field_id: Option<&str>,
+        field: Option<&str>,
+        field_type: Option<&str>,
+    ) -> ChangeKind {
+        let custom = field_type.is_some_and(|t| t.trim().eq_ignore_ascii_case("custom"));
+        if field_id.is_none() && custom {
+            return match field.map(Self::by_name) {
+                Some(ChangeKind::Sprints) => ChangeKind::Sprints,
+                _ => ChangeKind::Other,
+            };
+        }
+        Self::recognise(field_id, field)
+    }
+
     fn by_name(name: &str) -> ChangeKind {
         let n = name.trim().to_ascii_lowercase();
         match n.as_str() {
@@ -486,9 +513,14 @@ fn set_delta(from: &[NamedRef], to: &[NamedRef]) -> (Vec<NamedRef>, Vec<NamedRef
 }
 
 impl ChangelogItem {
-    /// The kind of this item ([`ChangeKind::recognise`] on `fieldId` and `field`).
+    /// The kind of this item ([`ChangeKind::recognise_item`] on `fieldId`, `field` and
+    /// `fieldtype`).
     pub fn kind(&self) -> ChangeKind {
-        ChangeKind::recognise(self.field_id.as_str(), self.field.as_str())
+        ChangeKind::recognise_item(
+            self.field_id.as_str(),
+            self.field.as_str(),
+            self.field_type.as_str(),
+        )
     }
 
     /// The typed change this item describes.

@@ -159,6 +159,42 @@ fn field_recognition_by_id_and_display_name() {
     }
 }
 
+/// Without `fieldId`, `fieldtype: custom` decides: a custom field named like a system field
+/// is not that field (issue 20, item 13). With `fieldId` the id decides, as before.
+#[test]
+fn custom_fields_named_like_system_fields_are_not_those_fields() {
+    let cases = [
+        (None, "Status", Some("custom"), ChangeKind::Other),
+        (None, "Assignee", Some("custom"), ChangeKind::Other),
+        (None, "Key", Some("custom"), ChangeKind::Other),
+        (None, "Sprint", Some("custom"), ChangeKind::Sprints),
+        (None, "Status", Some("jira"), ChangeKind::Status),
+        (None, "Assignee", None, ChangeKind::Assignee),
+        (
+            Some("customfield_10073"),
+            "Status",
+            Some("custom"),
+            ChangeKind::Other,
+        ),
+        (Some("status"), "Status", Some("jira"), ChangeKind::Status),
+    ];
+    for (id, name, field_type, kind) in cases {
+        assert_eq!(
+            ChangeKind::recognise_item(id, Some(name), field_type),
+            kind,
+            "{id:?} {name} {field_type:?}"
+        );
+    }
+    // Through a parsed delivery: the custom "Status" item is not a status change.
+    let e = WebhookEvent::from_str(
+        r#"{"changelog":{"id":"1","items":[
+            {"field":"Status","fieldtype":"custom","from":"1","fromString":"Red","to":"2","toString":"Green"}
+        ]}}"#,
+    )
+    .expect("parses");
+    assert_eq!(e.status_change(), None);
+}
+
 #[test]
 fn list_fields_from_changelog() {
     let e = WebhookEvent::from_str(

@@ -19,6 +19,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use http::StatusCode;
+use jira_webhook_model::ChangeKind;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
@@ -45,12 +46,14 @@ fn candidate_keys<'a>(
     let mut keys = vec![issue_key?.clone()];
     let cl: ProbeChangelog<'a> = serde_json::from_str(changelog).ok()?;
     for item in cl.items.unwrap_or_default() {
-        let is_key = item
-            .field_id
-            .as_deref()
-            .or(item.field.as_deref())
-            .is_some_and(|f| f.eq_ignore_ascii_case("key"));
-        if is_key {
+        // Every shape the model recognises (`fieldId: issuekey`, `field: Key`, ...), as the
+        // worker reads it: a move this misses would be answered as unlinked and never stored.
+        let kind = ChangeKind::recognise_item(
+            item.field_id.as_deref(),
+            item.field.as_deref(),
+            item.field_type.as_deref(),
+        );
+        if kind == ChangeKind::IssueKey {
             keys.push(item.from_string?);
         }
     }
@@ -451,6 +454,49 @@ mod tests {
             classify(escaped),
             BodyClass::Relevant { keys: Some(k), .. } if k == ["APP-1"]
         ));
+    }
+
+    /// Every shape of an issue-key item the model recognises names the old key, so a move is
+    /// stored when the old key is linked (issue 20, item 12); a custom field named "Key" is not
+    /// a move (item 13).
+    #[test]
+    fn every_issue_key_shape_names_the_old_key() {
+        let body = |item: &str| {
+            format!(
+                r#"{{"issue":{{"key":"PLATFORM-45"}},"changelog":{{"id":"10197","items":[{item}]}}}}"#
+            )
+        };
+        let moves = [
+            r#"{"field":"Key","fieldtype":"jira","fromString":"APP-123","toString":"PLATFORM-45"}"#,
+            r#"{"field":"key","fromString":"APP-123","toString":"PLATFORM-45"}"#,
+            r#"{"field":"Key","fieldtype":"jira","fieldId":"issuekey","fromString":"APP-123","toString":"PLATFORM-45"}"#,
+            r#"{"field":"issuekey","fieldtype":"jira","fromString":"APP-123","toString":"PLATFORM-45"}"#,
+            r#"{"fieldId":"issuekey","fromString":"APP-123","toString":"PLATFORM-45"}"#,
+            r#"{"field":"Issue Key","fieldtype":"jira","fromString":"APP-123","toString":"PLATFORM-45"}"#,
+        ];
+        for item in moves {
+            assert!(
+                matches!(
+                    classify(body(item).as_bytes()),
+                    BodyClass::Relevant { keys: Some(k), .. } if k == ["PLATFORM-45", "APP-123"]
+                ),
+                "{item}"
+            );
+        }
+        let not_moves = [
+            r#"{"field":"Key","fieldtype":"custom","fromString":"APP-123","toString":"X"}"#,
+            r#"{"field":"Key","fieldtype":"custom","fieldId":"customfield_10100","fromString":"APP-123","toString":"X"}"#,
+            r#"{"field":"Rank","fieldtype":"custom","fromString":"APP-123","toString":"X"}"#,
+        ];
+        for item in not_moves {
+            assert!(
+                matches!(
+                    classify(body(item).as_bytes()),
+                    BodyClass::Relevant { keys: Some(k), .. } if k == ["PLATFORM-45"]
+                ),
+                "{item}"
+            );
+        }
     }
 
     #[test]

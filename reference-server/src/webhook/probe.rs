@@ -100,6 +100,8 @@ pub(super) struct ProbeItem<'a> {
     pub field: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "opt_cow", rename = "fieldId")]
     pub field_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow", rename = "fieldtype")]
+    pub field_type: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "opt_cow", rename = "fromString")]
     pub from_string: Option<Cow<'a, str>>,
 }

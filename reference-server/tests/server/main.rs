@@ -16,5 +16,6 @@ mod end_to_end;
 mod fuzz_corpus;
 mod hostile_input;
 mod installation;
+mod issue_moves;
 mod jira_contract;
 mod webhooks;
