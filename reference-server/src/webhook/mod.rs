@@ -218,14 +218,20 @@ fn truthy(v: &serde_json::Value) -> bool {
     }
 }
 
+/// The one answer to every refused webhook token, whatever the reason: a reason in the answer
+/// (unknown integration, bad signature, ...) would let anyone probe which external ids exist.
+/// The log keeps the reason.
+pub const BAD_TOKEN_MESSAGE: &str = "The webhook token was refused. Check the webhook URL \
+    registered in Jira, or re-install the integration; the server's log says why.";
+
 fn bad_token(state: &AppState, e: &dyn std::fmt::Display) -> Resp {
     // Never log the token itself.
-    tracing::warn!(error = %e, "webhook token rejected");
+    tracing::warn!(reason = %e, "webhook token rejected");
     state.metrics.webhook(WebhookOutcome::BadToken);
     response::error(&ApiError::new(
         StatusCode::BAD_REQUEST,
         "invalid_token",
-        e.to_string(),
+        BAD_TOKEN_MESSAGE,
     ))
 }
 

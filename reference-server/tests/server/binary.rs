@@ -123,6 +123,11 @@ async fn serve_generates_token_keeps_secrets_out_of_logs_and_stops_on_sigterm() 
     let logs = format!("{out}{err}");
     assert!(!logs.contains(secret_token), "{logs}");
     assert!(logs.contains("issue-updated/[redacted]/"), "{logs}");
+    // The answer is the same for every refused token; the log says why.
+    assert!(
+        logs.contains("webhook token rejected") && logs.contains("Could not find integration"),
+        "{logs}"
+    );
     assert!(logs.contains("store flushed"), "{logs}");
     assert_eq!(logs.matches(stored).count(), 1, "{logs}");
 

@@ -14,6 +14,7 @@ use base64::Engine as _;
 use http::{Method, StatusCode};
 use reference_server::jira::webhook_token;
 use reference_server::store::records::DeliveryState;
+use reference_server::webhook::BAD_TOKEN_MESSAGE;
 use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(5);
@@ -59,9 +60,46 @@ async fn test_post_token_missing_integration() {
         .webhook(&token, &fixture("test_post_update_assignee.json"))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let reply = String::from_utf8_lossy(&reply);
-    assert!(reply.contains("Could not find integration"), "{reply}");
-    assert!(!reply.contains(&token));
+    // Sentry answers "Could not find integration for token"; the answer here is the one every
+    // refused token gets (see `every_refused_token_gets_the_same_answer`), the log keeps why.
+    let reply: Value = serde_json::from_slice(&reply).expect("JSON error");
+    assert_eq!(reply["error"]["code"], "invalid_token", "{reply}");
+    assert_eq!(reply["error"]["message"], BAD_TOKEN_MESSAGE, "{reply}");
+    assert!(!reply.to_string().contains(&token));
+}
+
+/// Empty, not a JWT, no `id`, unknown integration, wrong signature, `alg: none`: one status
+/// and one body for all, so no answer tells which external ids exist (issue 20, item 20).
+#[tokio::test]
+async fn every_refused_token_gets_the_same_answer() {
+    let (server, _jira, id, _token) = installed().await;
+    let secret = secret_of(&server, &id);
+    let external = external_id_of(&server, &id);
+    let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let alg_none = format!(
+        "{}.{}.",
+        enc.encode(r#"{"alg":"none"}"#),
+        enc.encode(json!({"id": external}).to_string())
+    );
+    let tokens = [
+        "%20".to_owned(),
+        "not-a-jwt".to_owned(),
+        sign_hs256(r#"{"no":12345}"#, &secret),
+        webhook_token::issue("jira.example.org:unknown", &secret),
+        webhook_token::issue(&external, b"bad-secret"),
+        alg_none,
+    ];
+    let body = fixture("test_post_update_assignee.json");
+    let mut answers = Vec::new();
+    for token in &tokens {
+        let (status, reply) = server.webhook(token, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{token}");
+        answers.push(reply);
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    let reply: Value = serde_json::from_slice(&answers[0]).expect("JSON error");
+    assert_eq!(reply["error"]["message"], BAD_TOKEN_MESSAGE);
+    assert_eq!(server.inbox_len(), 0);
 }
 
 #[tokio::test]
