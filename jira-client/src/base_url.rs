@@ -63,6 +63,10 @@ impl BaseUrl {
 /// // Repaired by a WHATWG parser, but no `scheme://host` as written (found by fuzzing):
 /// assert!(normalize_base_url("https:/.e/xjiarample.com/").is_err());
 /// assert!(normalize_base_url("https:jira.example.com").is_err());
+/// // Whitespace or control characters inside (surrounding whitespace is trimmed):
+/// assert!(normalize_base_url("https://jira.example.com/ji ra").is_err());
+/// assert!(normalize_base_url("https://jira.exa\tmple.com").is_err());
+/// assert!(normalize_base_url(" https://jira.example.com ").is_ok());
 /// ```
 pub fn normalize_base_url(url: &str) -> Result<(String, String), JiraError> {
     let invalid = |reason: &str| JiraError::InvalidBaseUrl {
@@ -70,6 +74,13 @@ pub fn normalize_base_url(url: &str) -> Result<(String, String), JiraError> {
         reason: reason.to_owned(),
     };
     let trimmed = url.trim();
+    // The WHATWG parser drops tabs and newlines and percent-encodes spaces in the path, so such
+    // a URL would pass here and fail later, when a request to it is signed.
+    if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(
+            "the URL contains whitespace or a control character",
+        ));
+    }
     let parsed = url::Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(invalid("the scheme must be http or https"));
@@ -103,6 +114,29 @@ pub fn normalize_base_url(url: &str) -> Result<(String, String), JiraError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whitespace or a control character anywhere inside the URL is refused (the parser would
+    /// drop or encode it and signing would fail later).
+    #[test]
+    fn whitespace_and_control_characters_are_refused() {
+        for url in [
+            "https://jira.example.com/ji ra",
+            "https://jira.exa\tmple.com",
+            "https://jira.example.com/\njira",
+            "https://jira.example.com/\u{0}",
+            "https://jira.example.com/\u{7f}",
+            "https://jira.example.com/\u{85}jira",
+            "https://jira\u{a0}example.com",
+        ] {
+            let err = normalize_base_url(url).expect_err(url);
+            assert!(
+                err.to_string()
+                    .contains("whitespace or a control character"),
+                "{err}"
+            );
+        }
+        assert!(normalize_base_url("\t https://jira.example.com/jira \n").is_ok());
+    }
 
     #[test]
     fn base_url_validation_matches_sentry() {

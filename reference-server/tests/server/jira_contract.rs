@@ -587,6 +587,21 @@ fn validation_messages_match_sentry() {
         json!(["Enter a valid URL."])
     );
 
+    // Whitespace or control characters inside the URL: Sentry's invalid-URL message, not a
+    // failure later at signing (issue 20, item 19).
+    for url in [
+        "https://jira.example.com/ji ra",
+        "https://jira.exa\tmple.com",
+        "https://jira.example.com/\u{1}",
+    ] {
+        let bad = install::validate(&InstallRequest::new(url, "k", PRIVATE_KEY, true)).unwrap_err();
+        assert_eq!(
+            bad.fields().unwrap().get("url"),
+            ["Enter a valid URL."],
+            "{url:?}"
+        );
+    }
+
     let ok = install::validate(&InstallRequest::new(
         "https://jira.example.com:8443//",
         "k".repeat(200),
