@@ -17,6 +17,11 @@ use tokio::net::TcpListener;
 
 use crate::app::AppState;
 
+/// Largest request head (request line and headers) accepted: hyper's read buffer is capped at
+/// this, and [`router`] answers 431 to a head that arrived whole but is larger (hyper parses a
+/// head that fits in one read whatever its size).
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// Connection settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnSettings {
@@ -54,7 +59,7 @@ pub async fn serve(
                     builder
                         .timer(TokioTimer::new())
                         .header_read_timeout(settings.header_read_timeout)
-                        .max_buf_size(64 * 1024);
+                        .max_buf_size(MAX_HEAD_BYTES);
                     let conn = builder.serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
                     while connections.try_join_next().is_some() {}

@@ -53,7 +53,24 @@ pub async fn route(state: &AppState, req: Request<Incoming>) -> Resp {
     resp
 }
 
+/// Bytes of the request head as sent, near enough: the request target and each header line.
+fn head_bytes<B>(req: &Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    req.headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + target
+}
+
 async fn dispatch(state: &AppState, req: Request<Incoming>) -> Resp {
+    if head_bytes(&req) > super::MAX_HEAD_BYTES {
+        return response::error(&ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            "The request's headers are larger than 64 KiB: send fewer or smaller headers.",
+        ));
+    }
     let path = req.uri().path();
     if let Some(rest) = path.strip_prefix(WEBHOOK_PREFIX) {
         let token = rest.strip_suffix('/').unwrap_or(rest);

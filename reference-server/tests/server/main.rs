@@ -18,4 +18,5 @@ mod hostile_input;
 mod installation;
 mod issue_moves;
 mod jira_contract;
+mod limits;
 mod webhooks;
