@@ -10,6 +10,8 @@ use crate::secret::Secret;
 /// Default request body limit for webhook deliveries and API calls: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// Default of `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 /// Default number of delivery log entries kept (`--delivery-log-keep`).
 pub const DEFAULT_DELIVERY_LOG_KEEP: u64 = 100_000;
 /// Default size of an inbox segment file, in KiB (32 MiB).
@@ -118,6 +120,39 @@ pub struct ServeConfig {
     )]
     pub inbox_segment_kb: u64,
 
+    /// Most connections served at once; more wait in the listen queue until one closes. At
+    /// start the server raises its open-file limit to the hard limit; when that cannot hold
+    /// this many connections plus a reserve for the store, the number is lowered (with a
+    /// warning in the log), so that a flood of connections never makes a store write fail.
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_MAX_CONNECTIONS",
+        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+    )]
+    pub max_connections: u64,
+
+    /// Seconds a connection may leave an answer unread (a client that sends requests and never
+    /// reads the answers) before it is closed.
+    #[arg(
+        long,
+        alias = "write-timeout",
+        env = "REFERENCE_SERVER_WRITE_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub write_timeout_secs: u64,
+
+    /// Seconds a connection may stay silent (a client that connects and sends nothing, or a
+    /// keep-alive connection between requests) before it is closed.
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_IDLE_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub idle_timeout_secs: u64,
+
     /// Seconds to wait for in-flight requests on shutdown (SIGINT/SIGTERM) before closing.
     #[arg(
         long,
@@ -140,6 +175,9 @@ impl ServeConfig {
             body_timeout_secs: 0,
             header_timeout_secs: 30,
             shutdown_timeout_secs: 10,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            write_timeout_secs: 30,
+            idle_timeout_secs: 60,
             cache_mb: DEFAULT_CACHE_MB,
             delivery_log_keep: DEFAULT_DELIVERY_LOG_KEEP,
             inbox_segment_kb: DEFAULT_INBOX_SEGMENT_KB,

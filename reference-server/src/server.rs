@@ -146,6 +146,8 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Starts a server (binds, opens the store, replays the inbox, serves).
 pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
+    // First, before the store opens its files: raise the open-file limit.
+    let max_connections = crate::http::fd_limit::connection_budget(config.max_connections);
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -218,6 +220,9 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     let settings = ConnSettings {
         header_read_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
         shutdown_grace: Duration::from_secs(config.shutdown_timeout_secs),
+        write_timeout: Duration::from_secs(config.write_timeout_secs.max(1)),
+        idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
+        max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
     };
     let serve_state = state.clone();
     let mut serve_rx = rx;
@@ -242,7 +247,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
             Err(e) => Err(ServerError::Flush(StoreError::Transaction(e.to_string()))),
         }
     });
-    tracing::info!(%addr, %public_url, data_dir = %config.data_dir.display(), "reference-server listening");
+    tracing::info!(%addr, %public_url, data_dir = %config.data_dir.display(), max_connections, "reference-server listening");
     Ok(ServerHandle {
         addr,
         public_url,

@@ -1,6 +1,7 @@
 //! HTTP/1 server on hyper: accept loop, per-connection limits, graceful shutdown.
 
 pub mod error;
+pub mod fd_limit;
 pub mod response;
 pub mod router;
 
@@ -14,6 +15,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
 
 use crate::app::AppState;
 
@@ -29,6 +32,12 @@ pub struct ConnSettings {
     pub header_read_timeout: Duration,
     /// Time to wait for in-flight requests after shutdown is requested.
     pub shutdown_grace: Duration,
+    /// Time an answer may stay unwritten because the client does not read.
+    pub write_timeout: Duration,
+    /// Time a connection may stay silent (nothing sent yet, or between keep-alive requests).
+    pub idle_timeout: Duration,
+    /// Connections served at once ([`fd_limit::connection_budget`]).
+    pub max_connections: usize,
 }
 
 /// Serves connections until `shutdown` completes, then stops accepting, lets in-flight requests
@@ -44,12 +53,27 @@ pub async fn serve(
     // handle on the state (and so on the store, whose directory lock a restart in the same
     // process needs). Finished tasks are reaped at each accept.
     let mut connections = tokio::task::JoinSet::new();
+    // One permit per connection: at the limit, new connections wait in the listen queue.
+    let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
+                    // Reads pending longer than the idle timeout (a silent client, an idle
+                    // keep-alive connection) and writes pending longer than the write timeout
+                    // (a client that does not read its answers) end the connection.
+                    let mut stream = TimeoutStream::new(stream);
+                    stream.set_read_timeout(Some(settings.idle_timeout));
+                    stream.set_write_timeout(Some(settings.write_timeout));
                     let state = state.clone();
                     let svc = service_fn(move |req| {
                         let state = state.clone();
@@ -60,13 +84,14 @@ pub async fn serve(
                         .timer(TokioTimer::new())
                         .header_read_timeout(settings.header_read_timeout)
                         .max_buf_size(MAX_HEAD_BYTES);
-                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                    let conn = builder.serve_connection(TokioIo::new(Box::pin(stream)), svc);
                     let conn = graceful.watch(conn);
                     while connections.try_join_next().is_some() {}
                     connections.spawn(async move {
                         if let Err(e) = conn.await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
+                        drop(slot);
                     });
                 }
                 Err(e) => {
