@@ -39,13 +39,12 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub(crate) mod http;
-pub mod inbox;
 pub(crate) mod integration_jira;
 pub mod jira;
 pub mod metrics;
 pub mod secret;
 pub mod server;
-pub mod store;
+pub mod storage;
 pub mod time;
 pub mod webhook;
 pub(crate) mod worker;
