@@ -162,7 +162,10 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         source,
     })?;
     let public_url = config.public_url_for(addr);
-    let pending = storage.pending_count().await.map_err(ServerError::Storage)?;
+    let pending = storage
+        .pending_count()
+        .await
+        .map_err(ServerError::Storage)?;
     let state = Arc::new(AppState {
         storage,
         metrics,

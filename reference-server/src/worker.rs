@@ -33,8 +33,8 @@ use crate::storage::records::{
     DeliveryRecord, DeliveryState, GroupOutcomeRecord, IntegrationRecord, StatusCategories,
 };
 use crate::storage::{
-    DeliveryLog as _, Inbox as _, InboxBatch, InboxEntry, Integrations as _, Storage,
-    StorageError, Tracker as _,
+    DeliveryLog as _, Inbox as _, InboxBatch, InboxEntry, Integrations as _, Storage, StorageError,
+    Tracker as _,
 };
 
 const BATCH: usize = 256;
@@ -409,7 +409,11 @@ impl Worker {
             return Ok(user);
         }
         for candidate in user.mapping_candidates() {
-            if store.user_mapping(&integration.id, candidate).await?.is_some() {
+            if store
+                .user_mapping(&integration.id, candidate)
+                .await?
+                .is_some()
+            {
                 return Ok(user);
             }
         }
@@ -476,10 +480,7 @@ impl Worker {
             from_id.as_ref().is_some_and(|id| !cats.contains_key(id))
                 || (payload_to.is_none() && to_id.as_ref().is_some_and(|id| !cats.contains_key(id)))
         };
-        if needs(&cats)
-            && self.status_sync_enabled(&integration.id).await?
-            && linked.any().await?
-        {
+        if needs(&cats) && self.status_sync_enabled(&integration.id).await? && linked.any().await? {
             match self.clients.get(integration, &self.state.metrics) {
                 Ok(client) => match refresh_statuses(store, &client, &integration.id).await {
                     Ok(fresh) => cats = fresh,
@@ -535,7 +536,12 @@ struct LinkCheck<'a> {
 }
 
 impl<'a> LinkCheck<'a> {
-    fn new(store: &'a Storage, integration: &'a str, key: &'a str, old_key: Option<&'a str>) -> Self {
+    fn new(
+        store: &'a Storage,
+        integration: &'a str,
+        key: &'a str,
+        old_key: Option<&'a str>,
+    ) -> Self {
         Self {
             store,
             integration,

@@ -331,30 +331,32 @@ where
     // Off the runtime's threads: the embedded backend's reads and writes block (up to 10^5
     // items). A blocking-pool thread may drive the storage's futures itself.
     let runtime = tokio::runtime::Handle::current();
-    let result = tokio::task::spawn_blocking(move || runtime.block_on(async move {
-        let t = std::time::Instant::now();
-        let (errors, bad) = check_refs(&storage, &items, &lines)
-            .await
-            .map_err(ImportFailure::Check)?;
-        if bad > 0 {
-            return Ok(Err((errors, bad)));
-        }
-        let check_ms = t.elapsed().as_millis();
-        let t = std::time::Instant::now();
-        let counts = storage
-            .import_links(&items)
-            .await
-            .map_err(ImportFailure::Write)?;
-        tracing::info!(
-            items = items.len(),
-            read_ms,
-            check_ms,
-            write_ms = t.elapsed().as_millis(),
-            links_created = counts.links_created,
-            "links imported (not yet flushed)"
-        );
-        Ok(Ok((items.len(), counts)))
-    }))
+    let result = tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move {
+            let t = std::time::Instant::now();
+            let (errors, bad) = check_refs(&storage, &items, &lines)
+                .await
+                .map_err(ImportFailure::Check)?;
+            if bad > 0 {
+                return Ok(Err((errors, bad)));
+            }
+            let check_ms = t.elapsed().as_millis();
+            let t = std::time::Instant::now();
+            let counts = storage
+                .import_links(&items)
+                .await
+                .map_err(ImportFailure::Write)?;
+            tracing::info!(
+                items = items.len(),
+                read_ms,
+                check_ms,
+                write_ms = t.elapsed().as_millis(),
+                links_created = counts.links_created,
+                "links imported (not yet flushed)"
+            );
+            Ok(Ok((items.len(), counts)))
+        })
+    })
     .await
     .map_err(|e| ApiError::internal("the import task failed", &e))?
     .map_err(|e| match e {

@@ -48,7 +48,8 @@ pub async fn start(state: &AppState, body: &[u8]) -> Result<Resp, ApiError> {
     // Abandoned pipelines hold secrets (the private key): drop the expired ones.
     let purged = state
         .storage
-        .purge_pipelines(now_unix() - PIPELINE_TTL_SECS).await?;
+        .purge_pipelines(now_unix() - PIPELINE_TTL_SECS)
+        .await?;
     if purged > 0 {
         tracing::info!(purged, "expired install pipelines deleted");
     }
@@ -146,7 +147,8 @@ pub async fn install_pat(state: &AppState, body: &[u8]) -> Result<Resp, ApiError
 async fn persist(state: &AppState, installed: Installed) -> Result<IntegrationView, ApiError> {
     let previous = state
         .storage
-        .integration_by_external(&installed.external_id).await?;
+        .integration_by_external(&installed.external_id)
+        .await?;
     let id = match &previous {
         Some(p) => p.id.clone(),
         None => state.storage.next_integration_id().await?.to_string(),

@@ -8,7 +8,9 @@ use super::{check_id, ok, parse_json};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::Resp;
-use crate::storage::records::{DeliveryRecord, DeliveryState, IntegrationRecord, OrgSettingsRecord};
+use crate::storage::records::{
+    DeliveryRecord, DeliveryState, IntegrationRecord, OrgSettingsRecord,
+};
 use crate::storage::{DeliveryLog as _, Inbox as _, Integrations as _, Tracker as _};
 
 async fn load(state: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
@@ -24,7 +26,8 @@ async fn load(state: &AppState, id: &str) -> Result<IntegrationRecord, ApiError>
 pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
     let all: Vec<_> = state
         .storage
-        .integrations().await?
+        .integrations()
+        .await?
         .iter()
         .map(IntegrationRecord::public_view)
         .collect();
@@ -93,7 +96,8 @@ pub async fn list_orgs(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     load(state, id).await?;
     let orgs: Vec<_> = state
         .storage
-        .org_settings(id).await?
+        .org_settings(id)
+        .await?
         .into_iter()
         .map(|(org, settings)| json!({"organization": org, "settings": settings}))
         .collect();
@@ -125,7 +129,10 @@ pub async fn put_user_mapping(
             ),
         ));
     }
-    state.storage.put_user_mapping(id, jira_user, &b.user).await?;
+    state
+        .storage
+        .put_user_mapping(id, jira_user, &b.user)
+        .await?;
     ok(&json!({"integration": id, "jiraUser": jira_user, "user": b.user}))
 }
 
@@ -146,7 +153,8 @@ pub async fn deliveries(state: &AppState, id: &str, query: &str) -> Result<Resp,
     // logged yet, newest (highest sequence number) first.
     let mut merged: std::collections::BTreeMap<u64, DeliveryRecord> = state
         .storage
-        .deliveries(id, limit).await?
+        .deliveries(id, limit)
+        .await?
         .into_iter()
         .collect();
     let pending = state

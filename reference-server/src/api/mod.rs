@@ -11,9 +11,9 @@ use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
-use crate::storage::StorageBackend as _;
 use crate::http::error::ApiError;
 use crate::http::response::{self, Resp};
+use crate::storage::StorageBackend as _;
 
 /// Routes `/api/v1/<segs>`. Writes are flushed to disk before the answer (concurrent writes
 /// share one flush), so a crash right after seeding loses nothing that was acknowledged.
@@ -66,20 +66,26 @@ async fn route(
         (&Method::PUT, ["integrations", id, "organizations", org]) => {
             integrations::put_org(state, id, org, &read(state, body).await?).await
         }
-        (&Method::GET, ["integrations", id, "organizations"]) => integrations::list_orgs(state, id).await,
+        (&Method::GET, ["integrations", id, "organizations"]) => {
+            integrations::list_orgs(state, id).await
+        }
         (&Method::PUT, ["integrations", id, "user-mappings", jira_user]) => {
             integrations::put_user_mapping(state, id, jira_user, &read(state, body).await?).await
         }
         (&Method::GET, ["integrations", id, "deliveries"]) => {
             integrations::deliveries(state, id, query).await
         }
-        (&Method::PUT, ["users", id]) => tracker::put_user(state, id, &read(state, body).await?).await,
+        (&Method::PUT, ["users", id]) => {
+            tracker::put_user(state, id, &read(state, body).await?).await
+        }
         (&Method::GET, ["users", id]) => tracker::get_user(state, id).await,
         (&Method::PUT, ["projects", id]) => {
             tracker::put_project(state, id, &read(state, body).await?).await
         }
         (&Method::GET, ["projects", id]) => tracker::get_project(state, id).await,
-        (&Method::PUT, ["groups", id]) => tracker::put_group(state, id, &read(state, body).await?).await,
+        (&Method::PUT, ["groups", id]) => {
+            tracker::put_group(state, id, &read(state, body).await?).await
+        }
         (&Method::GET, ["groups", id]) => tracker::get_group(state, id).await,
         (&Method::PUT, ["groups", id, "external-issues", integration, key]) => {
             let body = read(state, body).await?;

@@ -52,7 +52,8 @@ fn user_json(id: &str, u: &UserRecord) -> serde_json::Value {
 pub async fn get_user(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     let u = state
         .storage
-        .user(id).await?
+        .user(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("No user `{id}`.")))?;
     ok(&user_json(id, &u))
 }
@@ -85,7 +86,8 @@ pub async fn put_project(state: &AppState, id: &str, body: &[u8]) -> Result<Resp
 pub async fn get_project(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     let p = state
         .storage
-        .project(id).await?
+        .project(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("No project `{id}`.")))?;
     ok(&json!({"id": id, "organization": p.organization, "members": p.members}))
 }
@@ -122,7 +124,8 @@ fn group_json(id: &str, g: &GroupRecord) -> serde_json::Value {
 pub async fn get_group(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     let g = state
         .storage
-        .group(id).await?
+        .group(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("No group `{id}`.")))?;
     ok(&group_json(id, &g))
 }

@@ -221,8 +221,10 @@ pub trait Tracker {
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// A user by id.
-    fn user(&self, id: &str)
-    -> impl Future<Output = Result<Option<UserRecord>, StorageError>> + Send;
+    fn user(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<UserRecord>, StorageError>> + Send;
 
     /// Ids of users (active or not) with this verified e-mail, compared ignoring case.
     fn users_by_verified_email(
@@ -259,8 +261,10 @@ pub trait Tracker {
     ) -> impl Future<Output = Result<GroupRecord, StorageError>> + Send;
 
     /// A group by id.
-    fn group(&self, id: &str)
-    -> impl Future<Output = Result<Option<GroupRecord>, StorageError>> + Send;
+    fn group(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<GroupRecord>, StorageError>> + Send;
 
     /// Whether a group exists (without decoding it).
     fn has_group(&self, id: &str) -> impl Future<Output = Result<bool, StorageError>> + Send;
@@ -606,7 +610,11 @@ impl InboxBatch for StorageBatch<'_> {
         on_batch!(self, b => b.done(index, record));
     }
 
-    async fn retry_later(&mut self, index: usize, record: DeliveryRecord) -> Result<(), StorageError> {
+    async fn retry_later(
+        &mut self,
+        index: usize,
+        record: DeliveryRecord,
+    ) -> Result<(), StorageError> {
         on_batch!(self, b => b.retry_later(index, record).await)
     }
 
@@ -639,7 +647,10 @@ impl Integrations for Storage {
         on_backend!(self, b => b.integrations().await)
     }
 
-    async fn delete_integration(&self, id: &str) -> Result<Option<IntegrationRecord>, StorageError> {
+    async fn delete_integration(
+        &self,
+        id: &str,
+    ) -> Result<Option<IntegrationRecord>, StorageError> {
         on_backend!(self, b => b.delete_integration(id).await)
     }
 
@@ -746,7 +757,12 @@ impl Tracker for Storage {
         on_backend!(self, b => b.has_group(id).await)
     }
 
-    async fn link(&self, group: &str, integration: &str, issue_key: &str) -> Result<(), StorageError> {
+    async fn link(
+        &self,
+        group: &str,
+        integration: &str,
+        issue_key: &str,
+    ) -> Result<(), StorageError> {
         on_backend!(self, b => b.link(group, integration, issue_key).await)
     }
 

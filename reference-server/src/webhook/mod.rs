@@ -21,11 +21,11 @@ use bytes::Bytes;
 use http::StatusCode;
 
 use crate::app::AppState;
-use crate::storage::{Inbox as _, Tracker as _};
 use crate::http::error::ApiError;
 use crate::http::response::{self, Resp};
 use crate::jira::webhook_token;
 use crate::metrics::WebhookOutcome;
+use crate::storage::{Inbox as _, Tracker as _};
 
 mod probe;
 mod scan;

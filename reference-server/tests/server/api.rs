@@ -393,7 +393,14 @@ async fn bulk_import_with_a_bad_item_writes_nothing() {
     // Nothing of the good item was written.
     let (status, _) = server.api(Method::GET, "/groups/new", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(!server.state().storage.has_links(&id, "NEW-1").await.expect("store"));
+    assert!(
+        !server
+            .state()
+            .storage
+            .has_links(&id, "NEW-1")
+            .await
+            .expect("store")
+    );
 }
 
 #[tokio::test]
@@ -416,7 +423,8 @@ async fn bulk_import_may_exceed_the_body_limit() {
         server
             .state()
             .storage
-            .has_links(&id, "BULK-11999").await
+            .has_links(&id, "BULK-11999")
+            .await
             .expect("store")
     );
 }

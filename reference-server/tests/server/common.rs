@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use reference_server::config::ServeConfig;
-use reference_server::storage::{Inbox as _, Integrations as _};
 use reference_server::server::{self, ServerHandle};
+use reference_server::storage::{Inbox as _, Integrations as _};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -382,7 +382,8 @@ pub async fn secret_of(server: &TestServer, id: &str) -> Vec<u8> {
     server
         .state()
         .storage
-        .integration(id).await
+        .integration(id)
+        .await
         .expect("store")
         .expect("installed")
         .installed
@@ -396,7 +397,8 @@ pub async fn external_id_of(server: &TestServer, id: &str) -> String {
     server
         .state()
         .storage
-        .integration(id).await
+        .integration(id)
+        .await
         .expect("store")
         .expect("installed")
         .external_id()

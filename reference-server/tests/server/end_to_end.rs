@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::common::{TestServer, fixture};
 use http::{Method, StatusCode};
-use reference_server::storage::{Inbox as _, Storage, StorageConfig};
 use jira_sim::{Config, DEMO_CONSUMER_KEY, DEMO_PRIVATE_KEY_PEM, SimIssue, SimulatedJira};
+use reference_server::storage::{Inbox as _, Storage, StorageConfig};
 use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(5);

@@ -57,7 +57,8 @@ async fn raw(
 #[tokio::test]
 async fn expired_token_is_rejected() {
     let (server, _jira, id, _token) = installed().await;
-    let claims = json!({"id": external_id_of(&server, &id).await, "exp": 1_000_000_000}).to_string();
+    let claims =
+        json!({"id": external_id_of(&server, &id).await, "exp": 1_000_000_000}).to_string();
     let token = sign_hs256(&claims, &secret_of(&server, &id).await);
     let body = delivery("APP-1", "1").to_string();
     let (status, reply) = server.webhook(&token, body.as_bytes()).await;

@@ -346,7 +346,8 @@ async fn test_oauth_step_access_token_failure_keeps_pipeline() {
         server
             .state()
             .storage
-            .pipeline(&pipeline).await
+            .pipeline(&pipeline)
+            .await
             .expect("store")
             .is_some()
     );

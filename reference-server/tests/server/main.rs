@@ -17,4 +17,5 @@ mod fuzz_corpus;
 mod hostile_input;
 mod installation;
 mod jira_contract;
+mod storage;
 mod webhooks;

@@ -87,7 +87,11 @@ async fn token_with_alg_none_or_other_algorithms_is_rejected() {
         enc.encode(r#"{"alg":"none"}"#),
         enc.encode(&claims)
     );
-    let hs512 = sign(r#"{"alg":"HS512"}"#, &claims, &secret_of(&server, &id).await);
+    let hs512 = sign(
+        r#"{"alg":"HS512"}"#,
+        &claims,
+        &secret_of(&server, &id).await,
+    );
     let garbage = "not-a-jwt".to_owned();
     for token in [none, hs512, garbage] {
         let (status, _) = server
@@ -317,7 +321,13 @@ async fn issue_unlinked_before_apply_is_ignored_without_calling_jira() {
     assert_eq!(d["state"], "ignored", "{d}");
     assert_eq!(d["reason"], "no group is linked to PRJA-37", "{d}");
     assert_eq!(jira.count("GET", "/rest/api/2/user").await, 0);
-    let g = server.state().storage.group("g1").await.expect("read").expect("g1");
+    let g = server
+        .state()
+        .storage
+        .group("g1")
+        .await
+        .expect("read")
+        .expect("g1");
     assert_eq!(g.assignee, None);
 }
 
@@ -494,7 +504,8 @@ async fn moved_issue_carries_links_and_late_events_on_the_old_key_follow() {
     let g = server
         .state()
         .storage
-        .linked_groups(&id, "PLATFORM-45").await
+        .linked_groups(&id, "PLATFORM-45")
+        .await
         .expect("store");
     assert_eq!(g, vec!["g1".to_owned()]);
     // A delivery naming the old key, sent before the move but delivered after it, is still
@@ -520,7 +531,8 @@ async fn settled_log(server: &TestServer, id: &str, n: usize) -> Vec<u64> {
         let log = server
             .state()
             .storage
-            .deliveries(id, 100).await
+            .deliveries(id, 100)
+            .await
             .expect("delivery log");
         let settled = drained && log.iter().all(|(_, d)| d.state != DeliveryState::Pending);
         if settled && log.len() == n {

@@ -1,7 +1,7 @@
 //! Bulk import of group links (`POST /api/v1/import/links`).
 
-use crate::storage::records::{GroupRecord, GroupStatus, ImportCounts, ImportLink};
 use super::store::{Store, StoreError, key};
+use crate::storage::records::{GroupRecord, GroupStatus, ImportCounts, ImportLink};
 
 impl Store {
     /// Imports links, item by item in order. An item with a project creates its group there or

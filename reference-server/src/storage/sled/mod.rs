@@ -187,7 +187,10 @@ impl Integrations for SledStorage {
         Ok(self.store.integrations()?)
     }
 
-    async fn delete_integration(&self, id: &str) -> Result<Option<IntegrationRecord>, StorageError> {
+    async fn delete_integration(
+        &self,
+        id: &str,
+    ) -> Result<Option<IntegrationRecord>, StorageError> {
         Ok(self.store.delete_integration(id)?)
     }
 
@@ -294,7 +297,12 @@ impl Tracker for SledStorage {
         Ok(self.store.has_group(id)?)
     }
 
-    async fn link(&self, group: &str, integration: &str, issue_key: &str) -> Result<(), StorageError> {
+    async fn link(
+        &self,
+        group: &str,
+        integration: &str,
+        issue_key: &str,
+    ) -> Result<(), StorageError> {
         Ok(self.store.link(group, integration, issue_key)?)
     }
 
@@ -457,7 +465,11 @@ impl InboxBatch for SledBatch<'_> {
         }
     }
 
-    async fn retry_later(&mut self, index: usize, record: DeliveryRecord) -> Result<(), StorageError> {
+    async fn retry_later(
+        &mut self,
+        index: usize,
+        record: DeliveryRecord,
+    ) -> Result<(), StorageError> {
         let Some(entry) = self.entries.get(index) else {
             return Ok(());
         };

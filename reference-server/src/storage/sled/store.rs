@@ -661,8 +661,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::storage::records::{EmailRecord, GroupStatus};
     use super::*;
+    use crate::storage::records::{EmailRecord, GroupStatus};
 
     #[test]
     fn users_are_indexed_by_verified_lowercase_email() {

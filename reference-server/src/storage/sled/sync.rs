@@ -22,8 +22,8 @@ use assignee_sync::{
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use crate::storage::records::{GroupRecord, GroupStatus, OrgSettingsRecord, WatermarkRecord};
 use super::store::{Store, StoreError, key};
+use crate::storage::records::{GroupRecord, GroupStatus, OrgSettingsRecord, WatermarkRecord};
 
 fn encode_watermark(k: OrderingKey) -> [u8; 17] {
     let mut out = [0u8; 17];

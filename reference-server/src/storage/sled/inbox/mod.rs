@@ -33,12 +33,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use super::delivery_log::DeliveryLookup;
+use super::flush::StoreFlush;
+use super::store::{Store, StoreError};
 use crate::metrics::Metrics;
 use crate::storage::InboxEntry;
-use super::flush::StoreFlush;
 use crate::storage::records::DeliveryRecord;
-use super::delivery_log::DeliveryLookup;
-use super::store::{Store, StoreError};
 use segment::Record;
 
 /// The default segment size (tests).
