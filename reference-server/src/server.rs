@@ -216,7 +216,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
 }
 
 /// Runs the worker on its own thread with its own single-threaded runtime, so that applying
-/// deliveries (CPU-heavy: full parse, sync, sled writes) never holds up the runtime threads that
+/// deliveries (CPU-heavy: full parse, sync, storage writes) never holds up the runtime threads that
 /// answer webhooks. The returned task completes when the worker stops.
 fn spawn_worker(
     worker: Worker,

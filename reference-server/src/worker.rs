@@ -5,9 +5,9 @@
 //! refreshed when an id is unknown; hidden e-mails resolved through the user mapping, then
 //! Jira's user API) and run [`assignee_sync::sync_inbound`] on the claimed batch (the
 //! storage's unit of work, [`crate::storage::InboxBatch`]). After each batch, the batch is
-//! finished: the processed entries are written to the delivery log (on sled one chunk per
-//! integration) and removed from the inbox; a crash before that applies them again on start,
-//! where the group watermarks make them duplicates. When Jira is needed
+//! finished: the processed entries are written to the delivery log (on the embedded backend
+//! one chunk per integration) and removed from the inbox; a crash before that applies them
+//! again on start, where the group watermarks make them duplicates. When Jira is needed
 //! and unreachable, the entry stays in the inbox and is retried with exponential backoff (1 s
 //! doubling to 60 s); later entries of the same integration wait behind it, which keeps their
 //! order, while other integrations' entries go on. After each batch the delivery log of each

@@ -54,12 +54,12 @@
 //!   variant to [`Storage`] and [`StorageBatch`], implements the traits, and runs the
 //!   conformance suite (`tests/server/storage.rs`), which is written against the traits only.
 //!
-//! [`records`] holds the record types every backend stores; [`stored`] the stored form of a
+//! [`records`] holds the record types every backend stores; `stored.rs` the stored form of a
 //! delivery (written by the webhook intake, read by the worker).
 
 pub mod records;
 pub mod sled;
-pub mod stored;
+pub(crate) mod stored;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -327,7 +327,7 @@ pub struct InboxEntry {
     pub integration_id: String,
     /// Receive time, unix milliseconds.
     pub received_ms: i64,
-    /// The stored body (see [`stored`]).
+    /// The stored body (the stored form of `stored.rs`, or the body whole).
     pub body: Vec<u8>,
 }
 

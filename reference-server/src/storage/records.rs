@@ -1,4 +1,5 @@
-//! Records persisted in the store (JSON values in sled trees).
+//! Records every storage backend keeps (the embedded backend stores them as JSON values), and
+//! the bulk import's item and counts.
 
 use std::collections::BTreeMap;
 
