@@ -499,6 +499,8 @@ impl StorageTasks {
 impl Storage {
     /// Opens the storage (sled in `config.data_dir`), reads back what an earlier run accepted
     /// but did not apply, and starts the backend's tasks on the current tokio runtime.
+    // async for the backends to come (a database connects); sled opens synchronously.
+    #[allow(clippy::unused_async)]
     pub async fn open(
         config: &StorageConfig,
         metrics: Arc<Metrics>,

@@ -583,12 +583,8 @@ async fn inbox_accept_claim_finish<B: StorageBackend>(s: &B) {
 
 async fn inbox_skip_and_drop_without_finish<B: StorageBackend>(s: &B) {
     let mut seqs_in = Vec::new();
-    for (i, integration) in ["1", "2", "1", "2", "1"].into_iter().enumerate() {
-        seqs_in.push(
-            s.accept(integration, i as i64, b"{}")
-                .await
-                .expect("accept"),
-        );
+    for (i, integration) in (0i64..).zip(["1", "2", "1", "2", "1"]) {
+        seqs_in.push(s.accept(integration, i, b"{}").await.expect("accept"));
     }
     {
         let batch = s.claim(2, &|i| i == "2").await.expect("claim");
