@@ -636,8 +636,8 @@ fn verify_store(
     ledger: &Ledger,
     keep: u64,
 ) -> Vec<String> {
-    use reference_server::store::Store;
-    use reference_server::store::records::DeliveryState;
+    use reference_server::storage::records::DeliveryState;
+    use reference_server::storage::sled::Store;
     let mut problems = Vec::new();
     let store = match Store::open(data_dir) {
         Ok(s) => s,

@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::inbox::Inbox;
 use crate::jira::webhook_token::WebhookSecret;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
-use crate::store::records::IntegrationRecord;
-use crate::store::{Store, StoreError};
+use crate::storage::records::IntegrationRecord;
+use crate::storage::{Integrations as _, Storage, StorageError};
 
 /// What the webhook hot path needs of an integration.
 #[derive(Debug)]
@@ -27,17 +26,17 @@ pub struct TokenIndex {
 
 impl TokenIndex {
     /// The integration with this external id, if any.
-    pub fn lookup(
+    pub async fn lookup(
         &self,
-        store: &Store,
+        storage: &Storage,
         external_id: &str,
-    ) -> Result<Option<Arc<TokenEntry>>, StoreError> {
+    ) -> Result<Option<Arc<TokenEntry>>, StorageError> {
         if let Ok(map) = self.map.read()
             && let Some(e) = map.get(external_id)
         {
             return Ok(Some(e.clone()));
         }
-        let Some(rec) = store.integration_by_external(external_id)? else {
+        let Some(rec) = storage.integration_by_external(external_id).await? else {
             return Ok(None);
         };
         let entry = Arc::new(TokenEntry {
@@ -61,12 +60,9 @@ impl TokenIndex {
 /// State shared by every request handler and the worker.
 #[derive(Debug)]
 pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// Group commit of store writes (the admin API answers after it).
-    pub store_flush: crate::store::flush::StoreFlush,
-    /// The durable inbox.
-    pub inbox: Inbox,
+    /// Everything the server keeps: records, the inbox, the delivery log (see
+    /// [`crate::storage`]).
+    pub storage: Storage,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Admin bearer token.
@@ -85,8 +81,8 @@ pub struct AppState {
 
 impl AppState {
     /// Persists an integration and refreshes the token index.
-    pub fn save_integration(&self, rec: &IntegrationRecord) -> Result<(), StoreError> {
-        self.store.put_integration(rec)?;
+    pub async fn save_integration(&self, rec: &IntegrationRecord) -> Result<(), StorageError> {
+        self.storage.put_integration(rec).await?;
         self.tokens.invalidate(rec.external_id());
         Ok(())
     }

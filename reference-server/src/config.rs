@@ -18,7 +18,7 @@ pub const DEFAULT_DELIVERY_LOG_KEEP: u64 = 100_000;
 pub const DEFAULT_INBOX_SEGMENT_KB: u64 = 32 * 1024;
 
 /// Default size of sled's page cache in MiB (`--cache-mb`).
-pub const DEFAULT_CACHE_MB: u64 = crate::store::DEFAULT_CACHE_MB;
+pub const DEFAULT_CACHE_MB: u64 = crate::storage::DEFAULT_CACHE_MB;
 
 /// Reference server for the Jira Server integration.
 ///

@@ -200,7 +200,7 @@ pub fn install_request(data: &[u8]) {
 /// * a body gets an inbox form exactly when it is classified relevant;
 /// * the inbox form classifies as the body does (the delivery listing reads the stored form);
 /// * when `LeanEvent` reads the body, it reads the inbox form to the same
-///   `crate::inbox::stored::worker_view` (the worker reads the stored form);
+///   `crate::storage::stored::worker_view` (the worker reads the stored form);
 /// * the hand-written body reader, whenever it answers, answers as the serde reader does.
 pub fn webhook_body(data: &[u8]) {
     assert!(
@@ -229,8 +229,8 @@ pub fn webhook_body(data: &[u8]) {
             jira_webhook_model::LeanEvent::from_slice(&stored)
                 .ok()
                 .as_ref()
-                .map(crate::inbox::stored::worker_view),
-            Some(crate::inbox::stored::worker_view(&full)),
+                .map(crate::storage::stored::worker_view),
+            Some(crate::storage::stored::worker_view(&full)),
             "the worker would read the stored form differently"
         );
     }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::metrics::Metrics;
-use crate::store::records::{IntegrationRecord, StatusCategories};
-use crate::store::{Store, StoreError};
+use crate::storage::records::{IntegrationRecord, StatusCategories};
+use crate::storage::{Integrations as _, Storage, StorageError};
 use jira_client::{CallObserver, CallOutcome, ClientOptions, JiraClient, JiraError};
 
 impl CallObserver for Metrics {
@@ -54,7 +54,7 @@ pub enum LookupError {
     Jira(#[from] JiraError),
     /// Storage failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] StorageError),
 }
 
 impl LookupError {
@@ -97,7 +97,7 @@ impl Clients {
 
 /// Fetches `GET /rest/api/2/status` and stores the categories.
 pub async fn refresh_statuses(
-    store: &Store,
+    storage: &Storage,
     client: &JiraClient,
     integration: &str,
 ) -> Result<StatusCategories, LookupError> {
@@ -106,6 +106,6 @@ pub async fn refresh_statuses(
         .into_iter()
         .filter_map(|s| s.category_key.map(|c| (s.id, c)))
         .collect();
-    store.put_status_categories(integration, &cats)?;
+    storage.put_status_categories(integration, &cats).await?;
     Ok(cats)
 }

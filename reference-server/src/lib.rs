@@ -1,6 +1,6 @@
 //! Reference server for the Jira Server integration: install it into a Jira Server / Data
 //! Center instance, receive its issue webhooks, and apply assignee and status changes to
-//! linked tracker groups, on hyper and sled.
+//! linked tracker groups, on hyper and an embedded store behind one storage interface.
 //!
 //! Run it with `cargo run --release -p reference-server -- serve` (the README has the quick
 //! start; `docs/` the operating guide, the API reference and the architecture). As a library it
@@ -23,8 +23,9 @@
 //!
 //! The library is the server's modules, public where a test, the load harness, a bench or a
 //! fuzz target needs them: [`config`] (CLI and [`config::ServeConfig`]), [`server`] (start and
-//! stop), [`store`] (the sled store, opened by the load harness after a run to check the
-//! delivery log), [`inbox`] (the durable inbox), [`webhook`] (the endpoint's classifier),
+//! stop), [`storage`] (the storage interface: its traits, the [`storage::Storage`] handle, the
+//! record types, the stored form of a delivery, and the embedded backend, whose store the load
+//! harness opens after a run to check the delivery log), [`webhook`] (the endpoint's classifier),
 //! [`jira`] (the install pipeline on the `jira-client` crate, and the webhook token), [`api`]
 //! (the admin API; its bulk import's limits), [`app`], [`metrics`], [`secret`], [`time`]. The
 //! HTTP server and router (`http`), the background worker (`worker`) and the per-integration
@@ -39,13 +40,12 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub(crate) mod http;
-pub mod inbox;
 pub(crate) mod integration_jira;
 pub mod jira;
 pub mod metrics;
 pub mod secret;
 pub mod server;
-pub mod store;
+pub mod storage;
 pub mod time;
 pub mod webhook;
 pub(crate) mod worker;

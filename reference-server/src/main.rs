@@ -7,7 +7,7 @@ use reference_server::config::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
 /// jemalloc instead of glibc's malloc: with 10^6 links glibc's per-thread arenas and
-/// fragmentation from sled's node churn kept 143 MB resident after seeding and 172 MB after
+/// fragmentation from the embedded store's node churn kept 143 MB resident after seeding and 172 MB after
 /// 100 000 assignee deliveries (with `MALLOC_ARENA_MAX=2`; 242 MB without); jemalloc kept
 /// 117 MB and 148 MB, and seeding and the worker were faster (see docs/operating.md, "Memory").
 #[cfg(feature = "jemalloc")]

@@ -1,4 +1,4 @@
-//! Starting and stopping a server: data directory, admin token, store, inbox, worker, HTTP.
+//! Starting and stopping a server: data directory, admin token, storage, worker, HTTP.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,11 +11,9 @@ use tokio::sync::watch;
 use crate::app::{AppState, TokenIndex};
 use crate::config::ServeConfig;
 use crate::http::ConnSettings;
-use crate::inbox::Inbox;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
-use crate::store::flush::StoreFlush;
-use crate::store::{Store, StoreError};
+use crate::storage::{Inbox as _, Storage, StorageConfig, StorageError};
 use crate::worker::Worker;
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -31,17 +29,10 @@ pub enum ServerError {
         /// Cause.
         source: std::io::Error,
     },
-    /// The store could not be opened (another server using the same directory holds its lock,
-    /// or the files are damaged).
-    #[error(
-        "cannot open the store in {path}: {source} (is another server running on this data directory?)"
-    )]
-    Store {
-        /// Path involved.
-        path: String,
-        /// Cause.
-        source: StoreError,
-    },
+    /// The storage could not be opened or read back (another server using the same data
+    /// directory holds its lock, or the files are damaged); the message says which part.
+    #[error(transparent)]
+    Storage(StorageError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source} (is the port in use? choose another with --listen)")]
     Bind {
@@ -50,20 +41,12 @@ pub enum ServerError {
         /// Cause.
         source: std::io::Error,
     },
-    /// The inbox could not be opened or read back.
-    #[error("cannot open the inbox in {path}: {source}")]
-    Inbox {
-        /// Path involved.
-        path: String,
-        /// Cause.
-        source: crate::inbox::InboxError,
-    },
     /// The worker thread could not be started (the system is out of threads or memory).
     #[error("cannot start the worker thread: {0}")]
     Worker(std::io::Error),
-    /// Flushing the store at shutdown failed.
+    /// Flushing the storage at shutdown failed.
     #[error("flushing the store at shutdown failed: {0}")]
-    Flush(StoreError),
+    Flush(StorageError),
 }
 
 /// A running server.
@@ -144,7 +127,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Starts a server (binds, opens the store, replays the inbox, serves).
+/// Starts a server (opens the storage, which replays the inbox; binds; serves).
 pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     // First, before the store opens its files: raise the open-file limit.
     let max_connections = crate::http::fd_limit::connection_budget(config.max_connections);
@@ -161,12 +144,15 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
             admin_token.expose()
         );
     }
-    let store = Store::open_with_cache(&config.data_dir, config.cache_mb).map_err(|source| {
-        ServerError::Store {
-            path: config.data_dir.display().to_string(),
-            source,
-        }
-    })?;
+    let metrics = Arc::new(Metrics::default());
+    let storage_config = StorageConfig {
+        data_dir: config.data_dir.clone(),
+        cache_mb: config.cache_mb,
+        inbox_segment_bytes: config.inbox_segment_kb.saturating_mul(1024),
+    };
+    let (storage, storage_tasks) = Storage::open(&storage_config, metrics.clone())
+        .await
+        .map_err(ServerError::Storage)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -178,28 +164,12 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         source,
     })?;
     let public_url = config.public_url_for(addr);
-    let metrics = Arc::new(Metrics::default());
-    let (store_flush, flusher) = StoreFlush::start(store.clone());
-    let (inbox, inbox_tasks) = Inbox::open_with(
-        &config.data_dir,
-        store.clone(),
-        store_flush.clone(),
-        metrics.clone(),
-        config.inbox_segment_kb.saturating_mul(1024),
-    )
-    .map_err(|source| ServerError::Inbox {
-        path: config
-            .data_dir
-            .join(crate::inbox::DIR_NAME)
-            .display()
-            .to_string(),
-        source,
-    })?;
-    let pending = inbox.len();
+    let pending = storage
+        .pending_count()
+        .await
+        .map_err(ServerError::Storage)?;
     let state = Arc::new(AppState {
-        store: store.clone(),
-        store_flush,
-        inbox,
+        storage,
         metrics,
         admin_token: admin_token.clone(),
         public_url: public_url.clone(),
@@ -235,17 +205,9 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
             tracing::error!(error = %e, "worker thread failed");
         }
         drop(serve_state);
-        inbox_tasks.stop().await;
-        stop_flusher(flusher).await;
-        let result = tokio::task::spawn_blocking(move || store.flush_blocking()).await;
-        match result {
-            Ok(Ok(_)) => {
-                tracing::info!("store flushed; bye");
-                Ok(())
-            }
-            Ok(Err(e)) => Err(ServerError::Flush(e)),
-            Err(e) => Err(ServerError::Flush(StoreError::Transaction(e.to_string()))),
-        }
+        storage_tasks.stop().await.map_err(ServerError::Flush)?;
+        tracing::info!("store flushed; bye");
+        Ok(())
     });
     tracing::info!(%addr, %public_url, data_dir = %config.data_dir.display(), max_connections, "reference-server listening");
     Ok(ServerHandle {
@@ -258,25 +220,8 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     })
 }
 
-/// Waits for the store flusher to end, so that no handle on the store (and its directory lock)
-/// outlives the server. It ends by itself once every `StoreFlush` handle is gone, after the
-/// flush in flight. Aborting it instead is not enough: an aborted task's flush keeps running on
-/// the blocking pool with its own store handle, and a restart on the same directory then fails
-/// with "could not acquire lock" (seen once in `tests/server/end_to_end.rs`). Aborted after 10 s, in
-/// case a handle is still held somewhere.
-async fn stop_flusher(mut flusher: tokio::task::JoinHandle<()>) {
-    if tokio::time::timeout(Duration::from_secs(10), &mut flusher)
-        .await
-        .is_err()
-    {
-        tracing::warn!("the store flusher did not stop within 10 s; aborting it");
-        flusher.abort();
-        let _ = flusher.await;
-    }
-}
-
 /// Runs the worker on its own thread with its own single-threaded runtime, so that applying
-/// deliveries (CPU-heavy: full parse, sync, sled writes) never holds up the runtime threads that
+/// deliveries (CPU-heavy: full parse, sync, storage writes) never holds up the runtime threads that
 /// answer webhooks. The returned task completes when the worker stops.
 fn spawn_worker(
     worker: Worker,

@@ -1,12 +1,13 @@
 //! Background worker: applies inbox entries through `assignee-sync`, in arrival order.
 //!
-//! For each entry: read its stored form ([`crate::inbox::stored::read`]), build an
+//! For each entry: read its stored form ([`crate::storage::stored::read`]), build an
 //! [`assignee_sync::InboundEvent`] (status categories from the cached `GET /rest/api/2/status`,
 //! refreshed when an id is unknown; hidden e-mails resolved through the user mapping, then
-//! Jira's user API) and run [`assignee_sync::sync_inbound`]. After each batch, the processed
-//! entries of each integration are written to the delivery log as one chunk (one sled insert;
-//! see [`crate::store::delivery_log`]) and removed from the inbox; a crash before that applies
-//! them again on start, where the group watermarks make them duplicates. When Jira is needed
+//! Jira's user API) and run [`assignee_sync::sync_inbound`] on the claimed batch (the
+//! storage's unit of work, [`crate::storage::InboxBatch`]). After each batch, the batch is
+//! finished: the processed entries are written to the delivery log (on the embedded backend
+//! one chunk per integration) and removed from the inbox; a crash before that applies them
+//! again on start, where the group watermarks make them duplicates. When Jira is needed
 //! and unreachable, the entry stays in the inbox and is retried with exponential backoff (1 s
 //! doubling to 60 s); later entries of the same integration wait behind it, which keeps their
 //! order, while other integrations' entries go on. After each batch the delivery log of each
@@ -27,12 +28,14 @@ use jira_webhook_model::LeanEvent;
 use tokio::sync::watch;
 
 use crate::app::AppState;
-use crate::inbox::InboxEntry;
 use crate::integration_jira::{Clients, LookupError, refresh_statuses};
-use crate::store::records::{
+use crate::storage::records::{
     DeliveryRecord, DeliveryState, GroupOutcomeRecord, IntegrationRecord, StatusCategories,
 };
-use crate::store::{Store, StoreError};
+use crate::storage::{
+    DeliveryLog as _, Inbox as _, InboxBatch, InboxEntry, Integrations as _, Storage, StorageError,
+    Tracker as _,
+};
 
 const BATCH: usize = 256;
 /// Most delivery log entries removed after one batch.
@@ -44,8 +47,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 struct Retry(String);
 
-impl From<StoreError> for Retry {
-    fn from(e: StoreError) -> Self {
+impl From<StorageError> for Retry {
+    fn from(e: StorageError) -> Self {
         Retry(format!("storage error: {e}"))
     }
 }
@@ -72,7 +75,8 @@ impl Worker {
     /// behind it, which keeps their order) with a per-integration backoff, while entries of
     /// other integrations keep flowing.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let wake = self.state.inbox.wake();
+        let storage = &self.state.storage;
+        let wake = storage.wake();
         // integration -> (retry not before, next backoff)
         let mut paused: HashMap<String, (Instant, Duration)> = HashMap::new();
         loop {
@@ -88,7 +92,7 @@ impl Worker {
                     .get(integration)
                     .is_some_and(|(until, _)| *until > now)
             };
-            let batch = match self.state.inbox.oldest_except(BATCH, &is_paused) {
+            let mut batch = match storage.claim(BATCH, &is_paused).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the inbox");
@@ -99,7 +103,7 @@ impl Worker {
                     continue;
                 }
             };
-            if batch.is_empty() {
+            if batch.entries().is_empty() {
                 let next_retry = paused.values().map(|(until, _)| *until).min();
                 let sleep = async {
                     match next_retry {
@@ -115,41 +119,49 @@ impl Worker {
                 continue;
             }
             let mut blocked_now: Vec<String> = Vec::new();
-            // Applied entries per integration, logged as one chunk each after the batch.
-            let mut done: Vec<(String, Vec<(u64, DeliveryRecord)>)> = Vec::new();
-            for entry in batch {
+            // Integrations with applied entries: their delivery log is pruned after the batch.
+            let mut touched: Vec<String> = Vec::new();
+            for index in 0..batch.entries().len() {
                 if *shutdown.borrow() {
                     break;
                 }
+                let Some(entry) = batch.entries().get(index) else {
+                    break;
+                };
                 if blocked_now.contains(&entry.integration_id) {
                     continue;
                 }
-                match self.apply(&entry).await {
+                match self.apply(&batch, entry).await {
                     Ok(record) => {
                         paused.remove(&entry.integration_id);
-                        self.count(&entry, &record);
-                        match done.iter_mut().find(|(i, _)| *i == entry.integration_id) {
-                            Some((_, entries)) => entries.push((entry.seq, record)),
-                            None => done.push((entry.integration_id, vec![(entry.seq, record)])),
+                        self.count(entry, &record);
+                        if !touched.contains(&entry.integration_id) {
+                            touched.push(entry.integration_id.clone());
                         }
+                        batch.done(index, record);
                     }
                     Err(Retry(reason)) => {
                         let backoff = paused
                             .get(&entry.integration_id)
                             .map_or(FIRST_BACKOFF, |(_, b)| *b);
                         tracing::warn!(seq = entry.seq, integration = %entry.integration_id, %reason, retry_in = ?backoff, "delivery will be retried");
-                        self.mark_pending(&entry, &reason);
+                        let pending = Self::pending_record(entry, &reason);
                         paused.insert(
                             entry.integration_id.clone(),
                             (Instant::now() + backoff, (backoff * 2).min(MAX_BACKOFF)),
                         );
                         blocked_now.push(entry.integration_id.clone());
+                        if let Err(e) = batch.retry_later(index, pending).await {
+                            tracing::error!(error = %e, "cannot update the delivery log");
+                        }
                     }
                 }
             }
-            for (integration, entries) in &done {
-                self.log(integration, entries);
-                self.prune_delivery_log(integration);
+            // On failure the processed entries stay in the inbox and are applied again (which
+            // changes nothing: sync is idempotent); the backend logged which.
+            let _ = batch.finish().await;
+            for integration in &touched {
+                self.prune_delivery_log(integration).await;
             }
         }
         tracing::info!("worker stopped");
@@ -158,15 +170,16 @@ impl Worker {
     /// Keeps an integration's delivery log to its newest `delivery_log_keep` entries (at most
     /// [`PRUNE_BUDGET`] removals per batch, so a large backlog, e.g. after lowering the
     /// setting, shrinks over several batches).
-    fn prune_delivery_log(&self, integration: &str) {
+    async fn prune_delivery_log(&self, integration: &str) {
         let keep = self.state.delivery_log_keep;
         if keep == 0 {
             return;
         }
         match self
             .state
-            .store
+            .storage
             .prune_deliveries(integration, keep, PRUNE_BUDGET)
+            .await
         {
             Ok(0) => {}
             Ok(n) => tracing::debug!(integration, removed = n, "delivery log pruned"),
@@ -189,29 +202,13 @@ impl Worker {
         tracing::debug!(seq = entry.seq, state = ?record.state, reason = ?record.reason, "delivery processed");
     }
 
-    /// Writes the delivery log chunk of one integration's processed entries and drops them
-    /// from the inbox. On failure they stay in the inbox and are applied again (which changes
-    /// nothing: sync is idempotent).
-    fn log(&self, integration: &str, entries: &[(u64, DeliveryRecord)]) {
-        let refs: Vec<(u64, &DeliveryRecord)> = entries.iter().map(|(s, r)| (*s, r)).collect();
-        if let Err(e) = self.state.inbox.complete(integration, &refs) {
-            tracing::error!(error = %e, integration, deliveries = entries.len(), "cannot record the processed deliveries");
-        }
-    }
-
-    fn mark_pending(&self, entry: &InboxEntry, reason: &str) {
+    /// The delivery-log entry of an entry that waits for a retry.
+    fn pending_record(entry: &InboxEntry, reason: &str) -> DeliveryRecord {
         let base = Self::base_record(entry, None);
-        let rec = DeliveryRecord {
+        DeliveryRecord {
             state: DeliveryState::Pending,
             reason: Some(format!("waiting to retry: {reason}")),
             ..base
-        };
-        if let Err(e) = self
-            .state
-            .store
-            .put_delivery(&entry.integration_id, entry.seq, &rec)
-        {
-            tracing::error!(error = %e, "cannot update the delivery log");
         }
     }
 
@@ -228,15 +225,20 @@ impl Worker {
         }
     }
 
-    /// Applies one entry; `Err(Retry)` when it must stay in the inbox.
-    async fn apply(&self, entry: &InboxEntry) -> Result<DeliveryRecord, Retry> {
-        let store = &self.state.store;
+    /// Applies one entry of `batch` (the sync reads and commits through the batch);
+    /// `Err(Retry)` when it must stay in the inbox.
+    async fn apply(
+        &self,
+        batch: &impl InboxBatch,
+        entry: &InboxEntry,
+    ) -> Result<DeliveryRecord, Retry> {
+        let store = &self.state.storage;
         let done = |base: DeliveryRecord, state: DeliveryState, reason: &str| DeliveryRecord {
             state,
             reason: Some(reason.to_owned()),
             ..base
         };
-        let event = match crate::inbox::stored::read(&entry.body) {
+        let event = match crate::storage::stored::read(&entry.body) {
             Ok(e) => e,
             Err(e) => {
                 return Ok(done(
@@ -247,7 +249,7 @@ impl Worker {
             }
         };
         let base = Self::base_record(entry, Some(&event));
-        let Some(integration) = store.integration_shared(&entry.integration_id)? else {
+        let Some(integration) = store.integration(&entry.integration_id).await? else {
             return Ok(done(
                 base,
                 DeliveryState::Failed,
@@ -306,10 +308,10 @@ impl Worker {
             sync_event = sync_event.with_key_change(from.as_str(), to.as_str());
         }
 
-        let outcome = match sync_inbound(store, &sync_event).await {
+        let outcome = match sync_inbound(batch, &sync_event).await {
             Ok(o) => o,
             Err(SyncError::Store(e)) => return Err(Retry::from(e)),
-            Err(_) if !linked.any()? => {
+            Err(_) if !linked.any().await? => {
                 return Ok(done(
                     base,
                     DeliveryState::Ignored,
@@ -373,7 +375,7 @@ impl Worker {
     ///
     /// The inbox keeps only the assignee members read here (and only the status and project
     /// members `status_pair` and `apply` read): reading another one means adding it to
-    /// `crate::inbox::stored::USER_MEMBERS` (or `STATUS_MEMBERS`, `PROJECT_MEMBERS`).
+    /// `crate::storage::stored::USER_MEMBERS` (or `STATUS_MEMBERS`, `PROJECT_MEMBERS`).
     async fn resolve_user(
         &self,
         integration: &IntegrationRecord,
@@ -397,20 +399,25 @@ impl Worker {
         if let Some(e) = u.email() {
             return Ok(user.with_email(e));
         }
-        let store = &self.state.store;
+        let store = &self.state.storage;
         if !store
-            .org_settings(&integration.id)?
+            .org_settings(&integration.id)
+            .await?
             .iter()
             .any(|(_, s)| s.sync_reverse_assignment)
         {
             return Ok(user);
         }
         for candidate in user.mapping_candidates() {
-            if store.user_mapping(&integration.id, candidate)?.is_some() {
+            if store
+                .user_mapping(&integration.id, candidate)
+                .await?
+                .is_some()
+            {
                 return Ok(user);
             }
         }
-        if !linked.any()? {
+        if !linked.any().await? {
             return Ok(user);
         }
         let client = match self.clients.get(integration, &self.state.metrics) {
@@ -460,7 +467,7 @@ impl Worker {
         linked: &LinkCheck<'_>,
         notes: &mut Vec<String>,
     ) -> Result<(Option<SyncStatus>, Option<SyncStatus>), Retry> {
-        let store = &self.state.store;
+        let store = &self.state.storage;
         let from_id = change.from.as_ref().and_then(|s| s.id.clone());
         let to_id = change.to.as_ref().and_then(|s| s.id.clone());
         let payload_to = event.status().and_then(|s| {
@@ -468,12 +475,12 @@ impl Worker {
             let cat = s.status_category.value()?.key.as_str()?.to_owned();
             (Some(&id) == to_id.as_ref()).then_some(cat)
         });
-        let mut cats = store.status_categories(&integration.id)?;
+        let mut cats = store.status_categories(&integration.id).await?;
         let needs = |cats: &StatusCategories| {
             from_id.as_ref().is_some_and(|id| !cats.contains_key(id))
                 || (payload_to.is_none() && to_id.as_ref().is_some_and(|id| !cats.contains_key(id)))
         };
-        if needs(&cats) && self.status_sync_enabled(&integration.id)? && linked.any()? {
+        if needs(&cats) && self.status_sync_enabled(&integration.id).await? && linked.any().await? {
             match self.clients.get(integration, &self.state.metrics) {
                 Ok(client) => match refresh_statuses(store, &client, &integration.id).await {
                     Ok(fresh) => cats = fresh,
@@ -505,11 +512,12 @@ impl Worker {
         Ok((build(&change.from, from_cat), build(&change.to, to_cat)))
     }
 
-    fn status_sync_enabled(&self, integration: &str) -> Result<bool, StoreError> {
+    async fn status_sync_enabled(&self, integration: &str) -> Result<bool, StorageError> {
         Ok(self
             .state
-            .store
-            .org_settings(integration)?
+            .storage
+            .org_settings(integration)
+            .await?
             .iter()
             .any(|(_, s)| s.sync_status_reverse))
     }
@@ -521,14 +529,19 @@ impl Worker {
 /// unlinked since the delivery arrived costs no round trip) and to tell "not linked" from a
 /// failed sync. The answer is remembered.
 struct LinkCheck<'a> {
-    store: &'a Store,
+    store: &'a Storage,
     integration: &'a str,
     keys: [Option<&'a str>; 2],
     known: Cell<Option<bool>>,
 }
 
 impl<'a> LinkCheck<'a> {
-    fn new(store: &'a Store, integration: &'a str, key: &'a str, old_key: Option<&'a str>) -> Self {
+    fn new(
+        store: &'a Storage,
+        integration: &'a str,
+        key: &'a str,
+        old_key: Option<&'a str>,
+    ) -> Self {
         Self {
             store,
             integration,
@@ -537,14 +550,14 @@ impl<'a> LinkCheck<'a> {
         }
     }
 
-    fn any(&self) -> Result<bool, StoreError> {
+    async fn any(&self) -> Result<bool, StorageError> {
         if let Some(known) = self.known.get() {
             return Ok(known);
         }
         let mut linked = false;
         for k in self.keys.into_iter().flatten() {
-            if self.store.has_links(self.integration, k)?
-                || self.store.has_move(self.integration, k)?
+            if self.store.has_links(self.integration, k).await?
+                || self.store.has_move(self.integration, k).await?
             {
                 linked = true;
                 break;

@@ -12,7 +12,7 @@
 //! Every item is checked before anything is written: ids are 1 to 200 characters without
 //! control characters, the integration and the project exist, a group without a project exists.
 //! If any item is wrong the answer is 400 and nothing is written. Otherwise the items are
-//! written in order (see [`Store::import_links`] for what a failure midway leaves) and
+//! written in order (see [`Tracker::import_links`](crate::storage::Tracker::import_links) for what a failure midway leaves) and
 //! flushed to disk before the answer
 //! `200 {"items", "groups": {"created", "moved", "unchanged"}, "links": {"created",
 //! "existing"}}`. Importing the same items again changes nothing (all `unchanged`/`existing`).
@@ -30,8 +30,8 @@ use super::{check_id, ok};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::Resp;
-use crate::store::import::ImportLink;
-use crate::store::{Store, StoreError};
+use crate::storage::records::ImportLink;
+use crate::storage::{Integrations as _, Storage, StorageError, Tracker as _};
 
 /// Most items in one import request (split larger imports).
 pub const IMPORT_MAX_ITEMS: usize = 100_000;
@@ -220,11 +220,11 @@ where
 
 /// Checks what the items refer to: integrations and projects exist; a group without a project
 /// exists or an earlier item gives it one.
-fn check_refs(
-    store: &Store,
+async fn check_refs(
+    storage: &Storage,
     items: &[ImportLink],
     lines: &[usize],
-) -> Result<(Vec<ItemError>, usize), StoreError> {
+) -> Result<(Vec<ItemError>, usize), StorageError> {
     let mut errors = Vec::new();
     let mut bad = 0usize;
     let mut integrations: HashMap<&str, bool> = HashMap::new();
@@ -246,7 +246,7 @@ fn check_refs(
         let known = if let Some(k) = integrations.get(it.integration.as_str()) {
             *k
         } else {
-            let k = store.integration(&it.integration)?.is_some();
+            let k = storage.integration(&it.integration).await?.is_some();
             integrations.insert(&it.integration, k);
             k
         };
@@ -260,7 +260,7 @@ fn check_refs(
             let known = if let Some(k) = projects.get(p.as_str()) {
                 *k
             } else {
-                let k = store.project(p)?.is_some();
+                let k = storage.project(p).await?.is_some();
                 projects.insert(p, k);
                 k
             };
@@ -273,7 +273,7 @@ fn check_refs(
                 );
             }
         } else if !given_project.contains(it.group.as_str())
-            && !store.groups.contains_key(it.group.as_bytes())?
+            && !storage.has_group(&it.group).await?
         {
             err(
                 "group",
@@ -309,8 +309,8 @@ fn invalid(errors: &[ItemError], bad: usize) -> ApiError {
 }
 
 enum ImportFailure {
-    Check(StoreError),
-    Write(StoreError),
+    Check(StorageError),
+    Write(StorageError),
 }
 
 /// `POST /import/links` with an NDJSON body (see the module docs).
@@ -325,27 +325,37 @@ where
     if parsed.bad > 0 {
         return Err(invalid(&parsed.errors, parsed.bad));
     }
-    let store = state.store.clone();
+    let storage = state.storage.clone();
     let items = parsed.items;
     let lines = parsed.item_lines;
+    // Off the runtime's threads: the embedded backend's reads and writes block (up to 10^5
+    // items). A blocking-pool thread may drive the storage's futures itself.
+    let runtime = tokio::runtime::Handle::current();
     let result = tokio::task::spawn_blocking(move || {
-        let t = std::time::Instant::now();
-        let (errors, bad) = check_refs(&store, &items, &lines).map_err(ImportFailure::Check)?;
-        if bad > 0 {
-            return Ok(Err((errors, bad)));
-        }
-        let check_ms = t.elapsed().as_millis();
-        let t = std::time::Instant::now();
-        let counts = store.import_links(&items).map_err(ImportFailure::Write)?;
-        tracing::info!(
-            items = items.len(),
-            read_ms,
-            check_ms,
-            write_ms = t.elapsed().as_millis(),
-            links_created = counts.links_created,
-            "links imported (not yet flushed)"
-        );
-        Ok(Ok((items.len(), counts)))
+        runtime.block_on(async move {
+            let t = std::time::Instant::now();
+            let (errors, bad) = check_refs(&storage, &items, &lines)
+                .await
+                .map_err(ImportFailure::Check)?;
+            if bad > 0 {
+                return Ok(Err((errors, bad)));
+            }
+            let check_ms = t.elapsed().as_millis();
+            let t = std::time::Instant::now();
+            let counts = storage
+                .import_links(&items)
+                .await
+                .map_err(ImportFailure::Write)?;
+            tracing::info!(
+                items = items.len(),
+                read_ms,
+                check_ms,
+                write_ms = t.elapsed().as_millis(),
+                links_created = counts.links_created,
+                "links imported (not yet flushed)"
+            );
+            Ok(Ok((items.len(), counts)))
+        })
     })
     .await
     .map_err(|e| ApiError::internal("the import task failed", &e))?

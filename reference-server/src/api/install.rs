@@ -14,7 +14,8 @@ use crate::http::error::ApiError;
 use crate::http::response::{self, Resp, escape_html};
 use crate::integration_jira::options;
 use crate::jira::install::{self, InstallError, InstallRequest, Installed, PatInstallRequest};
-use crate::store::records::{IntegrationRecord, IntegrationView, PipelineRecord};
+use crate::storage::Integrations as _;
+use crate::storage::records::{IntegrationRecord, IntegrationView, PipelineRecord};
 
 /// Pipelines older than this are refused.
 const PIPELINE_TTL_SECS: i64 = 3600;
@@ -46,8 +47,9 @@ pub async fn start(state: &AppState, body: &[u8]) -> Result<Resp, ApiError> {
     let req: InstallRequest = parse_json(body)?;
     // Abandoned pipelines hold secrets (the private key): drop the expired ones.
     let purged = state
-        .store
-        .purge_pipelines(now_unix() - PIPELINE_TTL_SECS)?;
+        .storage
+        .purge_pipelines(now_unix() - PIPELINE_TTL_SECS)
+        .await?;
     if purged > 0 {
         tracing::info!(purged, "expired install pipelines deleted");
     }
@@ -63,7 +65,7 @@ pub async fn start(state: &AppState, body: &[u8]) -> Result<Resp, ApiError> {
         created_unix: now_unix(),
         state: pending,
     };
-    state.store.put_pipeline(&rec)?;
+    state.storage.put_pipeline(&rec).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
@@ -101,7 +103,7 @@ async fn complete(
     pipeline: &str,
     verifier: &str,
 ) -> Result<IntegrationView, ApiError> {
-    let Some(rec) = state.store.take_pipeline(pipeline)? else {
+    let Some(rec) = state.storage.take_pipeline(pipeline).await? else {
         return Err(ApiError::not_found(
             "No such install pipeline (unknown, already completed or expired); start the install again.",
         ));
@@ -121,7 +123,7 @@ async fn complete(
     {
         Ok(installed) => persist(state, installed).await,
         Err(e) => {
-            state.store.put_pipeline(&rec)?;
+            state.storage.put_pipeline(&rec).await?;
             Err(install_error(&e))
         }
     }
@@ -144,19 +146,19 @@ pub async fn install_pat(state: &AppState, body: &[u8]) -> Result<Resp, ApiError
 /// settings and links, and deletes the previous webhook in Jira so only one remains.
 async fn persist(state: &AppState, installed: Installed) -> Result<IntegrationView, ApiError> {
     let previous = state
-        .store
-        .integration_by_external(&installed.external_id)?;
+        .storage
+        .integration_by_external(&installed.external_id)
+        .await?;
     let id = match &previous {
         Some(p) => p.id.clone(),
-        // sled ids start at 0; integration ids start at 1.
-        None => (state.store.next_id()? + 1).to_string(),
+        None => state.storage.next_integration_id().await?.to_string(),
     };
     let rec = IntegrationRecord {
         id,
         created_at: crate::time::rfc3339_ms(crate::time::now_ms()),
         installed,
     };
-    state.save_integration(&rec)?;
+    state.save_integration(&rec).await?;
     if let Some(old) = previous
         && old.installed.webhook != rec.installed.webhook
     {
@@ -209,7 +211,7 @@ pub async fn browser_callback(state: &AppState, query: &str) -> Resp {
             "Missing oauth_token: Jira did not send the request token back. Start the install again.",
         );
     };
-    let pipeline = match state.store.pipeline_by_token(&token) {
+    let pipeline = match state.storage.pipeline_by_token(&token).await {
         Ok(Some(p)) => p.id,
         Ok(None) => {
             return page(

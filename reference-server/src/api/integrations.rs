@@ -8,20 +8,26 @@ use super::{check_id, ok, parse_json};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::Resp;
-use crate::store::records::{DeliveryRecord, DeliveryState, IntegrationRecord, OrgSettingsRecord};
+use crate::storage::records::{
+    DeliveryRecord, DeliveryState, IntegrationRecord, OrgSettingsRecord,
+};
+use crate::storage::{DeliveryLog as _, Inbox as _, Integrations as _, Tracker as _};
 
-fn load(state: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
+async fn load(state: &AppState, id: &str) -> Result<IntegrationRecord, ApiError> {
     state
-        .store
-        .integration(id)?
+        .storage
+        .integration(id)
+        .await?
+        .map(std::sync::Arc::unwrap_or_clone)
         .ok_or_else(|| ApiError::not_found(format!("No integration `{id}`.")))
 }
 
 /// `GET /integrations` -> `{"integrations": [...]}`.
-pub fn list(state: &AppState) -> Result<Resp, ApiError> {
+pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
     let all: Vec<_> = state
-        .store
-        .integrations()?
+        .storage
+        .integrations()
+        .await?
         .iter()
         .map(IntegrationRecord::public_view)
         .collect();
@@ -29,14 +35,14 @@ pub fn list(state: &AppState) -> Result<Resp, ApiError> {
 }
 
 /// `GET /integrations/{id}` -> `{"integration": {...}}`.
-pub fn get(state: &AppState, id: &str) -> Result<Resp, ApiError> {
-    let rec = load(state, id)?;
+pub async fn get(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    let rec = load(state, id).await?;
     ok(&json!({ "integration": rec.public_view() }))
 }
 
 /// `DELETE /integrations/{id}`: deletes the webhook in Jira, then everything stored locally.
 pub async fn delete(state: &AppState, id: &str) -> Result<Resp, ApiError> {
-    let rec = load(state, id)?;
+    let rec = load(state, id).await?;
     let jira_webhook = match crate::integration_jira::delete_webhook(state, &rec).await {
         Ok(true) => json!({"result": "deleted"}),
         Ok(false) => json!({"result": "already_gone"}),
@@ -45,7 +51,7 @@ pub async fn delete(state: &AppState, id: &str) -> Result<Resp, ApiError> {
             json!({"result": "failed", "message": e.to_string()})
         }
     };
-    state.store.delete_integration(id)?;
+    state.storage.delete_integration(id).await?;
     state.tokens.invalidate(rec.external_id());
     ok(&json!({"deleted": rec.public_view(), "jiraWebhook": jira_webhook}))
 }
@@ -62,8 +68,8 @@ struct OrgBody {
 }
 
 /// `PUT /integrations/{id}/organizations/{org}`.
-pub fn put_org(state: &AppState, id: &str, org: &str, body: &[u8]) -> Result<Resp, ApiError> {
-    load(state, id)?;
+pub async fn put_org(state: &AppState, id: &str, org: &str, body: &[u8]) -> Result<Resp, ApiError> {
+    load(state, id).await?;
     check_id("organization", org)?;
     let b: OrgBody = parse_json(body)?;
     if let Some(m) = &b.status_mapping
@@ -81,16 +87,17 @@ pub fn put_org(state: &AppState, id: &str, org: &str, body: &[u8]) -> Result<Res
     };
     crate::integration_jira::check_status_mapping(rec.status_mapping.as_ref())
         .map_err(|msg| ApiError::field("statusMapping", msg))?;
-    state.store.put_org_settings(id, org, &rec)?;
+    state.storage.put_org_settings(id, org, &rec).await?;
     ok(&json!({"integration": id, "organization": org, "settings": rec}))
 }
 
 /// `GET /integrations/{id}/organizations`.
-pub fn list_orgs(state: &AppState, id: &str) -> Result<Resp, ApiError> {
-    load(state, id)?;
+pub async fn list_orgs(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    load(state, id).await?;
     let orgs: Vec<_> = state
-        .store
-        .org_settings(id)?
+        .storage
+        .org_settings(id)
+        .await?
         .into_iter()
         .map(|(org, settings)| json!({"organization": org, "settings": settings}))
         .collect();
@@ -104,16 +111,16 @@ struct MappingBody {
 }
 
 /// `PUT /integrations/{id}/user-mappings/{jiraUser}` `{"user": "<user id>"}`.
-pub fn put_user_mapping(
+pub async fn put_user_mapping(
     state: &AppState,
     id: &str,
     jira_user: &str,
     body: &[u8],
 ) -> Result<Resp, ApiError> {
-    load(state, id)?;
+    load(state, id).await?;
     check_id("jiraUser", jira_user)?;
     let b: MappingBody = parse_json(body)?;
-    if state.store.user(&b.user)?.is_none() {
+    if state.storage.user(&b.user).await?.is_none() {
         return Err(ApiError::field(
             "user",
             format!(
@@ -122,13 +129,16 @@ pub fn put_user_mapping(
             ),
         ));
     }
-    state.store.put_user_mapping(id, jira_user, &b.user)?;
+    state
+        .storage
+        .put_user_mapping(id, jira_user, &b.user)
+        .await?;
     ok(&json!({"integration": id, "jiraUser": jira_user, "user": b.user}))
 }
 
 /// `GET /integrations/{id}/deliveries?limit=N` (default 50, at most 1000), newest first.
-pub fn deliveries(state: &AppState, id: &str, query: &str) -> Result<Resp, ApiError> {
-    load(state, id)?;
+pub async fn deliveries(state: &AppState, id: &str, query: &str) -> Result<Resp, ApiError> {
+    load(state, id).await?;
     let mut limit = 50usize;
     for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
         if k == "limit" {
@@ -142,15 +152,21 @@ pub fn deliveries(state: &AppState, id: &str, query: &str) -> Result<Resp, ApiEr
     // Logged deliveries (final, or pending with a retry reason) merged with inbox entries not
     // logged yet, newest (highest sequence number) first.
     let mut merged: std::collections::BTreeMap<u64, DeliveryRecord> = state
-        .store
-        .deliveries_with_seq(id, limit)?
+        .storage
+        .deliveries(id, limit)
+        .await?
         .into_iter()
         .collect();
-    for e in state.inbox.pending_for(id)? {
+    let pending = state
+        .storage
+        .pending_for(id)
+        .await
+        .map_err(|e| ApiError::internal("the inbox could not be read", &e))?;
+    for e in pending {
         merged.entry(e.seq).or_insert_with(|| {
             let info = match crate::webhook::classify(&e.body) {
                 crate::webhook::BodyClass::Relevant { info, .. } => info,
-                _ => crate::inbox::PendingInfo::default(),
+                _ => crate::webhook::PendingInfo::default(),
             };
             DeliveryRecord {
                 received_at: crate::time::rfc3339_ms(e.received_ms),

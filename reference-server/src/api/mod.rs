@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::{self, Resp};
+use crate::storage::StorageBackend as _;
 
 /// Routes `/api/v1/<segs>`. Writes are flushed to disk before the answer (concurrent writes
 /// share one flush), so a crash right after seeding loses nothing that was acknowledged.
@@ -26,8 +27,8 @@ pub async fn dispatch(
     let resp = route(state, method, segs, query, body).await?;
     if method != Method::GET {
         state
-            .store_flush
-            .flushed()
+            .storage
+            .durable()
             .await
             .map_err(|e| ApiError::internal("could not flush the store", &e))?;
     }
@@ -59,33 +60,39 @@ async fn route(
         (&Method::POST, ["integrations", "jira-server", "install-pat"]) => {
             install::install_pat(state, &read(state, body).await?).await
         }
-        (&Method::GET, ["integrations"]) => integrations::list(state),
-        (&Method::GET, ["integrations", id]) => integrations::get(state, id),
+        (&Method::GET, ["integrations"]) => integrations::list(state).await,
+        (&Method::GET, ["integrations", id]) => integrations::get(state, id).await,
         (&Method::DELETE, ["integrations", id]) => integrations::delete(state, id).await,
         (&Method::PUT, ["integrations", id, "organizations", org]) => {
-            integrations::put_org(state, id, org, &read(state, body).await?)
+            integrations::put_org(state, id, org, &read(state, body).await?).await
         }
-        (&Method::GET, ["integrations", id, "organizations"]) => integrations::list_orgs(state, id),
+        (&Method::GET, ["integrations", id, "organizations"]) => {
+            integrations::list_orgs(state, id).await
+        }
         (&Method::PUT, ["integrations", id, "user-mappings", jira_user]) => {
-            integrations::put_user_mapping(state, id, jira_user, &read(state, body).await?)
+            integrations::put_user_mapping(state, id, jira_user, &read(state, body).await?).await
         }
         (&Method::GET, ["integrations", id, "deliveries"]) => {
-            integrations::deliveries(state, id, query)
+            integrations::deliveries(state, id, query).await
         }
-        (&Method::PUT, ["users", id]) => tracker::put_user(state, id, &read(state, body).await?),
-        (&Method::GET, ["users", id]) => tracker::get_user(state, id),
+        (&Method::PUT, ["users", id]) => {
+            tracker::put_user(state, id, &read(state, body).await?).await
+        }
+        (&Method::GET, ["users", id]) => tracker::get_user(state, id).await,
         (&Method::PUT, ["projects", id]) => {
-            tracker::put_project(state, id, &read(state, body).await?)
+            tracker::put_project(state, id, &read(state, body).await?).await
         }
-        (&Method::GET, ["projects", id]) => tracker::get_project(state, id),
-        (&Method::PUT, ["groups", id]) => tracker::put_group(state, id, &read(state, body).await?),
-        (&Method::GET, ["groups", id]) => tracker::get_group(state, id),
+        (&Method::GET, ["projects", id]) => tracker::get_project(state, id).await,
+        (&Method::PUT, ["groups", id]) => {
+            tracker::put_group(state, id, &read(state, body).await?).await
+        }
+        (&Method::GET, ["groups", id]) => tracker::get_group(state, id).await,
         (&Method::PUT, ["groups", id, "external-issues", integration, key]) => {
             let body = read(state, body).await?;
-            tracker::put_link(state, id, integration, key, &body)
+            tracker::put_link(state, id, integration, key, &body).await
         }
         (&Method::DELETE, ["groups", id, "external-issues", integration, key]) => {
-            tracker::delete_link(state, id, integration, key)
+            tracker::delete_link(state, id, integration, key).await
         }
         // Streamed NDJSON with its own, larger size limit (see `import`).
         (&Method::POST, ["import", "links"]) => import::links(state, body).await,

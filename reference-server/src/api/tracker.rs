@@ -7,7 +7,8 @@ use super::{check_id, ok, parse_json};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::Resp;
-use crate::store::records::{EmailRecord, GroupRecord, ProjectRecord, UserRecord};
+use crate::storage::records::{EmailRecord, GroupRecord, ProjectRecord, UserRecord};
+use crate::storage::{Integrations as _, Tracker as _};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +26,7 @@ fn yes() -> bool {
 }
 
 /// `PUT /users/{id}` `{"name", "active", "emails": [{"email", "verified"}]}`.
-pub fn put_user(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiError> {
+pub async fn put_user(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiError> {
     check_id("id", id)?;
     let b: UserBody = parse_json(body)?;
     if let Some(bad) = b.emails.iter().find(|e| !e.email.contains('@')) {
@@ -39,7 +40,7 @@ pub fn put_user(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiErro
         active: b.active,
         emails: b.emails,
     };
-    state.store.put_user(id, &rec)?;
+    state.storage.put_user(id, &rec).await?;
     ok(&user_json(id, &rec))
 }
 
@@ -48,10 +49,11 @@ fn user_json(id: &str, u: &UserRecord) -> serde_json::Value {
 }
 
 /// `GET /users/{id}`.
-pub fn get_user(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+pub async fn get_user(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     let u = state
-        .store
-        .user(id)?
+        .storage
+        .user(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("No user `{id}`.")))?;
     ok(&user_json(id, &u))
 }
@@ -65,7 +67,7 @@ struct ProjectBody {
 }
 
 /// `PUT /projects/{id}` `{"organization", "members": [user ids]}`.
-pub fn put_project(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiError> {
+pub async fn put_project(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiError> {
     check_id("id", id)?;
     let b: ProjectBody = parse_json(body)?;
     check_id("organization", &b.organization)?;
@@ -76,15 +78,16 @@ pub fn put_project(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiE
         organization: b.organization,
         members: b.members,
     };
-    state.store.put_project(id, &rec)?;
+    state.storage.put_project(id, &rec).await?;
     ok(&json!({"id": id, "organization": rec.organization, "members": rec.members}))
 }
 
 /// `GET /projects/{id}`.
-pub fn get_project(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+pub async fn get_project(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     let p = state
-        .store
-        .project(id)?
+        .storage
+        .project(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("No project `{id}`.")))?;
     ok(&json!({"id": id, "organization": p.organization, "members": p.members}))
 }
@@ -96,11 +99,11 @@ struct GroupBody {
 }
 
 /// `PUT /groups/{id}` `{"project"}` (status and assignee of an existing group are kept).
-pub fn put_group(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiError> {
+pub async fn put_group(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiError> {
     check_id("id", id)?;
     let b: GroupBody = parse_json(body)?;
     check_id("project", &b.project)?;
-    if state.store.project(&b.project)?.is_none() {
+    if state.storage.project(&b.project).await?.is_none() {
         return Err(ApiError::field(
             "project",
             format!(
@@ -109,7 +112,7 @@ pub fn put_group(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiErr
             ),
         ));
     }
-    let g = state.store.put_group(id, &b.project)?;
+    let g = state.storage.put_group(id, &b.project).await?;
     ok(&group_json(id, &g))
 }
 
@@ -118,16 +121,17 @@ fn group_json(id: &str, g: &GroupRecord) -> serde_json::Value {
 }
 
 /// `GET /groups/{id}` -> `{"id", "project", "status", "assignee"}`.
-pub fn get_group(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+pub async fn get_group(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     let g = state
-        .store
-        .group(id)?
+        .storage
+        .group(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("No group `{id}`.")))?;
     ok(&group_json(id, &g))
 }
 
 /// `PUT /groups/{id}/external-issues/{integration}/{key}` (empty body or `{}`).
-pub fn put_link(
+pub async fn put_link(
     state: &AppState,
     group: &str,
     integration: &str,
@@ -136,26 +140,26 @@ pub fn put_link(
 ) -> Result<Resp, ApiError> {
     let _: serde_json::Map<String, serde_json::Value> = parse_json(body)?;
     check_id("key", key)?;
-    if state.store.group(group)?.is_none() {
+    if state.storage.group(group).await?.is_none() {
         return Err(ApiError::not_found(format!("No group `{group}`.")));
     }
-    if state.store.integration(integration)?.is_none() {
+    if state.storage.integration(integration).await?.is_none() {
         return Err(ApiError::not_found(format!(
             "No integration `{integration}`."
         )));
     }
-    state.store.link(group, integration, key)?;
+    state.storage.link(group, integration, key).await?;
     ok(&json!({"group": group, "integration": integration, "issueKey": key}))
 }
 
 /// `DELETE /groups/{id}/external-issues/{integration}/{key}`.
-pub fn delete_link(
+pub async fn delete_link(
     state: &AppState,
     group: &str,
     integration: &str,
     key: &str,
 ) -> Result<Resp, ApiError> {
-    if state.store.unlink(group, integration, key)? {
+    if state.storage.unlink(group, integration, key).await? {
         ok(&json!({"group": group, "integration": integration, "issueKey": key, "deleted": true}))
     } else {
         Err(ApiError::not_found(format!(

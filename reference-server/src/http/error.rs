@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use http::StatusCode;
 
-use crate::store::StoreError;
+use crate::storage::StorageError;
 
 /// An error answered to an API client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +97,8 @@ impl ApiError {
     }
 }
 
-impl From<crate::inbox::InboxError> for ApiError {
-    fn from(e: crate::inbox::InboxError) -> Self {
-        ApiError::internal("the inbox could not be read", &e)
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
         Self::internal("storage error", &e)
     }
 }

@@ -9,7 +9,7 @@
 //! | body nested deeper than 128 levels | 400 |
 //! | object without a changelog (absent, `null`, empty) | 200, nothing stored |
 //! | a change on an issue no group is linked to (issue key, and the old key of a key change) | 200, nothing stored |
-//! | otherwise | stored in the inbox (the members the sync reads, `inbox::stored::StoredDelivery`) and flushed, then 200 |
+//! | otherwise | stored in the inbox (the members the sync reads, `storage::stored::StoredDelivery`) and flushed, then 200 |
 //!
 //! The body is read once (`probe::Probe`): by the hand-written fast path (`scan`) when it
 //! takes the body, by serde otherwise; both give the same `Probe`, from which classification
@@ -24,9 +24,9 @@ use jira_webhook_model::ChangeKind;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::response::{self, Resp};
-use crate::inbox::PendingInfo;
 use crate::jira::webhook_token;
 use crate::metrics::WebhookOutcome;
+use crate::storage::{Inbox as _, Tracker as _};
 
 mod probe;
 mod scan;
@@ -58,6 +58,16 @@ fn candidate_keys<'a>(
         }
     }
     Some(keys)
+}
+
+/// What the delivery log shows of a delivery still waiting in the inbox (derived from its
+/// stored body).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingInfo {
+    /// `webhookEvent`.
+    pub event: Option<String>,
+    /// Issue key.
+    pub issue_key: Option<String>,
 }
 
 /// How a body is classified.
@@ -182,7 +192,7 @@ fn read(body: &[u8]) -> Option<(Probe<'_>, Picked<'_>)> {
 }
 
 /// What the inbox keeps of a relevant delivery: its stored form
-/// (`inbox::stored::StoredDelivery`), or the body whole when the body was not read or its
+/// (`storage::stored::StoredDelivery`), or the body whole when the body was not read or its
 /// issue or issue fields have an unexpected shape (the worker then records what it could not
 /// read). Cut only for a delivery that is stored: an unlinked one never pays for it.
 fn stored_form<'a>(body: &'a [u8], read: Option<(Probe<'_>, Picked<'_>, &str)>) -> Cow<'a, [u8]> {
@@ -248,7 +258,7 @@ where
         Ok(p) => p,
         Err(e) => return bad_token(state, &e),
     };
-    let entry = match state.tokens.lookup(&state.store, peeked.id()) {
+    let entry = match state.tokens.lookup(&state.storage, peeked.id()).await {
         Ok(Some(e)) => e,
         Ok(None) => return bad_token(state, &"Could not find integration for token"),
         Err(e) => {
@@ -289,8 +299,8 @@ where
             response::empty(StatusCode::OK)
         }
         Borrowed::Relevant {
-            event,
-            issue_key,
+            event: _,
+            issue_key: _,
             keys,
             read,
         } => {
@@ -298,9 +308,13 @@ where
                 let mut linked = false;
                 for k in &keys {
                     // A storage error counts as linked: store and let the worker decide.
-                    let unlinked =
-                        matches!(state.store.has_links(&entry.integration_id, k), Ok(false))
-                            && matches!(state.store.has_move(&entry.integration_id, k), Ok(false));
+                    let unlinked = matches!(
+                        state.storage.has_links(&entry.integration_id, k).await,
+                        Ok(false)
+                    ) && matches!(
+                        state.storage.has_move(&entry.integration_id, k).await,
+                        Ok(false)
+                    );
                     if !unlinked {
                         linked = true;
                         break;
@@ -312,13 +326,11 @@ where
                     return response::empty(StatusCode::OK);
                 }
             }
-            let info = pending_info(event, issue_key);
             match state
-                .inbox
-                .commit(
+                .storage
+                .accept(
                     &entry.integration_id,
                     now,
-                    info,
                     &stored_form(&body, read.map(|r| *r)),
                 )
                 .await
@@ -340,7 +352,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbox::stored::worker_view;
+    use crate::storage::stored::worker_view;
     use jira_webhook_model::LeanEvent;
 
     #[test]

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::inbox::stored::{
+use crate::storage::stored::{
     FieldsObject, Members, StoredDelivery, StoredFields, StoredIssue, raw_value,
 };
 

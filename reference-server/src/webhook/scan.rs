@@ -26,7 +26,7 @@
 
 use super::MAX_DEPTH;
 use super::probe::{Picked, Probe, ProbeFields, ProbeIssue};
-use crate::inbox::stored::{PROJECT_MEMBERS, STATUS_MEMBERS, USER_MEMBERS};
+use crate::storage::stored::{PROJECT_MEMBERS, STATUS_MEMBERS, USER_MEMBERS};
 
 /// The member lists of the issue's `status`, `assignee` and `project`, by slot.
 const KEPT: [&[&str]; 3] = [STATUS_MEMBERS, USER_MEMBERS, PROJECT_MEMBERS];

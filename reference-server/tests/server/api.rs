@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use crate::common::{ADMIN, TestServer, http, installed_and_seeded};
 use http::{Method, StatusCode};
+use reference_server::storage::Tracker as _;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -293,12 +294,12 @@ async fn bulk_import_creates_groups_and_links_that_then_work() {
         g2,
         json!({"id": "g2", "project": "p1", "status": "unresolved", "assignee": null})
     );
-    let store = &server.state().store;
+    let store = &server.state().storage;
     for key in ["APP-1", "APP-2", "APP-3", "APP-4", "APP-5"] {
-        assert!(store.has_links(&id, key).expect("store"), "{key}");
+        assert!(store.has_links(&id, key).await.expect("store"), "{key}");
     }
     assert_eq!(
-        store.linked_groups(&id, "APP-4").expect("store"),
+        store.linked_groups(&id, "APP-4").await.expect("store"),
         vec!["g1"]
     );
     // The same import again changes nothing.
@@ -392,7 +393,14 @@ async fn bulk_import_with_a_bad_item_writes_nothing() {
     // Nothing of the good item was written.
     let (status, _) = server.api(Method::GET, "/groups/new", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(!server.state().store.has_links(&id, "NEW-1").expect("store"));
+    assert!(
+        !server
+            .state()
+            .storage
+            .has_links(&id, "NEW-1")
+            .await
+            .expect("store")
+    );
 }
 
 #[tokio::test]
@@ -414,8 +422,9 @@ async fn bulk_import_may_exceed_the_body_limit() {
     assert!(
         server
             .state()
-            .store
+            .storage
             .has_links(&id, "BULK-11999")
+            .await
             .expect("store")
     );
 }
@@ -440,7 +449,7 @@ async fn bulk_import_of_more_than_100_000_items_is_refused_whole() {
             .is_some_and(|m| m.contains("100000") && m.contains("Nothing was written")),
         "{answer}"
     );
-    let store = &server.state().store;
-    assert!(!store.has_links(&id, "BIG-0").expect("store"));
-    assert!(store.group("g0").expect("store").is_none());
+    let store = &server.state().storage;
+    assert!(!store.has_links(&id, "BIG-0").await.expect("store"));
+    assert!(store.group("g0").await.expect("store").is_none());
 }

@@ -11,6 +11,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use reference_server::config::ServeConfig;
 use reference_server::server::{self, ServerHandle};
+use reference_server::storage::{Inbox as _, Integrations as _};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -109,8 +110,12 @@ impl TestServer {
     }
 
     /// Number of deliveries waiting in the inbox.
-    pub fn inbox_len(&self) -> usize {
-        self.state().inbox.len()
+    pub async fn inbox_len(&self) -> usize {
+        self.state()
+            .storage
+            .pending_count()
+            .await
+            .expect("inbox count")
     }
 
     /// `PUT /api/v1{path}` with a JSON body; asserts 200.
@@ -373,11 +378,12 @@ pub async fn installed_and_seeded(key: &str) -> (TestServer, MockJira, String, S
 }
 
 /// The webhook secret of an installed integration (read from the store).
-pub fn secret_of(server: &TestServer, id: &str) -> Vec<u8> {
+pub async fn secret_of(server: &TestServer, id: &str) -> Vec<u8> {
     server
         .state()
-        .store
+        .storage
         .integration(id)
+        .await
         .expect("store")
         .expect("installed")
         .installed
@@ -387,11 +393,12 @@ pub fn secret_of(server: &TestServer, id: &str) -> Vec<u8> {
 }
 
 /// The external id of an installed integration.
-pub fn external_id_of(server: &TestServer, id: &str) -> String {
+pub async fn external_id_of(server: &TestServer, id: &str) -> String {
     server
         .state()
-        .store
+        .storage
         .integration(id)
+        .await
         .expect("store")
         .expect("installed")
         .external_id()

@@ -35,8 +35,8 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use jira_sim::{Config as JiraConfig, SimulatedJira};
-use reference_server::store::Store;
-use reference_server::store::records::DeliveryState;
+use reference_server::storage::records::DeliveryState;
+use reference_server::storage::sled::Store;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -401,7 +401,7 @@ async fn sigkill_loses_no_acknowledged_delivery() {
     let records = store
         .deliveries(&integration, usize::MAX)
         .expect("delivery log reads");
-    let mut per_key: HashMap<String, Vec<&reference_server::store::records::DeliveryRecord>> =
+    let mut per_key: HashMap<String, Vec<&reference_server::storage::records::DeliveryRecord>> =
         HashMap::new();
     for r in &records {
         assert!(

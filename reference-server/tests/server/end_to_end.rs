@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::common::{TestServer, fixture};
 use http::{Method, StatusCode};
 use jira_sim::{Config, DEMO_CONSUMER_KEY, DEMO_PRIVATE_KEY_PEM, SimIssue, SimulatedJira};
+use reference_server::storage::{Inbox as _, Storage, StorageConfig};
 use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(5);
@@ -309,31 +310,25 @@ async fn stored_but_unapplied_delivery_is_applied_after_restart() {
     // While the server is down, write an inbox entry the way the webhook endpoint does (as if
     // the process died right after answering 200).
     {
-        let store = reference_server::store::Store::open(dir.path()).expect("open");
         let metrics = std::sync::Arc::new(reference_server::metrics::Metrics::default());
-        let (flush, flusher) = reference_server::store::flush::StoreFlush::start(store.clone());
-        let (inbox, tasks) =
-            reference_server::inbox::Inbox::open(dir.path(), store.clone(), flush, metrics)
-                .expect("inbox opens");
-        inbox
-            .commit(
+        let config = StorageConfig::new(dir.path().to_path_buf());
+        let (storage, tasks) = Storage::open(&config, metrics)
+            .await
+            .expect("the storage opens");
+        storage
+            .accept(
                 &id,
                 reference_server::time::now_ms(),
-                reference_server::inbox::PendingInfo {
-                    event: Some("jira:issue_updated".into()),
-                    issue_key: Some("APP-1".into()),
-                },
                 &fixture("test_post_update_assignee.json"),
             )
             .await
             .expect("stored");
-        assert_eq!(inbox.len(), 1);
-        drop(inbox);
-        tasks.stop().await;
-        // Every flush handle is gone now: the flusher ends after any flush in flight (aborting
-        // it could leave that flush, and its store handle, running on the blocking pool).
-        let _ = flusher.await;
-        drop(store);
+        assert_eq!(storage.pending_count().await.expect("count"), 1);
+        drop(storage);
+        // Every storage handle is gone now: the tasks end after any flush in flight (aborting
+        // the flusher could leave that flush, and its store handle, running on the blocking
+        // pool).
+        tasks.stop().await.expect("the storage stops");
     }
 
     let server = TestServer::start_in(dir).await;
@@ -342,7 +337,7 @@ async fn stored_but_unapplied_delivery_is_applied_after_restart() {
         .await;
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["state"], "applied");
-    assert_eq!(server.state().inbox.len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
     // A second restart applies nothing twice: the log still has one entry.
     let dir = server.stop().await;
     let server = TestServer::start_in(dir).await;

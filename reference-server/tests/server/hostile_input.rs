@@ -57,22 +57,23 @@ async fn raw(
 #[tokio::test]
 async fn expired_token_is_rejected() {
     let (server, _jira, id, _token) = installed().await;
-    let claims = json!({"id": external_id_of(&server, &id), "exp": 1_000_000_000}).to_string();
-    let token = sign_hs256(&claims, &secret_of(&server, &id));
+    let claims =
+        json!({"id": external_id_of(&server, &id).await, "exp": 1_000_000_000}).to_string();
+    let token = sign_hs256(&claims, &secret_of(&server, &id).await);
     let body = delivery("APP-1", "1").to_string();
     let (status, reply) = server.webhook(&token, body.as_bytes()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let reply = String::from_utf8_lossy(&reply);
     assert!(!reply.contains(&token), "the answer echoes the token");
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
 }
 
 #[tokio::test]
 async fn mistyped_exp_claim_is_rejected_not_ignored() {
     // CVE-2026-25537 (jsonwebtoken < 10.3): a string `exp` was treated as absent.
     let (server, _jira, id, _token) = installed().await;
-    let secret = secret_of(&server, &id);
-    let ext = external_id_of(&server, &id);
+    let secret = secret_of(&server, &id).await;
+    let ext = external_id_of(&server, &id).await;
     for claims in [
         json!({"id": ext, "exp": "99999999999"}),
         json!({"id": ext, "nbf": "0"}),
@@ -89,7 +90,7 @@ async fn forged_token_for_a_real_integration_is_rejected() {
     // Right `id`, HS256, but signed with a key the attacker chose; also the signature of a
     // valid token moved onto other claims.
     let (server, _jira, id, token) = installed().await;
-    let ext = external_id_of(&server, &id);
+    let ext = external_id_of(&server, &id).await;
     let forged = sign(
         r#"{"alg":"HS256"}"#,
         &json!({"id": ext}).to_string(),
@@ -120,7 +121,7 @@ async fn forged_token_for_a_real_integration_is_rejected() {
         .webhook(&none, b"{\"changelog\":{\"id\":\"1\"}}")
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
 }
 
 #[tokio::test]
@@ -139,7 +140,7 @@ async fn deeply_nested_body_is_refused_without_harm() {
         let (status, _) = server.webhook(&token, &open).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "unbalanced depth {depth}");
     }
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
     assert_healthy(&server).await;
 }
 
@@ -161,7 +162,7 @@ async fn invalid_utf8_body_is_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
 }
 
 #[tokio::test]
@@ -191,7 +192,7 @@ async fn truncated_request_stores_nothing() {
     .await;
     assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
     assert!(server.deliveries(&id).await.is_empty());
     let (_, g) = server.api(Method::GET, "/groups/g1", None).await;
     assert_eq!(g["assignee"], Value::Null);
@@ -212,7 +213,7 @@ async fn oversized_declared_length_is_refused_before_the_body_arrives() {
         answer.starts_with("HTTP/1.1 413"),
         "expected 413 before the body, got: {answer:?}"
     );
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use crate::common::{MockJira, TestServer, fixture, installed};
 use crate::support_jira::on;
 use http::{Method, StatusCode};
 use reference_server::jira::webhook_token;
+use reference_server::storage::Integrations as _;
 use serde_json::{Value, json};
 use wiremock::matchers::header_regex;
 use wiremock::{MockServer, ResponseTemplate};
@@ -344,8 +345,9 @@ async fn test_oauth_step_access_token_failure_keeps_pipeline() {
     assert!(
         server
             .state()
-            .store
+            .storage
             .pipeline(&pipeline)
+            .await
             .expect("store")
             .is_some()
     );

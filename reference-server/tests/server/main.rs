@@ -19,4 +19,5 @@ mod installation;
 mod issue_moves;
 mod jira_contract;
 mod limits;
+mod storage;
 mod webhooks;

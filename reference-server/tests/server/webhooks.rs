@@ -13,7 +13,8 @@ use crate::common::{
 use base64::Engine as _;
 use http::{Method, StatusCode};
 use reference_server::jira::webhook_token;
-use reference_server::store::records::DeliveryState;
+use reference_server::storage::records::DeliveryState;
+use reference_server::storage::{DeliveryLog as _, Inbox as _, Tracker as _};
 use reference_server::webhook::BAD_TOKEN_MESSAGE;
 use serde_json::{Value, json};
 
@@ -37,13 +38,13 @@ async fn test_post_empty_token() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
 }
 
 #[tokio::test]
 async fn test_post_token_missing_id() {
     let (server, _jira, id, _token) = installed().await;
-    let token = sign_hs256(r#"{"no":12345}"#, &secret_of(&server, &id));
+    let token = sign_hs256(r#"{"no":12345}"#, &secret_of(&server, &id).await);
     let (status, _) = server
         .webhook(&token, &fixture("test_post_update_assignee.json"))
         .await;
@@ -55,7 +56,7 @@ async fn test_post_token_missing_integration() {
     // Sentry's version of this test re-sends the `{"no": ...}` token; we test what it meant:
     // a well-signed token for an external id nobody installed.
     let (server, _jira, id, _token) = installed().await;
-    let token = webhook_token::issue("jira.example.org:unknown", &secret_of(&server, &id));
+    let token = webhook_token::issue("jira.example.org:unknown", &secret_of(&server, &id).await);
     let (status, reply) = server
         .webhook(&token, &fixture("test_post_update_assignee.json"))
         .await;
@@ -73,8 +74,8 @@ async fn test_post_token_missing_integration() {
 #[tokio::test]
 async fn every_refused_token_gets_the_same_answer() {
     let (server, _jira, id, _token) = installed().await;
-    let secret = secret_of(&server, &id);
-    let external = external_id_of(&server, &id);
+    let secret = secret_of(&server, &id).await;
+    let external = external_id_of(&server, &id).await;
     let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let alg_none = format!(
         "{}.{}.",
@@ -99,32 +100,36 @@ async fn every_refused_token_gets_the_same_answer() {
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
     let reply: Value = serde_json::from_slice(&answers[0]).expect("JSON error");
     assert_eq!(reply["error"]["message"], BAD_TOKEN_MESSAGE);
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
 }
 
 #[tokio::test]
 async fn test_post_token_invalid_signature() {
     let (server, _jira, id, _token) = installed().await;
-    let token = webhook_token::issue(&external_id_of(&server, &id), b"bad-secret");
+    let token = webhook_token::issue(&external_id_of(&server, &id).await, b"bad-secret");
     let (status, reply) = server
         .webhook(&token, &fixture("test_post_update_assignee.json"))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!String::from_utf8_lossy(&reply).contains(&token));
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
 }
 
 #[tokio::test]
 async fn token_with_alg_none_or_other_algorithms_is_rejected() {
     let (server, _jira, id, _token) = installed().await;
     let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let claims = json!({"id": external_id_of(&server, &id)}).to_string();
+    let claims = json!({"id": external_id_of(&server, &id).await}).to_string();
     let none = format!(
         "{}.{}.",
         enc.encode(r#"{"alg":"none"}"#),
         enc.encode(&claims)
     );
-    let hs512 = sign(r#"{"alg":"HS512"}"#, &claims, &secret_of(&server, &id));
+    let hs512 = sign(
+        r#"{"alg":"HS512"}"#,
+        &claims,
+        &secret_of(&server, &id).await,
+    );
     let garbage = "not-a-jwt".to_owned();
     for token in [none, hs512, garbage] {
         let (status, _) = server
@@ -152,7 +157,7 @@ async fn test_drop_request_without_changelog() {
         assert_eq!(status, StatusCode::OK);
         assert!(reply.is_empty());
     }
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
     let (_, d) = server
         .api(Method::GET, &format!("/integrations/{id}/deliveries"), None)
         .await;
@@ -182,7 +187,7 @@ async fn bodies_that_are_not_json_objects_get_400_and_oversized_get_413() {
     big.extend_from_slice(b"\"}");
     let (status, _) = server.webhook(&token, &big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
 }
 
 #[tokio::test]
@@ -299,7 +304,7 @@ async fn test_post_update_status_token_error_is_retried() {
         assert!(start.elapsed() < WITHIN, "{d}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(server.inbox_len(), 1);
+    assert_eq!(server.inbox_len().await, 1);
 
     // Jira is back, and knows the statuses of EXAMPLE_PAYLOAD (10101 In Progress -> 10102 Done).
     jira.server.reset().await;
@@ -315,7 +320,7 @@ async fn test_post_update_status_token_error_is_retried() {
         .await;
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["state"], "applied");
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
 }
 
 /// A delivery stored while its issue was linked, but applied after the link went: ignored, and
@@ -346,20 +351,21 @@ async fn issue_unlinked_before_apply_is_ignored_without_calling_jira() {
     // As the webhook endpoint stores a delivery that passed its link check.
     server
         .state()
-        .inbox
-        .commit(
-            &id,
-            0,
-            reference_server::inbox::PendingInfo::default(),
-            body.to_string().as_bytes(),
-        )
+        .storage
+        .accept(&id, 0, body.to_string().as_bytes())
         .await
         .expect("stored");
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["state"], "ignored", "{d}");
     assert_eq!(d["reason"], "no group is linked to PRJA-37", "{d}");
     assert_eq!(jira.count("GET", "/rest/api/2/user").await, 0);
-    let g = server.state().store.group("g1").expect("read").expect("g1");
+    let g = server
+        .state()
+        .storage
+        .group("g1")
+        .await
+        .expect("read")
+        .expect("g1");
     assert_eq!(g.assignee, None);
 }
 
@@ -432,7 +438,7 @@ async fn unlinked_issue_is_acknowledged_without_storing() {
         .await;
     assert_eq!(status, StatusCode::OK);
     // Nothing stored (no fsync) for an issue no group is linked to; counted in the metrics.
-    assert_eq!(server.inbox_len(), 0);
+    assert_eq!(server.inbox_len().await, 0);
     let (_, d) = server
         .api(Method::GET, &format!("/integrations/{id}/deliveries"), None)
         .await;
@@ -515,7 +521,7 @@ async fn other_integrations_keep_flowing_while_one_jira_is_down() {
         .await;
     let (_, g1) = server.api(Method::GET, "/groups/g1", None).await;
     assert_eq!(g1["status"], "unresolved");
-    assert_eq!(server.inbox_len(), 1);
+    assert_eq!(server.inbox_len().await, 1);
     let metrics = server.state().metrics.render();
     assert!(
         metrics.contains("reference_server_jira_calls_total{status=\"503\"}"),
@@ -535,8 +541,9 @@ async fn moved_issue_carries_links_and_late_events_on_the_old_key_follow() {
     assert_eq!(d["state"], "applied", "{d}");
     let g = server
         .state()
-        .store
+        .storage
         .linked_groups(&id, "PLATFORM-45")
+        .await
         .expect("store");
     assert_eq!(g, vec!["g1".to_owned()]);
     // A delivery naming the old key, sent before the move but delivered after it, is still
@@ -558,11 +565,12 @@ async fn settled_log(server: &TestServer, id: &str, n: usize) -> Vec<u64> {
     loop {
         // The inbox first: the worker writes an entry's log record before it leaves the inbox,
         // so an empty inbox seen first means the log read next holds every record.
-        let drained = server.state().inbox.is_empty();
+        let drained = server.inbox_len().await == 0;
         let log = server
             .state()
-            .store
-            .deliveries_with_seq(id, 100)
+            .storage
+            .deliveries(id, 100)
+            .await
             .expect("delivery log");
         let settled = drained && log.iter().all(|(_, d)| d.state != DeliveryState::Pending);
         if settled && log.len() == n {

@@ -16,13 +16,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::records::{IntegrationRecord, OrgSettingsRecord, ProjectRecord, UserRecord};
+use crate::storage::records::{IntegrationRecord, OrgSettingsRecord, ProjectRecord, UserRecord};
 
 /// At most this many entries per kind are cached; one more clears that kind, which only costs
 /// re-reading.
 const MAX_ENTRIES: usize = 1024;
 
-/// All organizations' settings of one integration, as [`super::Store::org_settings`] gives them.
+/// All organizations' settings of one integration, as [`super::store::Store::org_settings`] gives them.
 pub(crate) type OrgSettingsList = Arc<Vec<(String, OrgSettingsRecord)>>;
 
 /// One kind of cached value: key -> (generation it was read at, value).
@@ -81,7 +81,7 @@ impl ConfigCache {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Store;
+    use super::super::store::Store;
     use super::*;
 
     fn settings(assign: bool) -> OrgSettingsRecord {
@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn users_and_projects_are_read_again_after_a_write() {
-        use super::super::records::{EmailRecord, ProjectRecord, UserRecord};
+        use crate::storage::records::{EmailRecord, ProjectRecord, UserRecord};
         let s = Store::temporary().expect("open");
         let user = |email: &str, active: bool| UserRecord {
             name: "Bob".into(),

@@ -22,8 +22,8 @@ use assignee_sync::{
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use super::records::{GroupRecord, GroupStatus, OrgSettingsRecord, WatermarkRecord};
-use super::{Store, StoreError, key};
+use super::store::{Store, StoreError, key};
+use crate::storage::records::{GroupRecord, GroupStatus, OrgSettingsRecord, WatermarkRecord};
 
 fn encode_watermark(k: OrderingKey) -> [u8; 17] {
     let mut out = [0u8; 17];
@@ -386,7 +386,7 @@ impl assignee_sync::Store for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::records::{EmailRecord, ProjectRecord, UserRecord};
+    use crate::storage::records::{EmailRecord, ProjectRecord, UserRecord};
     use assignee_sync::{GroupResult, InboundEvent, JiraUser, sync_inbound};
 
     /// Opens a store again after its handle was dropped. sled releases the directory lock

@@ -11,14 +11,6 @@
 //! Ids are chosen by API callers and must not contain control characters (checked by the API),
 //! so `\0` never appears inside a key part.
 
-mod cache;
-pub(crate) mod delivery_log;
-pub mod flush;
-pub(crate) mod import;
-mod moves;
-pub mod records;
-pub(crate) mod sync;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -26,8 +18,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional as _;
 
-pub use delivery_log::{DeliveryLookup, delivery_key};
-use records::{
+use super::{cache, moves, sync};
+use crate::storage::records::{
     GroupRecord, IntegrationRecord, OrgSettingsRecord, PipelineRecord, ProjectRecord,
     StatusCategories, UserRecord,
 };
@@ -86,16 +78,16 @@ pub fn prefix(parts: &[&str]) -> Vec<u8> {
     k
 }
 
-fn last_part(k: &[u8]) -> String {
+pub(super) fn last_part(k: &[u8]) -> String {
     let start = k.iter().rposition(|b| *b == 0).map_or(0, |i| i + 1);
     String::from_utf8_lossy(k.get(start..).unwrap_or_default()).into_owned()
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+pub(super) fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     Ok(serde_json::to_vec(v)?)
 }
 
-fn from_json<T: DeserializeOwned>(v: &[u8]) -> Result<T, StoreError> {
+pub(super) fn from_json<T: DeserializeOwned>(v: &[u8]) -> Result<T, StoreError> {
     Ok(serde_json::from_slice(v)?)
 }
 
@@ -125,14 +117,14 @@ pub struct Store {
     pub(crate) deliveries: sled::Tree,
     pub(crate) moves: sled::Tree,
     pub(crate) status_cache: sled::Tree,
-    config_cache: std::sync::Arc<cache::ConfigCache>,
+    pub(super) config_cache: std::sync::Arc<cache::ConfigCache>,
     /// Delivery log entries per integration, for the integrations counted so far (see
     /// [`Store::prune_deliveries`]).
-    delivery_counts: Arc<std::sync::Mutex<HashMap<String, u64>>>,
+    pub(super) delivery_counts: Arc<std::sync::Mutex<HashMap<String, u64>>>,
     /// Group records a sync read last, for its compare-and-swap (see [`sync::GroupReads`]).
-    group_reads: Arc<sync::GroupReads>,
+    pub(super) group_reads: Arc<sync::GroupReads>,
     /// The keys of `moves`, so that an issue that never moved costs no read of it.
-    move_keys: Arc<moves::MoveKeys>,
+    pub(super) move_keys: Arc<moves::MoveKeys>,
 }
 
 impl std::fmt::Debug for Store {
@@ -556,7 +548,7 @@ impl Store {
                 .and_then(|o| serde_json::from_slice::<GroupRecord>(o).ok())
                 .unwrap_or(GroupRecord {
                     project: String::new(),
-                    status: records::GroupStatus::Unresolved,
+                    status: crate::storage::records::GroupStatus::Unresolved,
                     assignee: None,
                     last_change_source: None,
                     watermarks: std::collections::BTreeMap::new(),
@@ -567,6 +559,11 @@ impl Store {
             bytes
         })?;
         result.ok_or_else(|| StoreError::Transaction("group update produced no record".into()))
+    }
+
+    /// Whether a group exists.
+    pub fn has_group(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.groups.contains_key(id.as_bytes())?)
     }
 
     /// A group by id.
@@ -632,7 +629,7 @@ impl Store {
     }
 
     /// Delivery log entries per integration, for the integrations counted so far.
-    fn delivery_counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+    pub(super) fn delivery_counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
         self.delivery_counts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -664,8 +661,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::records::{EmailRecord, GroupStatus};
     use super::*;
+    use crate::storage::records::{EmailRecord, GroupStatus};
 
     #[test]
     fn users_are_indexed_by_verified_lowercase_email() {

@@ -24,7 +24,6 @@
 
 pub(crate) mod segment;
 mod seq;
-pub(crate) mod stored;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -34,13 +33,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use super::delivery_log::DeliveryLookup;
+use super::flush::StoreFlush;
+use super::store::{Store, StoreError};
 use crate::metrics::Metrics;
-use crate::store::flush::StoreFlush;
-use crate::store::records::DeliveryRecord;
-use crate::store::{DeliveryLookup, Store, StoreError};
+use crate::storage::InboxEntry;
+use crate::storage::records::DeliveryRecord;
 use segment::Record;
 
-/// A new segment is started once the current one is larger than this.
+/// The default segment size (tests).
+#[cfg(test)]
 const MAX_SEGMENT_BYTES: u64 = crate::config::DEFAULT_INBOX_SEGMENT_KB * 1024;
 /// The writer stops collecting a batch at this many body bytes (bounds one write's latency).
 const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
@@ -57,19 +59,6 @@ const MAX_SYNCS_IN_FLIGHT: usize = 4;
 const SLOW_SYNC: std::time::Duration = std::time::Duration::from_millis(2);
 /// Name of the inbox directory inside the data directory.
 pub const DIR_NAME: &str = "inbox";
-
-/// One stored delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboxEntry {
-    /// Inbox sequence number (also the delivery log key).
-    pub seq: u64,
-    /// Integration id.
-    pub integration_id: String,
-    /// Receive time, unix milliseconds.
-    pub received_ms: i64,
-    /// The raw request body.
-    pub body: Vec<u8>,
-}
 
 /// Errors of the inbox.
 #[derive(Debug, thiserror::Error)]
@@ -101,15 +90,6 @@ pub enum InboxError {
 fn io_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> InboxError {
     let path = path.display().to_string();
     move |source| InboxError::Io { what, path, source }
-}
-
-/// Metadata written to the delivery log as `pending` when an entry is accepted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PendingInfo {
-    /// `webhookEvent`.
-    pub event: Option<String>,
-    /// Issue key.
-    pub issue_key: Option<String>,
 }
 
 /// Where a pending delivery is.
@@ -235,19 +215,10 @@ impl InboxTasks {
 impl Inbox {
     /// Opens the inbox in `data_dir/inbox`, reads back what earlier runs stored but did not
     /// record as applied, and spawns the writer and janitor tasks (on the current tokio
-    /// runtime). `flush` makes the store durable before a segment is deleted.
+    /// runtime). A new segment starts once the current one is larger than
+    /// `max_segment_bytes` (`--inbox-segment-kb`; tests use small segments). `flush` makes
+    /// the store durable before a segment is deleted.
     pub fn open(
-        data_dir: &Path,
-        store: Store,
-        flush: StoreFlush,
-        metrics: Arc<Metrics>,
-    ) -> Result<(Self, InboxTasks), InboxError> {
-        Self::open_with(data_dir, store, flush, metrics, MAX_SEGMENT_BYTES)
-    }
-
-    /// [`Inbox::open`] with another segment size in bytes (`--inbox-segment-kb`; tests use
-    /// small segments).
-    pub fn open_with(
         data_dir: &Path,
         store: Store,
         flush: StoreFlush,
@@ -296,14 +267,12 @@ impl Inbox {
 
     /// Stores a delivery durably: returns its sequence number once it is on disk. The worker is
     /// woken afterwards.
-    pub async fn commit(
+    pub async fn accept(
         &self,
         integration_id: &str,
         received_ms: i64,
-        info: PendingInfo,
         body: &[u8],
     ) -> Result<u64, InboxError> {
-        let _ = info; // the delivery log view derives event and issue key from the stored body
         let handed_off = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.writes
@@ -352,7 +321,7 @@ impl Inbox {
     }
 
     /// Records the final delivery log entries of applied entries of one integration (in
-    /// increasing sequence order; one delivery-log chunk, see `store/delivery_log.rs`)
+    /// increasing sequence order; one delivery-log chunk, see `delivery_log.rs`)
     /// and drops them from the inbox.
     pub fn complete(
         &self,
@@ -388,6 +357,7 @@ impl Inbox {
     }
 
     /// Whether nothing is pending.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -1,4 +1,5 @@
-//! Records persisted in the store (JSON values in sled trees).
+//! Records every storage backend keeps (the embedded backend stores them as JSON values), and
+//! the bulk import's item and counts.
 
 use std::collections::BTreeMap;
 
@@ -208,3 +209,32 @@ pub struct DeliveryRecord {
 
 /// Cached Jira status categories of one integration (status id -> category key).
 pub type StatusCategories = BTreeMap<String, String>;
+
+/// One link of a bulk import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportLink {
+    /// Group id.
+    pub group: String,
+    /// Project to create the group in or move it to; `None`: the group must already exist.
+    pub project: Option<String>,
+    /// Integration id.
+    pub integration: String,
+    /// Jira issue key.
+    pub issue_key: String,
+}
+
+/// What [`Tracker::import_links`](super::Tracker::import_links) did, counted per item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportCounts {
+    /// Items whose group did not exist and was created.
+    pub groups_created: u64,
+    /// Items that moved an existing group to another project.
+    pub groups_moved: u64,
+    /// Items whose group already was in the given project.
+    pub groups_unchanged: u64,
+    /// Links that did not exist before.
+    pub links_created: u64,
+    /// Links that already existed (also the second of two equal items).
+    pub links_existing: u64,
+}

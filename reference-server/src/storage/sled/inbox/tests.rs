@@ -1,7 +1,7 @@
 use std::io::Write as _;
 
 use super::*;
-use crate::store::records::DeliveryState;
+use crate::storage::records::DeliveryState;
 
 struct Opened {
     inbox: Inbox,
@@ -28,7 +28,7 @@ impl Opened {
 fn open(dir: &Path, store: &Store, max_segment: u64) -> Opened {
     let metrics = Arc::new(Metrics::default());
     let (flush, flusher) = StoreFlush::start(store.clone());
-    let (inbox, tasks) = Inbox::open_with(dir, store.clone(), flush, metrics.clone(), max_segment)
+    let (inbox, tasks) = Inbox::open(dir, store.clone(), flush, metrics.clone(), max_segment)
         .expect("the inbox opens");
     Opened {
         inbox,
@@ -61,7 +61,7 @@ async fn commit_all(inbox: &Inbox, n: usize) -> Vec<u64> {
             let integration = if i % 2 == 0 { "1" } else { "2" };
             let ms = i64::try_from(i).expect("small");
             inbox
-                .commit(integration, ms, PendingInfo::default(), &body(i))
+                .accept(integration, ms, &body(i))
                 .await
                 .expect("commit")
         }));

@@ -20,8 +20,8 @@
 
 use serde::de::IgnoredAny;
 
-use super::records::{DeliveryRecord, DeliveryState};
-use super::{Store, StoreError, prefix};
+use super::store::{Store, StoreError, prefix};
+use crate::storage::records::{DeliveryRecord, DeliveryState};
 
 /// A chunk's entries, in sequence order.
 type Entries = Vec<(u64, DeliveryRecord)>;

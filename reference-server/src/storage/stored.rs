@@ -15,6 +15,11 @@
 //!
 //! A body whose issue or its `fields` has a shape the stored form cannot carry is kept whole
 //! (the webhook intake decides that); [`read`] reads both.
+//!
+//! Why here, in `storage/` and outside every backend: the stored form is what the inbox holds
+//! whichever backend holds it (the sled segment log today, a table's `bytea` column tomorrow).
+//! The intake writes it and the worker reads it; no backend looks inside, so backends share one
+//! definition and an inbox written by one version reads the same in all of them.
 
 use std::fmt;
 

@@ -1,36 +1,7 @@
 //! Bulk import of group links (`POST /api/v1/import/links`).
 
-use super::records::{GroupRecord, GroupStatus};
-use super::{Store, StoreError, key};
-
-/// One link of a bulk import.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportLink {
-    /// Group id.
-    pub group: String,
-    /// Project to create the group in or move it to; `None`: the group must already exist.
-    pub project: Option<String>,
-    /// Integration id.
-    pub integration: String,
-    /// Jira issue key.
-    pub issue_key: String,
-}
-
-/// What [`Store::import_links`] did, counted per item.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ImportCounts {
-    /// Items whose group did not exist and was created.
-    pub groups_created: u64,
-    /// Items that moved an existing group to another project.
-    pub groups_moved: u64,
-    /// Items whose group already was in the given project.
-    pub groups_unchanged: u64,
-    /// Links that did not exist before.
-    pub links_created: u64,
-    /// Links that already existed (also the second of two equal items).
-    pub links_existing: u64,
-}
+use super::store::{Store, StoreError, key};
+use crate::storage::records::{GroupRecord, GroupStatus, ImportCounts, ImportLink};
 
 impl Store {
     /// Imports links, item by item in order. An item with a project creates its group there or
@@ -120,7 +91,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::records::ProjectRecord;
+    use crate::storage::records::ProjectRecord;
 
     fn item(group: &str, project: Option<&str>, key: &str) -> ImportLink {
         ImportLink {

@@ -11,7 +11,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::Store;
+use super::store::Store;
 
 type Ticket = oneshot::Sender<Result<(), String>>;
 
