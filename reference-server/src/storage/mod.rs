@@ -43,8 +43,8 @@
 //!
 //! Work that calls Jira while a batch is claimed (hidden e-mails, status categories) goes
 //! through the [`Storage`] handle, not the batch; a database backend that must not hold row
-//! locks during a 30 s HTTP timeout can claim with a lease instead (see
-//! `/work/shared/reference/postgres-store.md` in the project notes).
+//! locks during a 30 s HTTP timeout can claim with a lease instead (`claimed_by`,
+//! `claimed_until` set in a short transaction; the apply transaction then checks the lease).
 //!
 //! # Backends
 //! - [`sled`](self::sled): embedded, the default: sled trees for records and the delivery
