@@ -2,9 +2,10 @@
 //! at start, and the connection budget leaves a reserve of descriptors for the store, so that a
 //! flood of connections can never make a store write (or the inbox's next segment) fail.
 
-/// Descriptors kept out of the connection budget: sled's files, the inbox's segments (the open
-/// one, its spare and those still pending), the listener, the runtime's epoll and eventfds,
-/// stdio, and the worker's outgoing Jira connections.
+/// Descriptors kept out of the connection budget: the storage's files (the embedded store's,
+/// the inbox's segments: the open one, its spare and those still pending) or a database's
+/// pooled connections, the listener, the runtime's epoll and eventfds, stdio, and the worker's
+/// outgoing Jira connections.
 pub const RESERVE: u64 = 256;
 
 /// Raises the soft open-file limit to the hard limit (logged when it cannot) and returns how
