@@ -355,7 +355,8 @@ async fn replayed_delivery_is_applied_once() {
     server
         .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
         .await;
-    // The same bytes again (an attacker replaying a captured request, or Jira retrying).
+    // The same bytes again (an attacker replaying a captured request, a proxy resending; Jira
+    // Data Center documents no retries, Jira Cloud retries on 5xx).
     let (status, _) = server.webhook(&token, body.as_bytes()).await;
     assert_eq!(status, StatusCode::OK);
     let deadline = Instant::now() + WITHIN;

@@ -79,7 +79,8 @@ pub enum InboxError {
     /// The delivery cannot be stored (too large for a record).
     #[error(transparent)]
     Encode(#[from] segment::EncodeError),
-    /// Writing or syncing the batch failed; the delivery was not stored (Jira will retry).
+    /// Writing or syncing the batch failed; the delivery was not stored and gets a 5xx (Jira
+    /// Data Center documents no retries: the change is lost unless Jira sends it again).
     #[error("writing the inbox failed: {0}")]
     Write(String),
     /// The writer task is gone (shutting down).
