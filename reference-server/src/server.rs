@@ -1,7 +1,7 @@
 //! Starting and stopping a server: data directory, admin token, storage, worker, HTTP.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,11 +90,30 @@ impl ServerHandle {
     }
 }
 
-/// Reads the admin token: the configured one, else the stored one, else a new one that is
-/// stored and returned with `true` (so the caller prints it once).
-fn admin_token(config: &ServeConfig) -> Result<(Secret, bool), ServerError> {
+/// Where the admin token comes from.
+enum AdminToken {
+    /// `--admin-token` or `REFERENCE_SERVER_ADMIN_TOKEN`.
+    Configured(Secret),
+    /// The file in the data directory, from an earlier start.
+    Stored(Secret, PathBuf),
+    /// None yet: a new one, written to the file and printed once the server is up.
+    New(Secret, PathBuf),
+}
+
+impl AdminToken {
+    fn secret(&self) -> &Secret {
+        match self {
+            Self::Configured(t) | Self::Stored(t, _) | Self::New(t, _) => t,
+        }
+    }
+}
+
+/// Reads the admin token: the configured one, else the stored one, else a new one (in memory
+/// only: it is stored and printed by [`AdminToken::announce`] once the server is up, so a start
+/// that fails leaves nothing behind and the next good start prints it).
+fn admin_token(config: &ServeConfig) -> Result<AdminToken, ServerError> {
     if let Some(t) = &config.admin_token {
-        return Ok((t.clone(), false));
+        return Ok(AdminToken::Configured(t.clone()));
     }
     let path = config.data_dir.join(ADMIN_TOKEN_FILE);
     let io = |source| ServerError::DataDir {
@@ -102,14 +121,43 @@ fn admin_token(config: &ServeConfig) -> Result<(Secret, bool), ServerError> {
         source,
     };
     match std::fs::read_to_string(&path) {
-        Ok(s) if !s.trim().is_empty() => return Ok((Secret::new(s.trim()), false)),
+        Ok(s) if !s.trim().is_empty() => {
+            return Ok(AdminToken::Stored(Secret::new(s.trim()), path));
+        }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
     }
     let token = Secret::generate().map_err(io)?;
-    write_private(&path, token.expose()).map_err(io)?;
-    Ok((token, true))
+    Ok(AdminToken::New(token, path))
+}
+
+impl AdminToken {
+    /// Once the server is up: stores a new token and prints it (once, on the terminal, not
+    /// through the logs), and logs on every start where the token comes from (never the token).
+    fn announce(&self) -> Result<(), ServerError> {
+        match self {
+            Self::Configured(_) => {
+                tracing::info!("admin token: from --admin-token (REFERENCE_SERVER_ADMIN_TOKEN)");
+            }
+            Self::Stored(_, path) => {
+                tracing::info!(path = %path.display(), "admin token: stored in this file");
+            }
+            Self::New(token, path) => {
+                write_private(path, token.expose()).map_err(|source| ServerError::DataDir {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                eprintln!(
+                    "Generated admin token (stored in {}): {}",
+                    path.display(),
+                    token.expose()
+                );
+                tracing::info!(path = %path.display(), "admin token: generated and stored in this file");
+            }
+        }
+        Ok(())
+    }
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
@@ -135,15 +183,8 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         path: config.data_dir.display().to_string(),
         source,
     })?;
-    let (admin_token, generated) = admin_token(&config)?;
-    if generated {
-        // Printed once, on the terminal, not through the logs.
-        eprintln!(
-            "Generated admin token (stored in {}): {}",
-            config.data_dir.join(ADMIN_TOKEN_FILE).display(),
-            admin_token.expose()
-        );
-    }
+    let token_source = admin_token(&config)?;
+    let admin_token = token_source.secret().clone();
     let metrics = Arc::new(Metrics::default());
     let storage_config = StorageConfig {
         data_dir: config.data_dir.clone(),
@@ -164,6 +205,8 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         source,
     })?;
     let public_url = config.public_url_for(addr);
+    // Up (storage open, port bound): only now is a new admin token stored and printed.
+    token_source.announce()?;
     let pending = storage
         .pending_count()
         .await

@@ -145,7 +145,49 @@ async fn serve_generates_token_keeps_secrets_out_of_logs_and_stops_on_sigterm() 
         assert_eq!(status, StatusCode::OK);
     })
     .await;
-    assert!(!format!("{out}{err}").contains(stored));
+    let logs = format!("{out}{err}");
+    assert!(!logs.contains(stored));
+    // Every start says where the token is (never the token itself).
+    assert!(
+        logs.contains("admin token: stored in this file")
+            && logs.contains(&dir.path().join("admin-token").display().to_string()),
+        "{logs}"
+    );
+}
+
+/// A start that fails (here: the port is taken) generates and prints no admin token, so the
+/// next good start is the one that prints it (issue 20, item 26).
+#[tokio::test]
+async fn a_start_that_fails_generates_no_admin_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_reference-server"))
+        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(dir.path())
+        .env_remove("REFERENCE_SERVER_ADMIN_TOKEN")
+        .output()
+        .await
+        .expect("run");
+    assert!(!output.status.success(), "the port is taken");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!err.contains("Generated admin token"), "{err}");
+    assert!(
+        !dir.path().join("admin-token").exists(),
+        "no token stored by a failed start"
+    );
+    drop(taken);
+    // The next good start generates, stores and prints it.
+    let (_, err) = run_until_sigterm(dir.path(), async |_| {}).await;
+    let stored = std::fs::read_to_string(dir.path().join("admin-token")).expect("token stored");
+    assert!(
+        err.contains(&format!(
+            "Generated admin token (stored in {}): {}",
+            dir.path().join("admin-token").display(),
+            stored.trim()
+        )),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- the README's walk-through
