@@ -45,6 +45,7 @@ pub mod jira;
 pub mod metrics;
 pub mod secret;
 pub mod server;
+pub mod storage;
 pub mod store;
 pub mod time;
 pub mod webhook;
