@@ -179,7 +179,7 @@ fn start_error(e: &PoolError, url: &PgUrl) -> PgStartError {
 
 /// An error and its sources, `: `-separated, without repeats (tokio-postgres puts the
 /// source's text into its own message too).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

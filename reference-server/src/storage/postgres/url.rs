@@ -87,7 +87,7 @@ impl PgUrl {
         }
         let mut config =
             tokio_postgres::Config::from_str(value.trim()).map_err(|e| PgUrlError::Invalid {
-                cause: scrub(&e.to_string(), value),
+                cause: scrub(&super::error_chain(&e), value),
                 url: url.clone(),
             })?;
         if config.get_ssl_mode() == SslMode::Require {
