@@ -28,6 +28,7 @@ async fn history(db: &support_pg::TestDb) -> Vec<(i64, i64)> {
 }
 
 fn assert_no_password(e: &PgStartError) {
+    println!("{e}");
     for shown in [e.to_string(), format!("{e:?}")] {
         assert!(!shown.contains(PASSWORD), "the password is shown: {shown}");
     }
@@ -88,7 +89,11 @@ async fn migrations_apply_on_a_fresh_database_and_a_second_connect_is_a_no_op() 
     drop(client);
 
     let again = postgres::connect(&url, 2).await.expect("second connect");
-    assert!(again.migrated().applied.is_empty(), "{:?}", again.migrated());
+    assert!(
+        again.migrated().applied.is_empty(),
+        "{:?}",
+        again.migrated()
+    );
     assert_eq!(again.migrated().version, known_version());
     assert_eq!(history(&db).await, vec![(1, 1)]);
 }
@@ -159,7 +164,8 @@ async fn a_schema_newer_than_the_binary_is_refused() {
         )
     );
     assert!(
-        url.describe().ends_with(&format!(", database {}, user postgres", db.name())),
+        url.describe()
+            .ends_with(&format!(", database {}, user postgres", db.name())),
         "{}",
         url.describe()
     );
@@ -200,10 +206,8 @@ async fn an_unknown_role_is_a_refused_login_naming_the_target_and_hiding_the_pas
     };
     let port = server.config().get_ports().first().copied().unwrap_or(5432);
     let role = "rs_no_such_role";
-    let url = PgUrl::parse(&format!(
-        "postgres://{role}:{PASSWORD}@{host}:{port}/test"
-    ))
-    .expect("parse");
+    let url =
+        PgUrl::parse(&format!("postgres://{role}:{PASSWORD}@{host}:{port}/test")).expect("parse");
     let e = postgres::connect(&url, 1)
         .await
         .expect_err("the role does not exist");

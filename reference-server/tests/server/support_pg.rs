@@ -5,6 +5,7 @@
 //! (`cargo test` on a machine without PostgreSQL); `.ci/run` sets it and fails if the server is
 //! not there. With the variable set, a server that cannot be reached fails the test.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use reference_server::storage::postgres::PgUrl;
@@ -64,10 +65,10 @@ pub async fn fresh_database() -> Option<TestDb> {
     let admin_url = server_url()?;
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("random bytes");
-    let name = format!(
-        "rs_test_{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let name = bytes.iter().fold(String::from("rs_test_"), |mut name, b| {
+        let _ = write!(name, "{b:02x}");
+        name
+    });
     let admin = connect(&admin_url).await;
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))

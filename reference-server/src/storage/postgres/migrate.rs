@@ -67,10 +67,7 @@ pub async fn migrate(client: &mut Client, target: &str) -> Result<Migrated, PgSt
 /// The newest version in the schema history, if the history table exists.
 pub async fn current_version(client: &Client) -> Result<Option<i64>, tokio_postgres::Error> {
     let exists: bool = client
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[&HISTORY_TABLE.to_owned()],
-        )
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&HISTORY_TABLE])
         .await?
         .get(0);
     if !exists {

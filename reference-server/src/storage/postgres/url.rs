@@ -255,12 +255,11 @@ fn redact(url: &str) -> String {
 fn passwords(url: &str) -> Vec<String> {
     let mut found = Vec::new();
     let before_query = url.split('?').next().unwrap_or(url);
-    if let Some((_, rest)) = before_query.split_once("://") {
-        if let Some((userinfo, _)) = rest.rsplit_once('@')
-            && let Some((_, password)) = userinfo.split_once(':')
-        {
-            found.push(password.to_owned());
-        }
+    if let Some((_, rest)) = before_query.split_once("://")
+        && let Some((userinfo, _)) = rest.rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+    {
+        found.push(password.to_owned());
     }
     if let Some((_, query)) = url.split_once('?') {
         for pair in query.split('&') {
@@ -277,7 +276,7 @@ fn passwords(url: &str) -> Vec<String> {
             percent_encoding::percent_decode_str(p)
                 .decode_utf8()
                 .ok()
-                .map(|d| d.into_owned())
+                .map(std::borrow::Cow::into_owned)
         })
         .collect();
     found.extend(decoded);
@@ -301,7 +300,9 @@ mod tests {
     const SECRET: &str = "pa55w0rd-Zq9";
 
     fn err(value: &str) -> String {
-        PgUrl::parse(value).expect_err("must be refused").to_string()
+        PgUrl::parse(value)
+            .expect_err("must be refused")
+            .to_string()
     }
 
     #[test]
@@ -410,6 +411,9 @@ mod tests {
         assert_eq!(redact("postgres://u:a/b@h/d"), "postgres://u:***@h/d");
         assert_eq!(redact("postgres://h/d"), "postgres://h/d");
         assert_eq!(redact("not a url"), "not a url");
-        assert_eq!(scrub("x p%40ss y p@ss", "postgres://u:p%40ss@h"), "x *** y ***");
+        assert_eq!(
+            scrub("x p%40ss y p@ss", "postgres://u:p%40ss@h"),
+            "x *** y ***"
+        );
     }
 }
