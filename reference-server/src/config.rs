@@ -143,16 +143,6 @@ pub struct ServeConfig {
     )]
     pub write_timeout_secs: u64,
 
-    /// Seconds a connection may stay silent (a client that connects and sends nothing, or a
-    /// keep-alive connection between requests) before it is closed.
-    #[arg(
-        long,
-        env = "REFERENCE_SERVER_IDLE_TIMEOUT_SECS",
-        default_value_t = 60,
-        value_parser = clap::value_parser!(u64).range(1..)
-    )]
-    pub idle_timeout_secs: u64,
-
     /// Seconds to wait for in-flight requests on shutdown (SIGINT/SIGTERM) before closing.
     #[arg(
         long,
@@ -177,7 +167,6 @@ impl ServeConfig {
             shutdown_timeout_secs: 10,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             write_timeout_secs: 30,
-            idle_timeout_secs: 60,
             cache_mb: DEFAULT_CACHE_MB,
             delivery_log_keep: DEFAULT_DELIVERY_LOG_KEEP,
             inbox_segment_kb: DEFAULT_INBOX_SEGMENT_KB,

@@ -234,7 +234,6 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         header_read_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
         shutdown_grace: Duration::from_secs(config.shutdown_timeout_secs),
         write_timeout: Duration::from_secs(config.write_timeout_secs.max(1)),
-        idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
         max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
     };
     let serve_state = state.clone();

@@ -41,7 +41,7 @@ const BATCH: usize = 256;
 /// Most delivery log entries removed after one batch.
 const PRUNE_BUDGET: usize = 4 * BATCH;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+const MAX_BACKOFF: Duration = Duration::from_mins(1);
 
 /// Why an entry must be retried later.
 #[derive(Debug)]

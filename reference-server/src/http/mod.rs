@@ -28,14 +28,13 @@ pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Connection settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnSettings {
-    /// Time allowed for a client to send request headers.
+    /// Time allowed for a client to send a request head: from the connection's start, and
+    /// between keep-alive requests (so it also closes silent and idle connections).
     pub header_read_timeout: Duration,
     /// Time to wait for in-flight requests after shutdown is requested.
     pub shutdown_grace: Duration,
     /// Time an answer may stay unwritten because the client does not read.
     pub write_timeout: Duration,
-    /// Time a connection may stay silent (nothing sent yet, or between keep-alive requests).
-    pub idle_timeout: Duration,
     /// Connections served at once ([`fd_limit::connection_budget`]).
     pub max_connections: usize,
 }
@@ -68,11 +67,12 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    // Reads pending longer than the idle timeout (a silent client, an idle
-                    // keep-alive connection) and writes pending longer than the write timeout
-                    // (a client that does not read its answers) end the connection.
+                    // A write pending longer than the write timeout (a client that does not
+                    // read its answers) ends the connection. A silent client and an idle
+                    // keep-alive connection are hyper's header read timeout: its timer runs
+                    // whenever the connection waits for a request head. (No read timeout
+                    // here: it would re-arm a timer on every request.)
                     let mut stream = TimeoutStream::new(stream);
-                    stream.set_read_timeout(Some(settings.idle_timeout));
                     stream.set_write_timeout(Some(settings.write_timeout));
                     let state = state.clone();
                     let svc = service_fn(move |req| {

@@ -50,13 +50,16 @@
 //! - [`sled`](self::sled): embedded, the default: sled trees for records and the delivery
 //!   log, and an append-only segment log with group commit for the inbox. [`StorageConfig`]
 //!   says where.
-//! - A database backend (PostgreSQL, for several replicas sharing one database) adds a
-//!   variant to [`Storage`] and [`StorageBatch`], implements the traits, and runs the
-//!   conformance suite (`tests/server/storage.rs`), which is written against the traits only.
+//! - [`postgres`](self::postgres): for several replicas sharing one database. Today its
+//!   foundation: the `--store` URL, the connection pool, the schema and its migrations; it
+//!   becomes a backend by adding a variant to [`Storage`] and [`StorageBatch`], implementing
+//!   the traits, and running the conformance suite (`tests/server/storage.rs`), which is
+//!   written against the traits only.
 //!
 //! [`records`] holds the record types every backend stores; `stored.rs` the stored form of a
 //! delivery (written by the webhook intake, read by the worker).
 
+pub mod postgres;
 pub mod records;
 pub mod sled;
 pub(crate) mod stored;

@@ -279,7 +279,7 @@ async fn walkthrough_in_the_readme_works() {
         .env("DATA", &data)
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run)
+    let output = tokio::time::timeout(Duration::from_mins(1), run)
         .await
         .expect("the walk-through ends within 60 s")
         .expect("run bash");

@@ -120,11 +120,11 @@ fn nofile_limits(pid: u32) -> (String, String) {
     )
 }
 
-/// The server binary under a soft open-file limit of 1024, with `timeouts` (header, idle,
-/// write seconds), logs discarded; returns it with its address once it accepts connections.
+/// The server binary under a soft open-file limit of 1024, with `timeouts` (header and write
+/// seconds), logs discarded; returns it with its address once it accepts connections.
 async fn spawn_under_1024(
     dir: &std::path::Path,
-    (header, idle, write): (u64, u64, u64),
+    (header, write): (u64, u64),
 ) -> (tokio::process::Child, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{}", crate::common::free_port())
         .parse()
@@ -137,7 +137,6 @@ async fn spawn_under_1024(
         .arg(dir)
         .args(["--admin-token", "flood-admin-token"])
         .args(["--header-timeout-secs", &header.to_string()])
-        .args(["--idle-timeout-secs", &idle.to_string()])
         .args(["--write-timeout-secs", &write.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -193,7 +192,7 @@ async fn a_connection_flood_does_not_stop_the_server() {
         .await
         .expect("simulated Jira");
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut child, addr) = spawn_under_1024(dir.path(), (8, 8, 3)).await;
+    let (mut child, addr) = spawn_under_1024(dir.path(), (8, 3)).await;
     let pid = child.id().expect("pid");
     let (soft, hard) = nofile_limits(pid);
     assert_eq!(
@@ -287,7 +286,7 @@ async fn a_connection_flood_does_not_stop_the_server() {
 }
 
 /// A client that pipelines requests and never reads the answers is cut off by the write
-/// timeout, long before the header and idle timeouts (60 s here) would.
+/// timeout, long before the header timeout (60 s here) would.
 #[tokio::test]
 async fn a_client_that_never_reads_is_cut_off_by_the_write_timeout() {
     if !std::path::Path::new("/proc/self/fd").exists() {
@@ -297,14 +296,14 @@ async fn a_client_that_never_reads_is_cut_off_by_the_write_timeout() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut child, addr) = spawn_under_1024(dir.path(), (60, 60, 2)).await;
+    let (mut child, addr) = spawn_under_1024(dir.path(), (60, 2)).await;
     let started = std::time::Instant::now();
     // The pipeliner's writes block once the server stops reading; they fail (the task ends)
     // only when the server closes the connection.
     let client = pipeliner(TcpStream::connect(addr).await.expect("connect"));
     tokio::time::timeout(Duration::from_secs(15), client)
         .await
-        .expect("the server closes the connection within 15 s (header and idle: 60 s)")
+        .expect("the server closes the connection within 15 s (header timeout: 60 s)")
         .expect("pipeliner task");
     assert!(
         started.elapsed() >= Duration::from_secs(2),

@@ -1,6 +1,7 @@
 //! The reference server's integration tests, as one test binary (one link of the server instead
 //! of one per file). Each module is one former test file; `common` and `support_jira` are the
-//! shared set-up.
+//! shared set-up, `support_pg` gives the PostgreSQL tests (`postgres`) a database each on the
+//! server named by `REFERENCE_SERVER_TEST_PG` (without it they print "skipped: ..." and pass).
 //!
 //! Run one module with a filter: `cargo test -p reference-server --test server -- webhooks::`.
 //! The SIGKILL crash test (`crash`) is `#[ignore]`d, the binary's only ignored test; CI runs it
@@ -8,6 +9,7 @@
 
 mod common;
 mod support_jira;
+mod support_pg;
 
 mod api;
 mod binary;
@@ -19,5 +21,6 @@ mod installation;
 mod issue_moves;
 mod jira_contract;
 mod limits;
+mod postgres;
 mod storage;
 mod webhooks;
