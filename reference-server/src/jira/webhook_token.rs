@@ -47,6 +47,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::secret::Secret;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Why a token was rejected. The `Display` text never contains the token.
@@ -76,14 +78,13 @@ pub enum TokenError {
     InvalidClaim(&'static str),
 }
 
-/// A webhook secret: 32 random bytes from the operating system.
+/// A webhook secret: 32 random bytes from the operating system, held in the server's one
+/// secret type ([`Secret`]: redacted `Debug`, constant-time comparison).
 ///
 /// Serialises as 64 lowercase hex characters; [`WebhookSecret::key`] is that text's bytes.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct WebhookSecret {
-    hex: String,
-}
+pub struct WebhookSecret(Secret);
 
 impl WebhookSecret {
     /// 32 bytes from the OS random source.
@@ -96,27 +97,37 @@ impl WebhookSecret {
             s.push(char::from(HEX[usize::from(b & 0x0f)]));
             s
         });
-        Ok(Self { hex })
+        Ok(Self(Secret::new(hex)))
     }
 
     /// The HMAC key (the hex text's bytes).
     pub fn key(&self) -> &[u8] {
-        self.hex.as_bytes()
+        self.0.expose().as_bytes()
     }
 }
 
+/// Prints `WebhookSecret([redacted])`.
 impl fmt::Debug for WebhookSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("WebhookSecret([redacted])")
     }
 }
 
+/// Constant time ([`Secret`]'s comparison), not derived.
+impl PartialEq for WebhookSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for WebhookSecret {}
+
 impl TryFrom<String> for WebhookSecret {
     type Error = String;
 
     fn try_from(hex: String) -> Result<Self, Self::Error> {
         if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            Ok(Self { hex })
+            Ok(Self(Secret::new(hex)))
         } else {
             Err("a webhook secret is 64 lowercase hex characters".to_owned())
         }
@@ -125,7 +136,7 @@ impl TryFrom<String> for WebhookSecret {
 
 impl From<WebhookSecret> for String {
     fn from(secret: WebhookSecret) -> Self {
-        secret.hex
+        secret.0.expose().to_owned()
     }
 }
 
