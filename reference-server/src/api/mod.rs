@@ -104,12 +104,17 @@ async fn read(state: &AppState, body: Incoming) -> Result<Bytes, ApiError> {
     response::read_body(body, state.body_limit, state.body_timeout).await
 }
 
-/// Parses a JSON request body; an empty body counts as `{}`.
+/// Parses a JSON request body, which must be an object; an empty body counts as `{}`. (serde
+/// would also read a struct from an array, so `[]` could pass for an empty object.)
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
+    let body: &[u8] = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => b"{}",
+        Some(b'{') => body,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "The request body must be a JSON object.",
+            ));
+        }
     };
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("The request body is not valid: {e}.")))

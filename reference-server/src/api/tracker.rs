@@ -13,8 +13,9 @@ use crate::storage::{Integrations as _, Tracker as _};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserBody {
+    /// Required (a PUT replaces the user: an empty body must not blank it).
     #[serde(default)]
-    name: String,
+    name: Option<String>,
     #[serde(default = "yes")]
     active: bool,
     #[serde(default)]
@@ -35,8 +36,14 @@ pub async fn put_user(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, A
             format!("`{}` is not an e-mail address.", bad.email),
         ));
     }
+    let Some(name) = b.name.filter(|n| !n.trim().is_empty()) else {
+        return Err(ApiError::field(
+            "name",
+            "`name` is required: a PUT replaces the whole user.",
+        ));
+    };
     let rec = UserRecord {
-        name: b.name,
+        name,
         active: b.active,
         emails: b.emails,
     };

@@ -89,6 +89,31 @@ async fn tracker_data_is_idempotent_and_validated() {
         .api(Method::PUT, "/users/u3", Some(json!({"bogus": 1})))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A PUT replaces the user: no name, an empty body or an array is refused, and the stored
+    // user stays as it was (issue 20, item 28).
+    for bad in [
+        json!({}),
+        json!([]),
+        json!({"name": " "}),
+        json!({"emails": []}),
+    ] {
+        let (status, body) = server
+            .api(Method::PUT, "/users/u%40bob", Some(bad.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    let (status, _) = http(
+        server.addr,
+        Method::PUT,
+        "/api/v1/users/u%40bob",
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an empty body");
+    let (_, body) = server.api(Method::GET, "/users/u%40bob", None).await;
+    assert_eq!(body["name"], "Bob", "{body}");
+    assert_eq!(body["emails"][0]["email"], "bob@example.org", "{body}");
     let (status, _) = http(
         server.addr,
         Method::PUT,
