@@ -47,7 +47,8 @@ pub struct ServeConfig {
     #[arg(
         long,
         env = "REFERENCE_SERVER_LISTEN",
-        default_value = "127.0.0.1:8080"
+        default_value = "127.0.0.1:8080",
+        value_parser = parse_listen
     )]
     pub listen: SocketAddr,
 
@@ -150,6 +151,24 @@ pub struct ServeConfig {
         default_value_t = 10
     )]
     pub shutdown_timeout_secs: u64,
+}
+
+/// `--listen`: an address and port; a bare port or host gets an example of what is meant.
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    let value = value.trim();
+    if let Ok(addr) = value.parse() {
+        return Ok(addr);
+    }
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{value}` is a port without an address: use 127.0.0.1:{value} (this machine only) \
+             or 0.0.0.0:{value} (every interface)"
+        ));
+    }
+    Err(format!(
+        "`{value}` is not an IP address and port: use e.g. 127.0.0.1:8080, 0.0.0.0:8080 or \
+         [::1]:8080 (a host name is not accepted)"
+    ))
 }
 
 impl ServeConfig {

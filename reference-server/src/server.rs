@@ -160,6 +160,28 @@ impl AdminToken {
     }
 }
 
+/// Creates `--data-dir` if missing, with a message that names the fix when it cannot be.
+fn create_data_dir(dir: &Path) -> Result<(), ServerError> {
+    let Err(source) = std::fs::create_dir_all(dir) else {
+        return Ok(());
+    };
+    let path = dir.display().to_string();
+    let reason = if dir.exists() && !dir.is_dir() {
+        "it exists and is not a directory: give --data-dir a directory (created if missing)"
+    } else if dir.ancestors().skip(1).any(|a| a.exists() && !a.is_dir()) {
+        "a part of the path is a file, not a directory: give --data-dir a path under a directory"
+    } else if source.kind() == std::io::ErrorKind::PermissionDenied {
+        "no permission to create it: create it as an administrator and give it to the user \
+         running the server, or choose a path that user may write"
+    } else {
+        return Err(ServerError::DataDir { path, source });
+    };
+    Err(ServerError::DataDir {
+        path,
+        source: std::io::Error::new(source.kind(), reason),
+    })
+}
+
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();
@@ -179,10 +201,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     // First, before the store opens its files: raise the open-file limit.
     let max_connections = crate::http::fd_limit::connection_budget(config.max_connections);
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-        path: config.data_dir.display().to_string(),
-        source,
-    })?;
+    create_data_dir(&config.data_dir)?;
     let token_source = admin_token(&config)?;
     let admin_token = token_source.secret().clone();
     let metrics = Arc::new(Metrics::default());

@@ -375,3 +375,60 @@ async fn walkthrough_in_the_readme_works() {
     let _ = server.wait().await;
     jira.shutdown().await;
 }
+
+/// `serve` with the given arguments (no admin token from the environment); its exit code and
+/// standard error.
+async fn serve_fails(args: &[&str]) -> (Option<i32>, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_reference-server"))
+        .arg("serve")
+        .args(args)
+        .env_remove("REFERENCE_SERVER_ADMIN_TOKEN")
+        .env_remove("REFERENCE_SERVER_LISTEN")
+        .env_remove("REFERENCE_SERVER_DATA_DIR")
+        .output()
+        .await
+        .expect("run");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Start-up errors name the cause and the fix, never a raw `Os { .. }` dump (issue 20,
+/// item 25): a bare port for `--listen`, a `--data-dir` that is a file or under a file, and a
+/// second server on a data directory in use.
+#[tokio::test]
+async fn start_errors_name_the_cause_and_the_fix() {
+    let (code, err) = serve_fails(&["--listen", "8081"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("use 127.0.0.1:8081"), "{err}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("file");
+    let listen = [
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        "t",
+        "--data-dir",
+    ];
+    let file_arg = file.display().to_string();
+    let (code, err) = serve_fails(&[&listen[..], &[file_arg.as_str()]].concat()).await;
+    assert_ne!(code, Some(0));
+    assert!(err.contains("exists and is not a directory"), "{err}");
+    let under = file.join("sub").display().to_string();
+    let (_, err) = serve_fails(&[&listen[..], &[under.as_str()]].concat()).await;
+    assert!(err.contains("a part of the path is a file"), "{err}");
+
+    // A second server on a data directory in use.
+    let data = dir.path().join("data");
+    let (mut first, _) = spawn_server(&data, Stdio::null).await;
+    let data_arg = data.display().to_string();
+    let (code, err) = serve_fails(&[&listen[..], &[data_arg.as_str()]].concat()).await;
+    let _ = first.kill().await;
+    assert_ne!(code, Some(0));
+    assert!(err.contains("another server is using it"), "{err}");
+    assert!(err.contains("another --data-dir"), "{err}");
+    assert!(!err.contains("Os {"), "{err}");
+}

@@ -80,6 +80,36 @@ pub struct SledTasks {
     store: Store,
 }
 
+/// Why the store did not open, in words that point at the fix: sled reports a held lock as
+/// an `Other` I/O error whose text carries the `Os { .. }` dump, which is no message for a
+/// user.
+fn open_failure(e: StoreError, data_dir: &std::path::Path) -> StorageError {
+    let io = match &e {
+        StoreError::Sled(sled::Error::Io(io)) => Some((io.kind(), io.to_string())),
+        _ => None,
+    };
+    let (reason, hint): (Box<dyn std::error::Error + Send + Sync>, &'static str) = match io {
+        Some((_, text)) if text.contains("could not acquire lock") => (
+            "another server is using it (the store's lock is held)".into(),
+            ": stop that server, or give this one another --data-dir",
+        ),
+        Some((std::io::ErrorKind::PermissionDenied, _)) => (
+            "permission denied".into(),
+            ": run the server as the directory's owner, or fix the directory's permissions",
+        ),
+        _ => (
+            Box::new(e),
+            " (check the directory, its permissions and the disk)",
+        ),
+    };
+    StorageError::Open {
+        what: "store",
+        location: data_dir.display().to_string(),
+        hint,
+        source: reason,
+    }
+}
+
 impl SledStorage {
     /// Opens the store in `data_dir/db` and the inbox in `data_dir/inbox` (reading back what
     /// earlier runs accepted but did not record as applied), and spawns the inbox's and the
@@ -88,14 +118,8 @@ impl SledStorage {
         config: &StorageConfig,
         metrics: Arc<Metrics>,
     ) -> Result<(Self, SledTasks), StorageError> {
-        let store = Store::open_with_cache(&config.data_dir, config.cache_mb).map_err(|e| {
-            StorageError::Open {
-                what: "store",
-                location: config.data_dir.display().to_string(),
-                hint: " (is another server running on this data directory?)",
-                source: Box::new(e),
-            }
-        })?;
+        let store = Store::open_with_cache(&config.data_dir, config.cache_mb)
+            .map_err(|e| open_failure(e, &config.data_dir))?;
         let (flush, flusher) = StoreFlush::start(store.clone());
         let (inbox, inbox_tasks) = inbox::Inbox::open(
             &config.data_dir,
