@@ -479,14 +479,20 @@ impl StorageConfig {
 pub enum Storage {
     /// The embedded sled backend.
     Sled(sled::SledStorage),
+    /// The PostgreSQL backend.
+    Postgres(postgres::PgStorage),
 }
 
 /// The backend's background tasks (sled: the inbox writer and janitor, the flusher).
 #[derive(Debug)]
+// One value per process: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[non_exhaustive]
 pub enum StorageTasks {
     /// sled's tasks.
     Sled(sled::SledTasks),
+    /// PostgreSQL's task (the worker's wake-up tick).
+    Postgres(postgres::PgTasks),
 }
 
 impl StorageTasks {
@@ -495,6 +501,7 @@ impl StorageTasks {
     pub async fn stop(self) -> Result<(), StorageError> {
         match self {
             Self::Sled(t) => t.stop().await,
+            Self::Postgres(t) => t.stop().await,
         }
     }
 }
@@ -511,6 +518,18 @@ impl Storage {
         let (s, tasks) = sled::SledStorage::open(config, metrics)?;
         Ok((Self::Sled(s), StorageTasks::Sled(tasks)))
     }
+
+    /// Opens the PostgreSQL storage at `url` with at most `pool_size` connections: connects,
+    /// applies the schema migrations ([`postgres::connect`]) and starts the worker's wake-up
+    /// tick on the current tokio runtime.
+    pub async fn open_postgres(
+        url: &postgres::PgUrl,
+        pool_size: usize,
+    ) -> Result<(Self, StorageTasks), postgres::PgStartError> {
+        let pg = postgres::connect(url, pool_size).await?;
+        let (s, tasks) = postgres::PgStorage::new(pg);
+        Ok((Self::Postgres(s), StorageTasks::Postgres(tasks)))
+    }
 }
 
 /// A batch claimed from [`Storage`]: one variant per backend.
@@ -519,6 +538,8 @@ impl Storage {
 pub enum StorageBatch<'a> {
     /// A sled batch.
     Sled(sled::SledBatch<'a>),
+    /// A PostgreSQL batch (a transaction on a pooled connection).
+    Postgres(postgres::PgBatch),
 }
 
 /// `match` on the backend and run `$body` with `$b` bound to it.
@@ -526,6 +547,7 @@ macro_rules! on_backend {
     ($self:expr, $b:ident => $body:expr) => {
         match $self {
             Storage::Sled($b) => $body,
+            Storage::Postgres($b) => $body,
         }
     };
 }
@@ -535,6 +557,7 @@ macro_rules! on_batch {
     ($self:expr, $b:ident => $body:expr) => {
         match $self {
             StorageBatch::Sled($b) => $body,
+            StorageBatch::Postgres($b) => $body,
         }
     };
 }
@@ -818,7 +841,10 @@ impl Inbox for Storage {
         limit: usize,
         skip: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<StorageBatch<'a>, StorageError> {
-        on_backend!(self, b => b.claim(limit, skip).await.map(StorageBatch::Sled))
+        match self {
+            Storage::Sled(b) => b.claim(limit, skip).await.map(StorageBatch::Sled),
+            Storage::Postgres(b) => b.claim(limit, skip).await.map(StorageBatch::Postgres),
+        }
     }
 
     async fn pending_for(&self, integration: &str) -> Result<Vec<InboxEntry>, StorageError> {

@@ -9,14 +9,21 @@
 //! The client is tokio-postgres with a deadpool pool, migrations are refinery's
 //! (DEPENDENCIES.md, "PostgreSQL", says why). No TLS yet: see [`url`].
 
+mod inbox;
+mod integrations;
 pub mod migrate;
+mod storage;
+mod sync;
+mod tracker;
 pub mod url;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
+pub use inbox::PgBatch;
 pub use migrate::{MIGRATION_LOCK, Migrated, known_version};
+pub use storage::{POLL_INTERVAL, PgStorage, PgTasks};
 pub use url::{PgUrl, PgUrlError};
 
 /// Pool size when the configuration does not say.
