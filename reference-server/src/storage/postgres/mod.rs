@@ -1,5 +1,7 @@
-//! The PostgreSQL backend's foundation: the `--store postgres://...` URL ([`PgUrl`]), the
-//! connection pool, and the schema migrations applied at start ([`connect`]).
+//! The PostgreSQL backend: the `--store postgres://...` URL ([`PgUrl`]), the connection pool
+//! and the schema migrations applied at start ([`connect`]), and [`PgStorage`], the storage
+//! traits on them (`integrations.rs`, `tracker.rs`, `inbox.rs` with the delivery log,
+//! `sync.rs`; `storage.rs` holds the handle and what they share).
 //!
 //! Several replicas of the server can share one database: ids come from the database (an
 //! identity column for integrations; pipelines use random ids), migrations run under an
