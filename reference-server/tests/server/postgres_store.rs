@@ -1,7 +1,8 @@
 //! What the PostgreSQL backend adds to the conformance suite (`storage.rs`): its batch is a
 //! transaction on a connection of its own. Two claims take disjoint rows (`SKIP LOCKED`, as two
 //! replicas would), the sync's commit inside a batch is undone when the batch is dropped, and a
-//! batch whose connection is lost reports it at `finish` (its entries stay pending).
+//! batch whose connection is lost reports it at `finish` (its entries stay pending); and the
+//! whole server runs on it (install, seed, a delivery applied, a restart).
 //!
 //! Each test gets a database of its own from `support_pg`; without `REFERENCE_SERVER_TEST_PG`
 //! they print one "skipped" line and pass.
@@ -12,7 +13,15 @@ use reference_server::storage::{
     DeliveryLog as _, Inbox as _, InboxBatch, Storage, StorageTasks, Tracker as _,
 };
 
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{MockJira, TestServer, fixture, install_pat};
 use crate::support_pg::{TestDb, fresh_database};
+
+const WITHIN: Duration = Duration::from_secs(5);
 
 async fn open() -> Option<(Storage, StorageTasks, TestDb)> {
     let db = fresh_database().await?;
@@ -140,7 +149,7 @@ async fn a_batch_that_lost_its_connection_fails_to_finish_and_stays_pending() {
         .expect("terminate");
     // Give the pool's idle connections a moment to see their end (a query on one that has not
     // yet would fail too: also an error, never a silent success, but not what is tested here).
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     batch.done(0, applied());
     let err = batch
         .finish()
@@ -152,4 +161,57 @@ async fn a_batch_that_lost_its_connection_fails_to_finish_and_stays_pending() {
     assert!(!s.delivery_is_final("1", seq).await.expect("final"));
     let again = s.claim(10, &|_| false).await.expect("claim");
     assert_eq!(again.entries().len(), 1);
+}
+
+/// The whole server on PostgreSQL: a PAT install, the admin API's seed, a webhook delivery
+/// applied by the worker through a batch, its delivery-log entry, and a restart on the same
+/// database that keeps everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_on_postgres_installs_applies_a_delivery_and_keeps_it_across_a_restart() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let url = db.url().to_owned();
+    let start = |dir| {
+        let url = url.clone();
+        TestServer::start_with(dir, move |c| c.store = url)
+    };
+    let server = start(tempfile::tempdir().expect("tempdir")).await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    let (status, _) = server
+        .webhook(&token, &fixture("test_post_update_assignee.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
+    let d = server.wait_delivery(&id, WITHIN).await;
+    assert_eq!(d["state"], "applied", "{d}");
+    assert_eq!(
+        d["outcomes"],
+        json!([{"group": "g1", "result": "assigned", "user": "u-bob", "reason": null}])
+    );
+    assert_eq!(server.inbox_len().await, 0);
+
+    // The same delivery again: a duplicate, nothing changes.
+    let (status, _) = server
+        .webhook(&token, &fixture("test_post_update_assignee.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let start_wait = std::time::Instant::now();
+    while server.deliveries(&id).await.len() < 2 || server.inbox_len().await > 0 {
+        assert!(start_wait.elapsed() < WITHIN, "second delivery not logged");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A new server on the same database (another data directory: nothing is kept there).
+    drop(server.stop().await);
+    let again = start(tempfile::tempdir().expect("tempdir")).await;
+    let (s, g) = again.api(Method::GET, "/groups/g1", None).await;
+    assert_eq!(s, StatusCode::OK, "{g}");
+    assert_eq!(g["assignee"], "u-bob");
+    assert_eq!(again.deliveries(&id).await.len(), 2);
+    drop(again.stop().await);
 }
