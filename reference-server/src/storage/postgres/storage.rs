@@ -238,3 +238,27 @@ impl Drop for Tx {
 
 /// `to_char` format of the RFC 3339 times the records keep (crate::time::rfc3339_ms).
 pub(super) const RFC3339_MS: &str = r#"YYYY-MM-DD"T"HH24:MI:SS.MS"Z""#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integration_ids_are_canonical_non_negative_decimals() {
+        assert_eq!(int_id("1"), Some(1));
+        assert_eq!(int_id("9223372036854775807"), Some(i64::MAX));
+        for not in [
+            "",
+            "01",
+            "+1",
+            "-1",
+            " 1",
+            "1a",
+            "none",
+            "9223372036854775808",
+        ] {
+            assert_eq!(int_id(not), None, "{not:?}");
+        }
+        assert!(int_id_w("none").is_err());
+    }
+}
