@@ -24,7 +24,7 @@ pub const DEFAULT_CACHE_MB: u64 = crate::storage::DEFAULT_CACHE_MB;
 ///
 /// Installs the integration into a Jira Server / Data Center instance (OAuth 1.0a or a personal
 /// access token), receives its issue webhooks and applies assignee and status changes to the
-/// tracker data it stores (sled, in one directory).
+/// tracker data it stores (sled, in one directory, or PostgreSQL: `--store`).
 #[derive(Debug, Parser)]
 #[command(name = "reference-server", version, about, long_about)]
 pub struct Cli {
@@ -51,6 +51,20 @@ pub struct ServeConfig {
         value_parser = parse_listen
     )]
     pub listen: SocketAddr,
+
+    /// Where the server keeps its data: `sled` (the default: an embedded database in
+    /// --data-dir; one server per directory) or a PostgreSQL URL,
+    /// `postgres://user[:password]@host:port/database` (several servers may share one
+    /// database; the schema is created or migrated at start). A database that cannot be used
+    /// at start ends the server with exit code 2 and a message naming host, port, database and
+    /// user (never the password).
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_STORE",
+        default_value = "sled",
+        hide_env_values = true
+    )]
+    pub store: String,
 
     /// Directory holding the sled database and the generated admin token. Created if missing.
     /// Only one server process may use a directory at a time.
@@ -177,6 +191,7 @@ impl ServeConfig {
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
         Self {
             listen,
+            store: "sled".to_owned(),
             data_dir,
             public_url: None,
             admin_token: None,

@@ -34,18 +34,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result: Result<(), String> = runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(config) => reference_server::server::run(config)
-                .await
-                .map_err(|e| e.to_string()),
+            Command::Serve(config) => reference_server::server::run(config).await,
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
+            // 2 for a PostgreSQL store that cannot be used (configuration or environment).
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::config::ServeConfig;
 use crate::http::ConnSettings;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
+use crate::storage::postgres::{DEFAULT_POOL_SIZE, PgStartError, PgUrl};
 use crate::storage::{Inbox as _, Storage, StorageConfig, StorageError};
 use crate::worker::Worker;
 
@@ -47,6 +48,20 @@ pub enum ServerError {
     /// Flushing the storage at shutdown failed.
     #[error("flushing the store at shutdown failed: {0}")]
     Flush(StorageError),
+    /// The PostgreSQL store (`--store postgres://...`) could not be used at start.
+    #[error(transparent)]
+    Postgres(#[from] PgStartError),
+}
+
+impl ServerError {
+    /// The process exit code for this failure: [`PgStartError::EXIT_CODE`] (2) for a
+    /// PostgreSQL store that cannot be used, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Postgres(_) => u8::try_from(PgStartError::EXIT_CODE).unwrap_or(2),
+            _ => 1,
+        }
+    }
 }
 
 /// A running server.
@@ -210,9 +225,14 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         cache_mb: config.cache_mb,
         inbox_segment_bytes: config.inbox_segment_kb.saturating_mul(1024),
     };
-    let (storage, storage_tasks) = Storage::open(&storage_config, metrics.clone())
-        .await
-        .map_err(ServerError::Storage)?;
+    let (storage, storage_tasks) = if config.store == "sled" {
+        Storage::open(&storage_config, metrics.clone())
+            .await
+            .map_err(ServerError::Storage)?
+    } else {
+        let url = PgUrl::parse(&config.store).map_err(PgStartError::from)?;
+        Storage::open_postgres(&url, DEFAULT_POOL_SIZE).await?
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {

@@ -35,7 +35,7 @@
 //! | step | sled (today) | a database (e.g. PostgreSQL) |
 //! |---|---|---|
 //! | `claim(limit, skip)` | pick the oldest pending entries from the inbox log's in-memory index; read their bodies | `BEGIN`; `SELECT ... FROM inbox WHERE integration NOT IN (skipped) ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT n` |
-//! | the sync's reads and `commit` | straight to sled (a compare-and-swap per group; a sled transaction for a key move) | inside the batch's transaction (compare-and-set on the watermark: `UPDATE ... WHERE watermark IS NULL OR watermark < $new`) |
+//! | the sync's reads and `commit` | straight to sled (a compare-and-swap per group; a sled transaction for a key move) | inside the batch's transaction, each plan under a savepoint (PostgreSQL: the group row locked `FOR UPDATE`, its watermark compared, group and watermark written together) |
 //! | `done(i, record)` | kept in memory | kept in memory |
 //! | `retry_later(i, record)` | the `pending` log entry is written at once | the `pending` log row is written in the transaction |
 //! | `finish()` | per integration: one delivery-log chunk (docs/decisions/0005), then the entries leave the index | `INSERT` the log rows, `DELETE` the inbox rows, `COMMIT` |
@@ -47,14 +47,14 @@
 //! `claimed_until` set in a short transaction; the apply transaction then checks the lease).
 //!
 //! # Backends
-//! - [`sled`](self::sled): embedded, the default: sled trees for records and the delivery
+//! - [`sled`]: embedded, the default: sled trees for records and the delivery
 //!   log, and an append-only segment log with group commit for the inbox. [`StorageConfig`]
 //!   says where.
-//! - [`postgres`](self::postgres): for several replicas sharing one database. Today its
-//!   foundation: the `--store` URL, the connection pool, the schema and its migrations; it
-//!   becomes a backend by adding a variant to [`Storage`] and [`StorageBatch`], implementing
-//!   the traits, and running the conformance suite (`tests/server/storage.rs`), which is
-//!   written against the traits only.
+//! - [`postgres`]: for several replicas sharing one database:
+//!   [`postgres::PgStorage`], opened with [`Storage::open_postgres`]; each write is committed
+//!   before it returns, the inbox is a table claimed with `FOR UPDATE SKIP LOCKED`, and a batch
+//!   is one transaction as in the table above. The conformance suite
+//!   (`tests/server/storage.rs`, written against the traits only) runs on both backends.
 //!
 //! [`records`] holds the record types every backend stores; `stored.rs` the stored form of a
 //! delivery (written by the webhook intake, read by the worker).
@@ -479,14 +479,20 @@ impl StorageConfig {
 pub enum Storage {
     /// The embedded sled backend.
     Sled(sled::SledStorage),
+    /// The PostgreSQL backend.
+    Postgres(postgres::PgStorage),
 }
 
 /// The backend's background tasks (sled: the inbox writer and janitor, the flusher).
 #[derive(Debug)]
+// One value per process: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[non_exhaustive]
 pub enum StorageTasks {
     /// sled's tasks.
     Sled(sled::SledTasks),
+    /// PostgreSQL's task (the worker's wake-up tick).
+    Postgres(postgres::PgTasks),
 }
 
 impl StorageTasks {
@@ -495,6 +501,7 @@ impl StorageTasks {
     pub async fn stop(self) -> Result<(), StorageError> {
         match self {
             Self::Sled(t) => t.stop().await,
+            Self::Postgres(t) => t.stop().await,
         }
     }
 }
@@ -511,6 +518,20 @@ impl Storage {
         let (s, tasks) = sled::SledStorage::open(config, metrics)?;
         Ok((Self::Sled(s), StorageTasks::Sled(tasks)))
     }
+
+    /// Opens the PostgreSQL storage at `url` with at most `pool_size` connections (at least
+    /// two: a claimed batch holds one while the worker reads through the handle): connects,
+    /// applies the schema migrations ([`postgres::connect`]) and starts the worker's wake-up
+    /// tick on the current tokio runtime.
+    pub async fn open_postgres(
+        url: &postgres::PgUrl,
+        pool_size: usize,
+    ) -> Result<(Self, StorageTasks), postgres::PgStartError> {
+        // The worker's batch holds one connection while the sync reads through the handle.
+        let pg = postgres::connect(url, pool_size.max(2)).await?;
+        let (s, tasks) = postgres::PgStorage::new(pg);
+        Ok((Self::Postgres(s), StorageTasks::Postgres(tasks)))
+    }
 }
 
 /// A batch claimed from [`Storage`]: one variant per backend.
@@ -519,6 +540,8 @@ impl Storage {
 pub enum StorageBatch<'a> {
     /// A sled batch.
     Sled(sled::SledBatch<'a>),
+    /// A PostgreSQL batch (a transaction on a pooled connection).
+    Postgres(postgres::PgBatch),
 }
 
 /// `match` on the backend and run `$body` with `$b` bound to it.
@@ -526,6 +549,7 @@ macro_rules! on_backend {
     ($self:expr, $b:ident => $body:expr) => {
         match $self {
             Storage::Sled($b) => $body,
+            Storage::Postgres($b) => $body,
         }
     };
 }
@@ -535,6 +559,7 @@ macro_rules! on_batch {
     ($self:expr, $b:ident => $body:expr) => {
         match $self {
             StorageBatch::Sled($b) => $body,
+            StorageBatch::Postgres($b) => $body,
         }
     };
 }
@@ -818,7 +843,10 @@ impl Inbox for Storage {
         limit: usize,
         skip: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<StorageBatch<'a>, StorageError> {
-        on_backend!(self, b => b.claim(limit, skip).await.map(StorageBatch::Sled))
+        match self {
+            Storage::Sled(b) => b.claim(limit, skip).await.map(StorageBatch::Sled),
+            Storage::Postgres(b) => b.claim(limit, skip).await.map(StorageBatch::Postgres),
+        }
     }
 
     async fn pending_for(&self, integration: &str) -> Result<Vec<InboxEntry>, StorageError> {

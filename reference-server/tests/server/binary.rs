@@ -22,6 +22,7 @@ async fn spawn_server(
         .arg(dir)
         .env("REFERENCE_SERVER_LOG", "debug")
         .env_remove("REFERENCE_SERVER_ADMIN_TOKEN")
+        .env_remove("REFERENCE_SERVER_STORE")
         .env_remove("REFERENCE_SERVER_PUBLIC_URL")
         .stdout(output())
         .stderr(output())
@@ -166,6 +167,7 @@ async fn a_start_that_fails_generates_no_admin_token() {
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(dir.path())
         .env_remove("REFERENCE_SERVER_ADMIN_TOKEN")
+        .env_remove("REFERENCE_SERVER_STORE")
         .output()
         .await
         .expect("run");
@@ -385,6 +387,7 @@ async fn serve_fails(args: &[&str]) -> (Option<i32>, String) {
         .env_remove("REFERENCE_SERVER_ADMIN_TOKEN")
         .env_remove("REFERENCE_SERVER_LISTEN")
         .env_remove("REFERENCE_SERVER_DATA_DIR")
+        .env_remove("REFERENCE_SERVER_STORE")
         .output()
         .await
         .expect("run");
@@ -431,4 +434,63 @@ async fn start_errors_name_the_cause_and_the_fix() {
     assert!(err.contains("another server is using it"), "{err}");
     assert!(err.contains("another --data-dir"), "{err}");
     assert!(!err.contains("Os {"), "{err}");
+}
+
+/// `--store` with a PostgreSQL that cannot be reached: exit code 2 and one message naming host,
+/// port, database and user, never the password.
+#[tokio::test]
+async fn an_unreachable_postgres_store_exits_with_code_2_naming_the_target_without_the_password() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Port 1 on the loopback: nothing listens there, the connection is refused at once.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_reference-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env(
+            "REFERENCE_SERVER_STORE",
+            "postgres://bob:s3cr3t-pw@127.0.0.1:1/tracker",
+        )
+        .env_remove("REFERENCE_SERVER_ADMIN_TOKEN")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .expect("exits")
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for part in ["127.0.0.1", "1", "tracker", "bob"] {
+        assert!(stderr.contains(part), "{part} in {stderr}");
+    }
+    assert!(
+        !stderr.contains("s3cr3t-pw") && !stdout.contains("s3cr3t-pw"),
+        "{stdout}{stderr}"
+    );
+}
+
+/// `--store` that is neither `sled` nor a PostgreSQL URL: exit code 2, saying what is expected.
+#[tokio::test]
+async fn a_store_that_is_not_a_postgres_url_exits_with_code_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_reference-server"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "/var/lib/x",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("REFERENCE_SERVER_ADMIN_TOKEN")
+        .env_remove("REFERENCE_SERVER_STORE")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .expect("exits")
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a PostgreSQL URL"), "{stderr}");
 }

@@ -165,6 +165,7 @@ async fn start(dir: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
             .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
             .arg(dir.join("data"))
+            .env_remove("REFERENCE_SERVER_STORE")
             // Small inbox segments, so that kills also land while a spare segment is filled
             // and while deliveries are written into one.
             .args(["--inbox-segment-kb", "256"])

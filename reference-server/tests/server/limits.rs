@@ -135,6 +135,7 @@ async fn spawn_under_1024(
         .arg(env!("CARGO_BIN_EXE_reference-server"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(dir)
+        .env_remove("REFERENCE_SERVER_STORE")
         .args(["--admin-token", "flood-admin-token"])
         .args(["--header-timeout-secs", &header.to_string()])
         .args(["--write-timeout-secs", &write.to_string()])

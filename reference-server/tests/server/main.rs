@@ -22,5 +22,6 @@ mod issue_moves;
 mod jira_contract;
 mod limits;
 mod postgres;
+mod postgres_store;
 mod storage;
 mod webhooks;

@@ -1,5 +1,7 @@
-//! The PostgreSQL backend's foundation: the `--store postgres://...` URL ([`PgUrl`]), the
-//! connection pool, and the schema migrations applied at start ([`connect`]).
+//! The PostgreSQL backend: the `--store postgres://...` URL ([`PgUrl`]), the connection pool
+//! and the schema migrations applied at start ([`connect`]), and [`PgStorage`], the storage
+//! traits on them (`integrations.rs`, `tracker.rs`, `inbox.rs` with the delivery log,
+//! `sync.rs`; `storage.rs` holds the handle and what they share).
 //!
 //! Several replicas of the server can share one database: ids come from the database (an
 //! identity column for integrations; pipelines use random ids), migrations run under an
@@ -9,14 +11,21 @@
 //! The client is tokio-postgres with a deadpool pool, migrations are refinery's
 //! (DEPENDENCIES.md, "PostgreSQL", says why). No TLS yet: see [`url`].
 
+mod inbox;
+mod integrations;
 pub mod migrate;
+mod storage;
+mod sync;
+mod tracker;
 pub mod url;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
+pub use inbox::PgBatch;
 pub use migrate::{MIGRATION_LOCK, Migrated, known_version};
+pub use storage::{POLL_INTERVAL, PgStorage, PgTasks};
 pub use url::{PgUrl, PgUrlError};
 
 /// Pool size when the configuration does not say.

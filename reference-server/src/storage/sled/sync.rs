@@ -66,7 +66,7 @@ fn kind_str(kind: SyncKind) -> &'static str {
 }
 
 /// Key of a watermark in [`GroupRecord::watermarks`].
-fn watermark_field(integration: &str, kind: SyncKind) -> String {
+pub(crate) fn watermark_field(integration: &str, kind: SyncKind) -> String {
     format!("{integration}/{}", kind_str(kind))
 }
 
@@ -81,7 +81,7 @@ fn record_watermark(group: &GroupRecord, integration: &str, kind: SyncKind) -> O
 /// Applies one mutation to a group record, given the group's current watermark for it: a
 /// stale or repeated delivery changes nothing; otherwise the change is made and the watermark
 /// advanced.
-fn apply_mutation(
+pub(crate) fn apply_mutation(
     group: &mut GroupRecord,
     known: Option<OrderingKey>,
     m: &Mutation,

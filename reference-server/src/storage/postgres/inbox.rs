@@ -1,0 +1,487 @@
+//! [`Inbox`] and [`DeliveryLog`] on PostgreSQL: the `inbox` table is the queue, `delivery_log`
+//! the outcomes.
+//!
+//! `accept` is one `INSERT` committed before it returns. `claim` opens a transaction on a
+//! pooled connection and locks the oldest rows (`FOR UPDATE SKIP LOCKED`, so replicas claim
+//! disjoint rows); the [`PgBatch`] owns that connection: the sync's reads and commits run in
+//! its transaction (each `commit` under a savepoint), `retry_later` writes the `pending` log
+//! row in it, and `finish` writes the final log rows, deletes the done inbox rows and commits,
+//! all at once. Dropped without `finish`, the batch rolls back: its rows are claimable again.
+//! The worker is woken by local accepts and every [`POLL_INTERVAL`](super::POLL_INTERVAL) (for
+//! other replicas' deliveries); there is no `NOTIFY`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use assignee_sync::{
+    Installation, IntegrationId, IssueKey, KeyMove, LinkedGroup, MutationResult, Plan, ProjectId,
+    UserId,
+};
+use deadpool_postgres::{ClientWrapper, Object};
+use tokio::sync::Notify;
+
+use super::storage::{
+    PgStorage, RFC3339_MS, Rollbacks, backend, db, exec, int_id, int_id_w, json, query, query_opt,
+    to_i64, to_u64,
+};
+use super::sync;
+use crate::storage::records::{DeliveryRecord, DeliveryState};
+use crate::storage::{DeliveryLog, Inbox, InboxBatch, InboxEntry, StorageError};
+
+fn state_str(s: DeliveryState) -> &'static str {
+    match s {
+        DeliveryState::Pending => "pending",
+        DeliveryState::Applied => "applied",
+        DeliveryState::Ignored => "ignored",
+        DeliveryState::Failed => "failed",
+    }
+}
+
+fn parse_state(s: &str) -> DeliveryState {
+    match s {
+        "applied" => DeliveryState::Applied,
+        "ignored" => DeliveryState::Ignored,
+        "failed" => DeliveryState::Failed,
+        _ => DeliveryState::Pending,
+    }
+}
+
+/// Writes (or replaces) one delivery-log row.
+async fn put_delivery_on(
+    c: &ClientWrapper,
+    integration: &str,
+    seq: u64,
+    rec: &DeliveryRecord,
+) -> Result<(), StorageError> {
+    let id = int_id_w(integration)?;
+    let seq = to_i64("sequence number", seq)?;
+    let outcomes = serde_json::to_string(&rec.outcomes).map_err(json("delivery outcomes"))?;
+    exec(
+        c,
+        "writing a delivery-log entry",
+        "INSERT INTO delivery_log (integration_id, seq, received_at, event, issue_key, state, \
+         reason, outcomes) VALUES ($1, $2, $3::text::timestamptz, $4, $5, $6, $7, $8::text::jsonb) \
+         ON CONFLICT (integration_id, seq) DO UPDATE SET received_at = EXCLUDED.received_at, \
+         event = EXCLUDED.event, issue_key = EXCLUDED.issue_key, state = EXCLUDED.state, \
+         reason = EXCLUDED.reason, outcomes = EXCLUDED.outcomes",
+        &[
+            &id,
+            &seq,
+            &rec.received_at,
+            &rec.event,
+            &rec.issue_key,
+            &state_str(rec.state),
+            &rec.reason,
+            &outcomes,
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+fn entry(r: &tokio_postgres::Row) -> InboxEntry {
+    InboxEntry {
+        seq: to_u64(r.get(0)),
+        integration_id: r.get(1),
+        received_ms: r.get(2),
+        body: r.get(3),
+    }
+}
+
+impl Inbox for PgStorage {
+    type Batch<'a> = PgBatch;
+
+    async fn accept(
+        &self,
+        integration: &str,
+        received_ms: i64,
+        body: &[u8],
+    ) -> Result<u64, StorageError> {
+        let id = int_id_w(integration)?;
+        let c = self.conn().await?;
+        let row = query(
+            &c,
+            "accepting a delivery",
+            "INSERT INTO inbox (integration_id, received_ms, body) VALUES ($1, $2, $3) RETURNING seq",
+            &[&id, &received_ms, &body],
+        )
+        .await?;
+        let seq = row.first().map(|r| to_u64(r.get(0))).ok_or_else(|| {
+            backend("PostgreSQL: accepting a delivery: no sequence number".into())
+        })?;
+        self.wake.notify_one();
+        Ok(seq)
+    }
+
+    async fn claim<'a>(
+        &'a self,
+        limit: usize,
+        skip: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<PgBatch, StorageError> {
+        let what = "claiming inbox entries";
+        self.rollbacks.wait().await;
+        let conn = self.conn().await?;
+        // The integrations to leave out: those with pending entries that `skip` names.
+        let ids: Vec<String> = query(
+            &conn,
+            what,
+            "SELECT DISTINCT integration_id::text FROM inbox",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        let skipped: Vec<i64> = ids
+            .iter()
+            .filter(|i| skip(i))
+            .filter_map(|i| int_id(i))
+            .collect();
+        conn.batch_execute("BEGIN").await.map_err(db(what))?;
+        let mut batch = PgBatch {
+            conn: Some(Box::new(conn)),
+            entries: Vec::new(),
+            done: Vec::new(),
+            failed: AtomicBool::new(false),
+            rollbacks: Arc::clone(&self.rollbacks),
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = query(
+            batch.client()?,
+            what,
+            "SELECT seq, integration_id::text, received_ms, body FROM inbox \
+             WHERE integration_id <> ALL($1) AND not_before <= now() \
+             AND (claimed_until IS NULL OR claimed_until < now()) \
+             ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT $2",
+            &[&skipped, &limit],
+        )
+        .await?;
+        batch.entries = rows.iter().map(entry).collect();
+        if batch.entries.is_empty() {
+            // Nothing claimed: end the transaction now and give the connection back.
+            if let Some(conn) = batch.conn.take() {
+                conn.batch_execute("COMMIT").await.map_err(db(what))?;
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn pending_for(&self, integration: &str) -> Result<Vec<InboxEntry>, StorageError> {
+        let Some(id) = int_id(integration) else {
+            return Ok(Vec::new());
+        };
+        let c = self.conn().await?;
+        Ok(query(
+            &c,
+            "reading pending deliveries",
+            "SELECT seq, integration_id::text, received_ms, body FROM inbox \
+             WHERE integration_id = $1 ORDER BY seq DESC",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(entry)
+        .collect())
+    }
+
+    async fn pending_count(&self) -> Result<usize, StorageError> {
+        let c = self.conn().await?;
+        let n: i64 = query(
+            &c,
+            "counting pending deliveries",
+            "SELECT count(*) FROM inbox",
+            &[],
+        )
+        .await?
+        .first()
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+        Ok(usize::try_from(n).unwrap_or_default())
+    }
+
+    fn wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+}
+
+/// A claimed batch: a pooled connection with an open transaction holding the claimed rows'
+/// locks (see the module docs).
+#[derive(Debug)]
+pub struct PgBatch {
+    /// Boxed: a pooled connection is large, and [`StorageBatch`](crate::storage::StorageBatch)
+    /// holds a batch inline.
+    conn: Option<Box<Object>>,
+    entries: Vec<InboxEntry>,
+    done: Vec<(usize, DeliveryRecord)>,
+    /// A statement of the transaction failed (PostgreSQL then refuses the rest of it):
+    /// `finish` rolls back and reports it.
+    failed: AtomicBool,
+    rollbacks: Arc<Rollbacks>,
+}
+
+impl PgBatch {
+    /// Marks the batch failed when `result` is an error.
+    fn track<T>(&self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        if result.is_err() {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn client(&self) -> Result<&ClientWrapper, StorageError> {
+        self.conn
+            .as_deref()
+            .map(|o| &**o)
+            .ok_or_else(|| backend("PostgreSQL: the batch's transaction has ended".into()))
+    }
+}
+
+impl Drop for PgBatch {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let rollbacks = Arc::clone(&self.rollbacks);
+                rollbacks.running.fetch_add(1, Ordering::AcqRel);
+                rt.spawn(async move {
+                    if conn.batch_execute("ROLLBACK").await.is_err() {
+                        drop(Object::take(*conn));
+                    } else {
+                        drop(conn);
+                    }
+                    rollbacks.running.fetch_sub(1, Ordering::AcqRel);
+                    rollbacks.done.notify_waiters();
+                });
+            }
+            // No runtime to roll back on: close the connection, the server rolls back.
+            Err(_) => drop(Object::take(*conn)),
+        }
+    }
+}
+
+impl assignee_sync::Store for PgBatch {
+    type Error = StorageError;
+
+    async fn installations(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<Vec<Installation>, StorageError> {
+        self.track(sync::installations(self.client()?, integration).await)
+    }
+
+    async fn linked_groups(
+        &self,
+        integration: &IntegrationId,
+        key: &IssueKey,
+    ) -> Result<Vec<LinkedGroup>, StorageError> {
+        self.track(sync::linked_groups(self.client()?, integration, key).await)
+    }
+
+    async fn users_by_verified_email(&self, email: &str) -> Result<Vec<UserId>, StorageError> {
+        self.track(sync::users_by_verified_email(self.client()?, email).await)
+    }
+
+    async fn mapped_user(
+        &self,
+        integration: &IntegrationId,
+        jira_user: &str,
+    ) -> Result<Option<UserId>, StorageError> {
+        self.track(sync::mapped_user(self.client()?, integration, jira_user).await)
+    }
+
+    async fn is_project_member(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+    ) -> Result<bool, StorageError> {
+        self.track(sync::is_project_member(self.client()?, project, user).await)
+    }
+
+    async fn moved_to(
+        &self,
+        integration: &IntegrationId,
+        key: &IssueKey,
+    ) -> Result<Option<KeyMove>, StorageError> {
+        self.track(sync::moved_to(self.client()?, integration, key).await)
+    }
+
+    async fn commit(&self, plan: &Plan) -> Result<Vec<MutationResult>, StorageError> {
+        let what = "committing a sync plan in the batch";
+        let c = self.client()?;
+        // A savepoint per plan: a failed plan is undone alone and the batch goes on.
+        self.track(c.batch_execute("SAVEPOINT plan").await.map_err(db(what)))?;
+        match sync::commit_in(c, plan).await {
+            Ok(results) => {
+                self.track(
+                    c.batch_execute("RELEASE SAVEPOINT plan")
+                        .await
+                        .map_err(db(what)),
+                )?;
+                Ok(results)
+            }
+            Err(e) => {
+                self.track(
+                    c.batch_execute("ROLLBACK TO SAVEPOINT plan")
+                        .await
+                        .map_err(db(what)),
+                )?;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl InboxBatch for PgBatch {
+    fn entries(&self) -> &[InboxEntry] {
+        &self.entries
+    }
+
+    fn done(&mut self, index: usize, record: DeliveryRecord) {
+        if index < self.entries.len() {
+            self.done.push((index, record));
+        }
+    }
+
+    async fn retry_later(
+        &mut self,
+        index: usize,
+        record: DeliveryRecord,
+    ) -> Result<(), StorageError> {
+        let Some(entry) = self.entries.get(index) else {
+            return Ok(());
+        };
+        let result =
+            put_delivery_on(self.client()?, &entry.integration_id, entry.seq, &record).await;
+        self.track(result)
+    }
+
+    async fn finish(mut self) -> Result<(), StorageError> {
+        let what = "finishing a batch";
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(backend(format!(
+                "PostgreSQL: {what}: a statement of the batch's transaction failed; rolled back, its deliveries stay pending"
+            )));
+        }
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        let c = self.client()?;
+        let mut seqs = Vec::with_capacity(self.done.len());
+        for (index, record) in &self.done {
+            let Some(entry) = self.entries.get(*index) else {
+                continue;
+            };
+            put_delivery_on(c, &entry.integration_id, entry.seq, record).await?;
+            seqs.push(to_i64("sequence number", entry.seq)?);
+        }
+        exec(c, what, "DELETE FROM inbox WHERE seq = ANY($1)", &[&seqs]).await?;
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| backend(format!("PostgreSQL: {what}: no transaction")))?;
+        match conn.batch_execute("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                drop(Object::take(*conn));
+                Err(db(what)(e))
+            }
+        }
+    }
+}
+
+impl DeliveryLog for PgStorage {
+    async fn put_delivery(
+        &self,
+        integration: &str,
+        seq: u64,
+        rec: &DeliveryRecord,
+    ) -> Result<(), StorageError> {
+        put_delivery_on(&*self.conn().await?, integration, seq, rec).await
+    }
+
+    async fn deliveries(
+        &self,
+        integration: &str,
+        limit: usize,
+    ) -> Result<Vec<(u64, DeliveryRecord)>, StorageError> {
+        let Some(id) = int_id(integration) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let c = self.conn().await?;
+        query(
+            &c,
+            "reading the delivery log",
+            &format!(
+                "SELECT seq, to_char(received_at AT TIME ZONE 'UTC', '{RFC3339_MS}'), event, \
+                 issue_key, state, reason, outcomes::text FROM delivery_log \
+                 WHERE integration_id = $1 ORDER BY seq DESC LIMIT $2"
+            ),
+            &[&id, &limit],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let state: String = r.get(4);
+            let outcomes: String = r.get(6);
+            Ok((
+                to_u64(r.get(0)),
+                DeliveryRecord {
+                    received_at: r.get(1),
+                    event: r.get(2),
+                    issue_key: r.get(3),
+                    state: parse_state(&state),
+                    reason: r.get(5),
+                    outcomes: serde_json::from_str(&outcomes).map_err(json("delivery outcomes"))?,
+                },
+            ))
+        })
+        .collect()
+    }
+
+    async fn prune_deliveries(
+        &self,
+        integration: &str,
+        keep: u64,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        let Some(id) = int_id(integration) else {
+            return Ok(0);
+        };
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let c = self.conn().await?;
+        let n = exec(
+            &c,
+            "pruning the delivery log",
+            "DELETE FROM delivery_log WHERE integration_id = $1 AND seq IN ( \
+               SELECT seq FROM ( \
+                 SELECT seq FROM delivery_log WHERE integration_id = $1 \
+                 ORDER BY seq DESC OFFSET $2) AS old \
+               ORDER BY seq LIMIT $3)",
+            &[&id, &keep, &limit],
+        )
+        .await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn delivery_is_final(&self, integration: &str, seq: u64) -> Result<bool, StorageError> {
+        let Some(id) = int_id(integration) else {
+            return Ok(false);
+        };
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(false);
+        };
+        let c = self.conn().await?;
+        Ok(query_opt(
+            &c,
+            "reading a delivery-log entry",
+            "SELECT 1 FROM delivery_log WHERE integration_id = $1 AND seq = $2 AND state <> 'pending'",
+            &[&id, &seq],
+        )
+        .await?
+        .is_some())
+    }
+}

@@ -1,0 +1,264 @@
+//! [`PgStorage`]: the storage traits on PostgreSQL, and what its parts share (the handle, the
+//! id conversions, error mapping, transactions on a pooled connection).
+//!
+//! Every write is committed before its method returns, so [`StorageBackend::durable`] returns
+//! at once. Statements are prepared once per connection (`prepare_cached`); values are always
+//! parameters. A failed statement, a lost connection or a pool timeout is a
+//! [`StorageError::Backend`] naming what failed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use deadpool_postgres::{ClientWrapper, Object};
+use tokio::sync::Notify;
+use tokio_postgres::types::ToSql;
+
+use super::Pg;
+use crate::storage::{StorageBackend, StorageError};
+
+/// How often the worker is woken to look for deliveries other replicas accepted.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The PostgreSQL backend (cheap to clone: the pool and the wake-up are shared).
+#[derive(Debug, Clone)]
+pub struct PgStorage {
+    pub(super) pg: Pg,
+    pub(super) wake: Arc<Notify>,
+    pub(super) rollbacks: Arc<Rollbacks>,
+}
+
+/// Batches dropped without `finish` whose `ROLLBACK` is still running: a claim waits for them,
+/// so that a dropped batch's rows are claimable again as soon as it is gone.
+#[derive(Debug, Default)]
+pub(super) struct Rollbacks {
+    pub(super) running: AtomicUsize,
+    pub(super) done: Notify,
+}
+
+impl Rollbacks {
+    pub(super) async fn wait(&self) {
+        loop {
+            let done = self.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            done.await;
+        }
+    }
+}
+
+/// The backend's background task: the wake-up tick.
+#[derive(Debug)]
+pub struct PgTasks {
+    tick: tokio::task::JoinHandle<()>,
+}
+
+impl PgTasks {
+    /// Stops the tick. Nothing to flush: every write was committed.
+    pub async fn stop(self) -> Result<(), StorageError> {
+        self.tick.abort();
+        let _ = self.tick.await;
+        Ok(())
+    }
+}
+
+impl PgStorage {
+    /// The storage on a connected, migrated database ([`super::connect`]); starts the wake-up
+    /// tick on the current tokio runtime.
+    pub fn new(pg: Pg) -> (Self, PgTasks) {
+        let wake = Arc::new(Notify::new());
+        let weak = Arc::downgrade(&wake);
+        let tick = tokio::spawn(async move {
+            let mut every = tokio::time::interval(POLL_INTERVAL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(wake) = weak.upgrade() else { return };
+                wake.notify_one();
+            }
+        });
+        (
+            Self {
+                pg,
+                wake,
+                rollbacks: Arc::default(),
+            },
+            PgTasks { tick },
+        )
+    }
+
+    /// The database handle.
+    pub fn pg(&self) -> &Pg {
+        &self.pg
+    }
+
+    /// A pooled connection.
+    pub(super) async fn conn(&self) -> Result<Object, StorageError> {
+        self.pg.pool().get().await.map_err(|e| {
+            backend(format!(
+                "PostgreSQL ({}): getting a connection from the pool: {}",
+                self.pg.url().describe(),
+                self.pg.url().hide_password(&super::error_chain(&e))
+            ))
+        })
+    }
+}
+
+impl StorageBackend for PgStorage {
+    async fn durable(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+/// A [`StorageError::Backend`] with this message.
+pub(super) fn backend(msg: String) -> StorageError {
+    StorageError::Backend(msg.into())
+}
+
+/// Maps a database error: `what` says which operation failed.
+pub(super) fn db(what: &str) -> impl FnOnce(tokio_postgres::Error) -> StorageError + '_ {
+    move |e| backend(format!("PostgreSQL: {what}: {}", super::error_chain(&e)))
+}
+
+/// Maps a JSON error: `what` says which record.
+pub(super) fn json(what: &str) -> impl FnOnce(serde_json::Error) -> StorageError + '_ {
+    move |e| backend(format!("PostgreSQL: {what}: {e}"))
+}
+
+/// An integration id as stored (bigint), when `id` is one the backend can hold: the decimal
+/// form of a non-negative bigint, written canonically (so that ids compare as strings do).
+pub(super) fn int_id(id: &str) -> Option<i64> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0 && n.to_string() == id)
+}
+
+/// [`int_id`] for a write: an id the backend cannot hold is an error.
+pub(super) fn int_id_w(id: &str) -> Result<i64, StorageError> {
+    int_id(id).ok_or_else(|| {
+        backend(format!(
+            "PostgreSQL: integration id {id:?} is not a decimal number (this backend keeps integration ids as bigint)"
+        ))
+    })
+}
+
+/// A u64 (sequence number, changelog id) as bigint.
+pub(super) fn to_i64(what: &str, n: u64) -> Result<i64, StorageError> {
+    i64::try_from(n).map_err(|_| backend(format!("PostgreSQL: {what} {n} does not fit in bigint")))
+}
+
+/// A bigint read back as u64.
+pub(super) fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+/// Runs a prepared statement, returning the number of rows.
+pub(super) async fn exec(
+    c: &ClientWrapper,
+    what: &str,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StorageError> {
+    let st = c.prepare_cached(sql).await.map_err(db(what))?;
+    c.execute(&st, params).await.map_err(db(what))
+}
+
+/// Runs a prepared query, returning its rows.
+pub(super) async fn query(
+    c: &ClientWrapper,
+    what: &str,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, StorageError> {
+    let st = c.prepare_cached(sql).await.map_err(db(what))?;
+    c.query(&st, params).await.map_err(db(what))
+}
+
+/// Runs a prepared query returning at most one row.
+pub(super) async fn query_opt(
+    c: &ClientWrapper,
+    what: &str,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<tokio_postgres::Row>, StorageError> {
+    let st = c.prepare_cached(sql).await.map_err(db(what))?;
+    c.query_opt(&st, params).await.map_err(db(what))
+}
+
+/// A transaction on a pooled connection: [`Tx::begin`], statements through `Deref`,
+/// [`Tx::commit`]. Dropped without `commit` (an error on the way), the connection is closed
+/// instead of going back to the pool, which rolls the transaction back.
+pub(super) struct Tx {
+    conn: Option<Object>,
+}
+
+impl Tx {
+    /// `BEGIN` on `conn`.
+    pub(super) async fn begin(conn: Object, what: &str) -> Result<Self, StorageError> {
+        conn.batch_execute("BEGIN").await.map_err(db(what))?;
+        Ok(Self { conn: Some(conn) })
+    }
+
+    /// `COMMIT`.
+    pub(super) async fn commit(mut self, what: &str) -> Result<(), StorageError> {
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| backend(format!("PostgreSQL: {what}: no transaction")))?;
+        match conn.batch_execute("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                drop(Object::take(conn));
+                Err(db(what)(e))
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = ClientWrapper;
+
+    fn deref(&self) -> &ClientWrapper {
+        self.conn
+            .as_ref()
+            .expect("a transaction's connection until commit")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(Object::take(conn));
+        }
+    }
+}
+
+/// `to_char` format of the RFC 3339 times the records keep (crate::time::rfc3339_ms).
+pub(super) const RFC3339_MS: &str = r#"YYYY-MM-DD"T"HH24:MI:SS.MS"Z""#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integration_ids_are_canonical_non_negative_decimals() {
+        assert_eq!(int_id("1"), Some(1));
+        assert_eq!(int_id("9223372036854775807"), Some(i64::MAX));
+        for not in [
+            "",
+            "01",
+            "+1",
+            "-1",
+            " 1",
+            "1a",
+            "none",
+            "9223372036854775808",
+        ] {
+            assert_eq!(int_id(not), None, "{not:?}");
+        }
+        assert!(int_id_w("none").is_err());
+    }
+}
