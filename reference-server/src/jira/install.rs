@@ -73,6 +73,26 @@ pub const MSG_CONSUMER_KEY_TOO_LONG: &str = "Consumer key is limited to 200 char
 pub const MSG_INVALID_PRIVATE_KEY: &str =
     "Private key must be a valid SSH private key encoded in a PEM format.";
 
+/// Sentry's message with a hint, for a private key that looks like a file path (the value is
+/// never repeated: it could be a key after all).
+pub const MSG_PRIVATE_KEY_IS_A_PATH: &str = "Private key must be a valid SSH private key encoded \
+    in a PEM format. This looks like a file path: send the key file's contents (the text from \
+    -----BEGIN ... PRIVATE KEY----- to its END line) in the JSON body, not the file's name \
+    (e.g. jq --rawfile privateKey <file>).";
+
+/// Whether a `privateKey` value is a file name rather than a key: one line, no PEM armour, and
+/// the shape of a path or a key file's name.
+fn looks_like_a_path(value: &str) -> bool {
+    !value.contains("-----") && !value.contains('\n') && {
+        let lower = value.to_ascii_lowercase();
+        value.starts_with(['/', '~', '.'])
+            || value.contains(":\\")
+            || [".pem", ".key", ".der", ".pk8"]
+                .iter()
+                .any(|ext| lower.ends_with(ext))
+    }
+}
+
 /// The OAuth install form (`{"url","consumerKey","privateKey","verifySsl"}`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -299,6 +319,9 @@ pub fn validate(request: &InstallRequest) -> Result<ValidatedInstall, InstallErr
         None
     } else if let Ok(key) = PrivateKey::from_pem(request.private_key.trim()) {
         Some(key)
+    } else if looks_like_a_path(request.private_key.trim()) {
+        errors.add("privateKey", MSG_PRIVATE_KEY_IS_A_PATH);
+        None
     } else {
         errors.add("privateKey", MSG_INVALID_PRIVATE_KEY);
         None

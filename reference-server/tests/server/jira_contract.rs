@@ -587,6 +587,34 @@ fn validation_messages_match_sentry() {
         json!(["Enter a valid URL."])
     );
 
+    // A file path instead of the file's contents: Sentry's message, then the hint (issue 20,
+    // item 25); the value itself is never repeated.
+    for path in [
+        "/home/me/jira_privatekey.pem",
+        "./keys/consumer.key",
+        "C:\\keys\\jira.pem",
+    ] {
+        let bad = install::validate(&InstallRequest::new(
+            "https://jira.example.com",
+            "k",
+            path,
+            true,
+        ))
+        .unwrap_err();
+        let message = &bad.fields().unwrap().get("privateKey")[0];
+        assert!(
+            message.starts_with(
+                "Private key must be a valid SSH private key encoded in a PEM format."
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("looks like a file path") && message.contains("contents"),
+            "{message}"
+        );
+        assert!(!message.contains(path), "{message}");
+    }
+
     // Whitespace or control characters inside the URL: Sentry's invalid-URL message, not a
     // failure later at signing (issue 20, item 19).
     for url in [
