@@ -18,10 +18,19 @@ pub struct TokenEntry {
     pub secret: WebhookSecret,
 }
 
-/// In-memory index external id -> integration, filled from the store on demand.
+/// In-memory index external id -> integration, filled from the store on demand and current
+/// while the store's [`crate::storage::Integrations::integrations_generation`] stays the same (a delete or
+/// reinstall through another replica empties it within that generation's delay).
 #[derive(Debug, Default)]
 pub struct TokenIndex {
-    map: RwLock<HashMap<String, Arc<TokenEntry>>>,
+    map: RwLock<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    /// The integrations generation the entries were read at.
+    generation: u64,
+    by_external_id: HashMap<String, Arc<TokenEntry>>,
 }
 
 impl TokenIndex {
@@ -31,8 +40,11 @@ impl TokenIndex {
         storage: &Storage,
         external_id: &str,
     ) -> Result<Option<Arc<TokenEntry>>, StorageError> {
-        if let Ok(map) = self.map.read()
-            && let Some(e) = map.get(external_id)
+        let generation = storage.integrations_generation();
+        if let Some(generation) = generation
+            && let Ok(map) = self.map.read()
+            && map.generation == generation
+            && let Some(e) = map.by_external_id.get(external_id)
         {
             return Ok(Some(e.clone()));
         }
@@ -43,8 +55,17 @@ impl TokenIndex {
             secret: rec.installed.webhook_secret.clone(),
             integration_id: rec.id,
         });
-        if let Ok(mut map) = self.map.write() {
-            map.insert(external_id.to_owned(), entry.clone());
+        // Read at `generation` or later: kept under `generation`, so a change in between
+        // empties the index at the next lookup.
+        if let Some(generation) = generation
+            && let Ok(mut map) = self.map.write()
+        {
+            if map.generation != generation {
+                map.by_external_id.clear();
+                map.generation = generation;
+            }
+            map.by_external_id
+                .insert(external_id.to_owned(), entry.clone());
         }
         Ok(Some(entry))
     }
@@ -52,7 +73,7 @@ impl TokenIndex {
     /// Forgets an external id (after install or delete).
     pub fn invalidate(&self, external_id: &str) {
         if let Ok(mut map) = self.map.write() {
-            map.remove(external_id);
+            map.by_external_id.remove(external_id);
         }
     }
 }

@@ -17,6 +17,9 @@ pub const DEFAULT_DELIVERY_LOG_KEEP: u64 = 100_000;
 /// Default size of an inbox segment file, in KiB (32 MiB).
 pub const DEFAULT_INBOX_SEGMENT_KB: u64 = 32 * 1024;
 
+/// Default size of the PostgreSQL connection pool (`--pg-pool-size`).
+pub const DEFAULT_PG_POOL_SIZE: u64 = crate::storage::postgres::DEFAULT_POOL_SIZE as u64;
+
 /// Default size of sled's page cache in MiB (`--cache-mb`).
 pub const DEFAULT_CACHE_MB: u64 = crate::storage::DEFAULT_CACHE_MB;
 
@@ -65,6 +68,18 @@ pub struct ServeConfig {
         hide_env_values = true
     )]
     pub store: String,
+
+    /// With a PostgreSQL --store: the most connections this server opens to the database (the
+    /// worker's batch holds one, webhook deliveries and admin requests share the rest; each
+    /// replica has its own pool, so the database must allow the sum, see its
+    /// `max_connections`).
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_PG_POOL_SIZE",
+        default_value_t = DEFAULT_PG_POOL_SIZE,
+        value_parser = clap::value_parser!(u64).range(2..=10_000)
+    )]
+    pub pg_pool_size: u64,
 
     /// Directory holding the sled database and the generated admin token. Created if missing.
     /// Only one server process may use a directory at a time.
@@ -192,6 +207,7 @@ impl ServeConfig {
         Self {
             listen,
             store: "sled".to_owned(),
+            pg_pool_size: DEFAULT_PG_POOL_SIZE,
             data_dir,
             public_url: None,
             admin_token: None,
@@ -265,5 +281,22 @@ mod tests {
         let Command::Serve(cfg) = cli.command;
         assert_eq!(cfg.cache_mb, 16);
         assert!(Cli::try_parse_from(["reference-server", "serve", "--cache-mb", "0"]).is_err());
+    }
+
+    #[test]
+    fn pg_pool_size_flag_default_and_range() {
+        let cli = Cli::try_parse_from(["reference-server", "serve"]).expect("parses");
+        let Command::Serve(cfg) = cli.command;
+        assert_eq!(cfg.pg_pool_size, 16);
+        let cli = Cli::try_parse_from(["reference-server", "serve", "--pg-pool-size", "4"])
+            .expect("parses");
+        let Command::Serve(cfg) = cli.command;
+        assert_eq!(cfg.pg_pool_size, 4);
+        for bad in ["1", "0", "x"] {
+            assert!(
+                Cli::try_parse_from(["reference-server", "serve", "--pg-pool-size", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

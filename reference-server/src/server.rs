@@ -13,7 +13,7 @@ use crate::config::ServeConfig;
 use crate::http::ConnSettings;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
-use crate::storage::postgres::{DEFAULT_POOL_SIZE, PgStartError, PgUrl};
+use crate::storage::postgres::{PgStartError, PgUrl};
 use crate::storage::{Inbox as _, Storage, StorageConfig, StorageError};
 use crate::worker::Worker;
 
@@ -231,7 +231,8 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
             .map_err(ServerError::Storage)?
     } else {
         let url = PgUrl::parse(&config.store).map_err(PgStartError::from)?;
-        Storage::open_postgres(&url, DEFAULT_POOL_SIZE).await?
+        let pool_size = usize::try_from(config.pg_pool_size).unwrap_or(usize::MAX);
+        Storage::open_postgres(&url, pool_size).await?
     };
     let listener = TcpListener::bind(config.listen)
         .await

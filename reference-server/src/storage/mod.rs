@@ -127,6 +127,13 @@ pub trait Integrations {
         external_id: &str,
     ) -> impl Future<Output = Result<Option<IntegrationRecord>, StorageError>> + Send;
 
+    /// A number that changes whenever any replica writes or deletes an integration record;
+    /// `None` while the backend cannot vouch for it. A cache of integration records
+    /// ([`crate::app::TokenIndex`]) is current while this stays the same (the process's own
+    /// writes invalidate its caches directly as well). sled has no other writer: always
+    /// `Some(0)`. PostgreSQL: a counter a trigger bumps, read four times a second.
+    fn integrations_generation(&self) -> Option<u64>;
+
     /// All integrations, ordered by id bytes.
     fn integrations(
         &self,
@@ -656,6 +663,10 @@ impl InboxBatch for StorageBatch<'_> {
 impl Integrations for Storage {
     async fn next_integration_id(&self) -> Result<u64, StorageError> {
         on_backend!(self, b => b.next_integration_id().await)
+    }
+
+    fn integrations_generation(&self) -> Option<u64> {
+        on_backend!(self, b => b.integrations_generation())
     }
 
     async fn put_integration(&self, rec: &IntegrationRecord) -> Result<(), StorageError> {

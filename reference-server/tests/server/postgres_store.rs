@@ -7,10 +7,14 @@
 //! Each test gets a database of its own from `support_pg`; without `REFERENCE_SERVER_TEST_PG`
 //! they print one "skipped" line and pass.
 
-use assignee_sync::{Change, IntegrationId, Mutation, MutationResult, OrderingKey, Plan};
+use assignee_sync::{
+    Change, IntegrationId, IssueKey, KeyChange, Mutation, MutationResult, OrderingKey, Plan,
+    Store as _,
+};
 use reference_server::storage::records::{DeliveryRecord, DeliveryState, ProjectRecord};
 use reference_server::storage::{
-    DeliveryLog as _, Inbox as _, InboxBatch, Storage, StorageTasks, Tracker as _,
+    DeliveryLog as _, Inbox as _, InboxBatch, Integrations as _, Storage, StorageTasks,
+    Tracker as _,
 };
 
 use std::time::Duration;
@@ -214,4 +218,155 @@ async fn the_server_on_postgres_installs_applies_a_delivery_and_keeps_it_across_
     assert_eq!(g["assignee"], "u-bob");
     assert_eq!(again.deliveries(&id).await.len(), 2);
     drop(again.stop().await);
+}
+
+// ---- several replicas on one database: their caches ----
+
+/// Two storages on one database, as two replicas have.
+async fn two_replicas() -> Option<([(Storage, StorageTasks); 2], TestDb)> {
+    let db = fresh_database().await?;
+    let open = || async {
+        Storage::open_postgres(&db.pg_url(), 4)
+            .await
+            .expect("the PostgreSQL storage opens")
+    };
+    let (a, b) = (open().await, open().await);
+    Some(([a, b], db))
+}
+
+/// Polls `check` every 10 ms until it holds; returns how long that took, or panics after
+/// `limit` naming `what`.
+async fn within<F: Future<Output = bool>>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> Duration {
+    let start = std::time::Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
+/// Asks `storage` about unlinked keys for long enough that its linked-key set of integration
+/// 1 is loaded and current (the first ask starts the load; asks go to the database until then).
+async fn warm_link_keys(storage: &Storage) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(1_500) {
+        assert!(!storage.has_links("1", "NEVER-1").await.expect("read"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The webhook endpoint's check for an unlinked issue is answered from the replica's set of
+/// linked keys: with every pooled connection taken, it still answers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlinked_issue_is_answered_without_the_database() {
+    let Some(([(a, _ta), _b], _db)) = two_replicas().await else {
+        return;
+    };
+    a.link("g1", "1", "APP-1").await.expect("link");
+    warm_link_keys(&a).await;
+    let reference_server::storage::Storage::Postgres(pg) = &a else {
+        panic!("a PostgreSQL storage");
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(pg.pg().pool().get().await.expect("a pooled connection"));
+    }
+    for i in 0..100 {
+        let key = format!("FREE-{i}");
+        let answer = tokio::time::timeout(Duration::from_millis(200), async {
+            (
+                a.has_links("1", &key).await.expect("read"),
+                a.has_move("1", &key).await.expect("read"),
+            )
+        })
+        .await
+        .expect("answered without waiting for a connection");
+        assert_eq!(answer, (false, false), "{key}");
+    }
+    // A linked key does go to the database (and so waits here).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), a.has_links("1", "APP-1"))
+            .await
+            .is_err(),
+        "a linked key is checked in the database"
+    );
+    drop(held);
+    assert!(a.has_links("1", "APP-1").await.expect("read"));
+}
+
+/// A link written through one replica is seen by the other's fast path within 2 s, and by
+/// the writer's own at once; a move (written by a worker's sync) as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_written_through_one_replica_reach_every_replica_within_2_s() {
+    let Some(([(a, _ta), (b, _tb)], _db)) = two_replicas().await else {
+        return;
+    };
+    warm_link_keys(&a).await;
+    warm_link_keys(&b).await;
+
+    a.link("g1", "1", "FREE-1").await.expect("link");
+    assert!(
+        a.has_links("1", "FREE-1").await.expect("read"),
+        "the writer sees its own link at once"
+    );
+    let took = within(Duration::from_secs(2), "B sees A's link", || async {
+        b.has_links("1", "FREE-1").await.expect("read")
+    })
+    .await;
+    println!("B saw A's link after {took:?}");
+
+    // B's sync moves FREE-1 to FREE-2 (relinks and records the move): A's fast path must
+    // see the new key linked and the old one moved.
+    warm_link_keys(&a).await;
+    let mut plan = Plan::new(IntegrationId::new("1"), OrderingKey::changelog(9));
+    plan.relink = Some(KeyChange {
+        from: IssueKey::new("FREE-1"),
+        to: IssueKey::new("FREE-2"),
+    });
+    b.commit(&plan).await.expect("commit");
+    within(Duration::from_secs(2), "A sees B's relink", || async {
+        a.has_links("1", "FREE-2").await.expect("read")
+            && a.has_move("1", "FREE-1").await.expect("read")
+    })
+    .await;
+    // A delete of the integration's links through A: B no longer finds them.
+    a.unlink("g1", "1", "FREE-2").await.expect("unlink");
+    within(Duration::from_secs(2), "B sees A's unlink", || async {
+        !b.has_links("1", "FREE-2").await.expect("read")
+    })
+    .await;
+}
+
+/// An integration written or deleted through one replica changes the other's integrations
+/// generation within 2 s (what its webhook-token cache is checked against).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integration_writes_through_one_replica_reach_every_replica_within_2_s() {
+    let Some(([(a, _ta), (b, _tb)], _db)) = two_replicas().await else {
+        return;
+    };
+    let generation = |s: &Storage| s.integrations_generation();
+    within(
+        Duration::from_secs(2),
+        "a first read of the counters",
+        || async { generation(&b).is_some() },
+    )
+    .await;
+    let before = generation(&b);
+    a.put_integration(&crate::storage::integration("1", "jira-1"))
+        .await
+        .expect("put");
+    within(Duration::from_secs(2), "B sees the install", || async {
+        generation(&b) != before
+    })
+    .await;
+    let before = generation(&b);
+    a.delete_integration("1").await.expect("delete");
+    within(Duration::from_secs(2), "B sees the delete", || async {
+        generation(&b) != before
+    })
+    .await;
 }

@@ -100,7 +100,7 @@ mod postgres {
 
 // ---- builders ----
 
-fn integration(id: &str, external_id: &str) -> IntegrationRecord {
+pub fn integration(id: &str, external_id: &str) -> IntegrationRecord {
     serde_json::from_value(json!({
         "id": id,
         "createdAt": "2026-12-07T00:00:00.000Z",

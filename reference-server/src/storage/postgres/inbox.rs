@@ -20,6 +20,7 @@ use assignee_sync::{
 use deadpool_postgres::{ClientWrapper, Object};
 use tokio::sync::Notify;
 
+use super::link_keys::LinkKeys;
 use super::storage::{
     PgStorage, RFC3339_MS, Rollbacks, backend, db, exec, int_id, int_id_w, json, query, query_opt,
     to_i64, to_u64,
@@ -143,7 +144,9 @@ impl Inbox for PgStorage {
             entries: Vec::new(),
             done: Vec::new(),
             failed: AtomicBool::new(false),
+            relinked: AtomicBool::new(false),
             rollbacks: Arc::clone(&self.rollbacks),
+            link_keys: Arc::clone(&self.link_keys),
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = query(
@@ -216,7 +219,11 @@ pub struct PgBatch {
     /// A statement of the transaction failed (PostgreSQL then refuses the rest of it):
     /// `finish` rolls back and reports it.
     failed: AtomicBool,
+    /// A plan moved links to a new issue key: the replica's linked-key sets are out of date
+    /// once the batch commits.
+    relinked: AtomicBool,
     rollbacks: Arc<Rollbacks>,
+    link_keys: Arc<LinkKeys>,
 }
 
 impl PgBatch {
@@ -319,6 +326,9 @@ impl assignee_sync::Store for PgBatch {
                         .await
                         .map_err(db(what)),
                 )?;
+                if plan.relink.is_some() {
+                    self.relinked.store(true, Ordering::Relaxed);
+                }
                 Ok(results)
             }
             Err(e) => {
@@ -382,7 +392,12 @@ impl InboxBatch for PgBatch {
             .take()
             .ok_or_else(|| backend(format!("PostgreSQL: {what}: no transaction")))?;
         match conn.batch_execute("COMMIT").await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if self.relinked.load(Ordering::Relaxed) {
+                    self.link_keys.wrote();
+                }
+                Ok(())
+            }
             Err(e) => {
                 drop(Object::take(*conn));
                 Err(db(what)(e))

@@ -42,6 +42,10 @@ fn pipeline_row(row: &Row) -> Result<PipelineRecord, StorageError> {
 }
 
 impl Integrations for PgStorage {
+    fn integrations_generation(&self) -> Option<u64> {
+        self.generations.integrations()
+    }
+
     async fn next_integration_id(&self) -> Result<u64, StorageError> {
         let c = self.conn().await?;
         let row = query(
@@ -147,6 +151,7 @@ impl Integrations for PgStorage {
             exec(&tx, what, table, &[&n]).await?;
         }
         tx.commit(what).await?;
+        self.link_keys.wrote();
         deleted.map(|r| integration_row(&r)).transpose()
     }
 

@@ -11,8 +11,10 @@
 //! The client is tokio-postgres with a deadpool pool, migrations are refinery's
 //! (DEPENDENCIES.md, "PostgreSQL", says why). No TLS yet: see [`url`].
 
+mod generations;
 mod inbox;
 mod integrations;
+mod link_keys;
 pub mod migrate;
 mod storage;
 mod sync;
@@ -28,8 +30,13 @@ pub use migrate::{MIGRATION_LOCK, Migrated, known_version};
 pub use storage::{POLL_INTERVAL, PgStorage, PgTasks};
 pub use url::{PgUrl, PgUrlError};
 
-/// Pool size when the configuration does not say.
+/// Pool size when the configuration does not say (`--pg-pool-size`).
 pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// How long a request waits for a pooled connection, and for a new connection to be made,
+/// before it fails (a webhook then gets a 5xx instead of hanging while the database is
+/// unreachable or every connection is busy).
+pub const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A connected, migrated PostgreSQL database (cheap to clone: the pool is shared).
 #[derive(Clone)]
@@ -133,6 +140,8 @@ pub async fn connect(url: &PgUrl, pool_size: usize) -> Result<Pg, PgStartError> 
     );
     let pool = Pool::builder(manager)
         .max_size(pool_size.max(1))
+        .create_timeout(Some(POOL_TIMEOUT))
+        .wait_timeout(Some(POOL_TIMEOUT))
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|e| PgStartError::Unreachable {

@@ -15,17 +15,22 @@ use tokio::sync::Notify;
 use tokio_postgres::types::ToSql;
 
 use super::Pg;
+use super::generations::{Generations, STALE_AFTER};
+use super::link_keys::LinkKeys;
 use crate::storage::{StorageBackend, StorageError};
 
-/// How often the worker is woken to look for deliveries other replicas accepted.
+/// How often the worker is woken to look for deliveries other replicas accepted, and the
+/// cache generations are read ([`super::generations`]).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// The PostgreSQL backend (cheap to clone: the pool and the wake-up are shared).
+/// The PostgreSQL backend (cheap to clone: the pool, the wake-up and the caches are shared).
 #[derive(Debug, Clone)]
 pub struct PgStorage {
     pub(super) pg: Pg,
     pub(super) wake: Arc<Notify>,
     pub(super) rollbacks: Arc<Rollbacks>,
+    pub(super) generations: Arc<Generations>,
+    pub(super) link_keys: Arc<LinkKeys>,
 }
 
 /// Batches dropped without `finish` whose `ROLLBACK` is still running: a claim waits for them,
@@ -50,7 +55,8 @@ impl Rollbacks {
     }
 }
 
-/// The backend's background task: the wake-up tick.
+/// The backend's background task: the tick that wakes the worker and reads the cache
+/// generations.
 #[derive(Debug)]
 pub struct PgTasks {
     tick: tokio::task::JoinHandle<()>,
@@ -66,28 +72,43 @@ impl PgTasks {
 }
 
 impl PgStorage {
-    /// The storage on a connected, migrated database ([`super::connect`]); starts the wake-up
-    /// tick on the current tokio runtime.
+    /// The storage on a connected, migrated database ([`super::connect`]); starts the tick on
+    /// the current tokio runtime.
     pub fn new(pg: Pg) -> (Self, PgTasks) {
-        let wake = Arc::new(Notify::new());
-        let weak = Arc::downgrade(&wake);
+        let storage = Self {
+            pg,
+            wake: Arc::new(Notify::new()),
+            rollbacks: Arc::default(),
+            generations: Arc::default(),
+            link_keys: Arc::default(),
+        };
+        let this = storage.clone();
         let tick = tokio::spawn(async move {
             let mut every = tokio::time::interval(POLL_INTERVAL);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
             loop {
                 every.tick().await;
-                let Some(wake) = weak.upgrade() else { return };
-                wake.notify_one();
+                this.wake.notify_one();
+                let read = tokio::time::timeout(STALE_AFTER, this.read_generations()).await;
+                match read {
+                    Ok(Ok(())) if failing => {
+                        failing = false;
+                        tracing::info!("reading the cache generations works again");
+                    }
+                    Ok(Err(e)) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %e, "reading the cache generations failed; every lookup goes to the database until it works");
+                    }
+                    Err(_) if !failing => {
+                        failing = true;
+                        tracing::warn!("reading the cache generations timed out; every lookup goes to the database until it works");
+                    }
+                    _ => {}
+                }
             }
         });
-        (
-            Self {
-                pg,
-                wake,
-                rollbacks: Arc::default(),
-            },
-            PgTasks { tick },
-        )
+        (storage, PgTasks { tick })
     }
 
     /// The database handle.

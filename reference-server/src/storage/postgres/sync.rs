@@ -334,6 +334,9 @@ impl assignee_sync::Store for PgStorage {
         let tx = Tx::begin(self.conn().await?, what).await?;
         let results = commit_in(&tx, plan).await?;
         tx.commit(what).await?;
+        if plan.relink.is_some() {
+            self.link_keys.wrote();
+        }
         Ok(results)
     }
 }

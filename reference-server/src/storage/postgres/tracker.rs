@@ -318,7 +318,9 @@ impl Tracker for PgStorage {
     ) -> Result<(), StorageError> {
         let id = int_id_w(integration)?;
         let c = self.conn().await?;
-        link_on(&c, group, id, issue_key).await.map(drop)
+        link_on(&c, group, id, issue_key).await?;
+        self.link_keys.wrote();
+        Ok(())
     }
 
     async fn unlink(
@@ -331,20 +333,24 @@ impl Tracker for PgStorage {
             return Ok(false);
         };
         let c = self.conn().await?;
-        Ok(exec(
+        let removed = exec(
             &c,
             "removing a link",
             "DELETE FROM links WHERE integration_id = $1 AND issue_key = $2 AND group_id = $3",
             &[&id, &issue_key, &group],
         )
-        .await?
-            == 1)
+        .await?;
+        self.link_keys.wrote();
+        Ok(removed == 1)
     }
 
     async fn has_links(&self, integration: &str, issue_key: &str) -> Result<bool, StorageError> {
         let Some(id) = int_id(integration) else {
             return Ok(false);
         };
+        if self.surely_unlinked(id, issue_key) {
+            return Ok(false);
+        }
         let c = self.conn().await?;
         Ok(query_opt(
             &c,
@@ -360,6 +366,9 @@ impl Tracker for PgStorage {
         let Some(id) = int_id(integration) else {
             return Ok(false);
         };
+        if self.surely_unlinked(id, issue_key) {
+            return Ok(false);
+        }
         let c = self.conn().await?;
         Ok(query_opt(
             &c,
@@ -402,6 +411,7 @@ impl Tracker for PgStorage {
                 counts.links_existing += 1;
             }
             tx.commit(what).await?;
+            self.link_keys.wrote();
         }
         Ok(counts)
     }

@@ -187,6 +187,10 @@ async fn stop_flusher(mut flusher: tokio::task::JoinHandle<()>) {
 }
 
 impl Integrations for SledStorage {
+    fn integrations_generation(&self) -> Option<u64> {
+        Some(0)
+    }
+
     async fn next_integration_id(&self) -> Result<u64, StorageError> {
         // sled ids start at 0; integration ids start at 1.
         Ok(self.store.next_id()? + 1)
