@@ -58,7 +58,8 @@ pub struct ServeConfig {
     /// Where the server keeps its data: `sled` (the default: an embedded database in
     /// --data-dir; one server per directory) or a PostgreSQL URL,
     /// `postgres://user[:password]@host:port/database` (several servers may share one
-    /// database; the schema is created or migrated at start). A database that cannot be used
+    /// database; the schema is created or migrated at start; TLS as libpq's `sslmode` and
+    /// `sslrootcert` parameters say, e.g. `?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem`). A database that cannot be used
     /// at start ends the server with exit code 2 and a message naming host, port, database and
     /// user (never the password).
     #[arg(

@@ -319,8 +319,9 @@ pub trait Tracker {
 
     /// Imports links, item by item in order: an item with a project creates its group there
     /// or moves it there (as [`Tracker::put_group`]), then links it (as [`Tracker::link`]).
-    /// The caller validates the items first. A failure midway leaves the items before it
-    /// written; importing the same items again completes them. Returns what was done, counted
+    /// The caller validates the items first. A failure midway may leave the items before it
+    /// written (sled; PostgreSQL writes the call's items in one transaction); importing the
+    /// same items again completes them. Returns what was done, counted
     /// per item.
     fn import_links(
         &self,

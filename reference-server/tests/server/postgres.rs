@@ -60,6 +60,7 @@ async fn migrations_apply_on_a_fresh_database_and_a_second_connect_is_a_no_op() 
         .map(|r| r.get(0))
         .collect();
     for table in [
+        "cache_generations",
         "delivery_log",
         "group_watermarks",
         "groups",
@@ -247,4 +248,139 @@ async fn a_missing_database_is_a_refused_login() {
             .contains(&format!("database {}_missing", db.name())),
         "{e}"
     );
+}
+
+/// The local server's certificate (Debian's default `ssl = on` uses it): self-signed, issued
+/// for `localhost`.
+const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+/// Whether the test server speaks TLS with the snakeoil certificate; prints why not.
+async fn tls_available(db: &support_pg::TestDb) -> bool {
+    let client = db.client().await;
+    let row = client
+        .query_one(
+            "SELECT current_setting('ssl'), current_setting('ssl_cert_file')",
+            &[],
+        )
+        .await
+        .expect("settings");
+    let (ssl, cert): (String, String) = (row.get(0), row.get(1));
+    // Debian's make-ssl-cert issues it for the machine's name at install time; this machine's
+    // is for localhost (openssl shows the names).
+    let names = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in", SNAKEOIL])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let usable = ssl == "on" && cert == SNAKEOIL && names.contains("DNS:localhost");
+    if !usable {
+        println!(
+            "skipped: TLS to PostgreSQL: the test server has ssl={ssl}, ssl_cert_file={cert}, names {:?} (the test needs ssl=on with {SNAKEOIL} issued for localhost)",
+            names.trim()
+        );
+    }
+    usable
+}
+
+/// `url` with its host replaced and `query` appended.
+fn variant(db: &support_pg::TestDb, host: &str, query: &str) -> PgUrl {
+    let url = db.url().replace("@127.0.0.1:", &format!("@{host}:"));
+    let sep = if url.contains('?') { '&' } else { '?' };
+    PgUrl::parse(&format!("{url}{sep}{query}")).expect("URL")
+}
+
+/// Whether the pool's connections are encrypted (pg_stat_ssl of the session).
+async fn encrypted(pg: &postgres::Pg) -> bool {
+    pg.pool()
+        .get()
+        .await
+        .expect("pooled connection")
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl")
+        .get(0)
+}
+
+/// libpq's `sslmode` values on a server with TLS: `disable` does not encrypt, `require`
+/// encrypts without checking the certificate, `verify-ca` checks the chain only, `verify-full`
+/// the chain and the host name; a certificate that fails a check is a start error naming the
+/// reason.
+#[tokio::test]
+async fn sslmodes_encrypt_and_verify_as_libpq_does() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    if db.url().find("@127.0.0.1:").is_none() {
+        println!("skipped: TLS to PostgreSQL: the test server's URL does not name 127.0.0.1");
+        return;
+    }
+    if !tls_available(&db).await {
+        return;
+    }
+    let root = format!("sslrootcert={SNAKEOIL}");
+    for (host, query, tls) in [
+        ("127.0.0.1", "sslmode=disable".to_owned(), false),
+        ("127.0.0.1", "sslmode=prefer".to_owned(), true),
+        ("127.0.0.1", "sslmode=require".to_owned(), true),
+        ("127.0.0.1", format!("sslmode=verify-ca&{root}"), true),
+        ("localhost", format!("sslmode=verify-full&{root}"), true),
+    ] {
+        let url = variant(&db, host, &query);
+        let pg = postgres::connect(&url, 2)
+            .await
+            .unwrap_or_else(|e| panic!("{host} {query}: {e}"));
+        assert_eq!(encrypted(&pg).await, tls, "{host} {query}");
+    }
+    // The certificate is issued for localhost, not 127.0.0.1.
+    let e = postgres::connect(
+        &variant(&db, "127.0.0.1", &format!("sslmode=verify-full&{root}")),
+        2,
+    )
+    .await
+    .expect_err("the name does not match");
+    println!("{e}");
+    assert!(matches!(e, PgStartError::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("not valid for name"), "{e}");
+    // With require and a root certificate, libpq checks the chain: a CA that did not sign it.
+    let other_ca = std::fs::read_dir("/etc/ssl/certs")
+        .expect("/etc/ssl/certs")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "pem") && !p.ends_with("ssl-cert-snakeoil.pem")
+        });
+    if let Some(other) = other_ca {
+        let e = postgres::connect(
+            &variant(
+                &db,
+                "localhost",
+                &format!("sslmode=require&sslrootcert={}", other.display()),
+            ),
+            2,
+        )
+        .await
+        .expect_err("an unknown issuer");
+        println!("{e}");
+        assert!(e.to_string().contains("UnknownIssuer"), "{e}");
+    }
+    // A verifying mode needs a root certificate, and one that can be read.
+    let e = postgres::connect(&variant(&db, "localhost", "sslmode=verify-full"), 2)
+        .await
+        .expect_err("no sslrootcert");
+    assert!(matches!(e, PgStartError::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("sslrootcert"), "{e}");
+    let e = postgres::connect(
+        &variant(
+            &db,
+            "localhost",
+            "sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+        ),
+        2,
+    )
+    .await
+    .expect_err("unreadable sslrootcert");
+    assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
 }

@@ -9,7 +9,7 @@
 //! `migrations/V1__initial.sql` for the tables and what reads each).
 //!
 //! The client is tokio-postgres with a deadpool pool, migrations are refinery's
-//! (DEPENDENCIES.md, "PostgreSQL", says why). No TLS yet: see [`url`].
+//! (DEPENDENCIES.md, "PostgreSQL", says why); TLS is rustls's ([`tls`]).
 
 mod generations;
 mod inbox;
@@ -18,6 +18,7 @@ mod link_keys;
 pub mod migrate;
 mod storage;
 mod sync;
+pub mod tls;
 mod tracker;
 pub mod url;
 
@@ -117,6 +118,15 @@ pub enum PgStartError {
         /// The cause.
         cause: String,
     },
+    /// The TLS settings of the URL cannot be used (an `sslrootcert` that cannot be read, a
+    /// verifying `sslmode` without one).
+    #[error("PostgreSQL ({target}): TLS: {cause}")]
+    Tls {
+        /// [`PgUrl::describe`].
+        target: String,
+        /// The cause.
+        cause: String,
+    },
 }
 
 impl PgStartError {
@@ -131,13 +141,17 @@ impl PgStartError {
 /// lock), the pool's others are made as needed.
 pub async fn connect(url: &PgUrl, pool_size: usize) -> Result<Pg, PgStartError> {
     let target = url.describe();
-    let manager = Manager::from_config(
-        url.config().clone(),
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager_config = || ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let tls = url.tls().connector().map_err(|cause| PgStartError::Tls {
+        target: target.clone(),
+        cause,
+    })?;
+    let manager = match tls {
+        Some(tls) => Manager::from_config(url.config().clone(), tls, manager_config()),
+        None => Manager::from_config(url.config().clone(), NoTls, manager_config()),
+    };
     let pool = Pool::builder(manager)
         .max_size(pool_size.max(1))
         .create_timeout(Some(POOL_TIMEOUT))

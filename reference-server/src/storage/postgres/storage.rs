@@ -102,7 +102,9 @@ impl PgStorage {
                     }
                     Err(_) if !failing => {
                         failing = true;
-                        tracing::warn!("reading the cache generations timed out; every lookup goes to the database until it works");
+                        tracing::warn!(
+                            "reading the cache generations timed out; every lookup goes to the database until it works"
+                        );
                     }
                     _ => {}
                 }

@@ -395,9 +395,11 @@ impl Tracker for PgStorage {
     async fn import_links(&self, items: &[ImportLink]) -> Result<ImportCounts, StorageError> {
         let mut counts = ImportCounts::default();
         let what = "importing links";
+        // One transaction for the chunk: all of it or none, and one bump of the links
+        // generation per statement instead of a commit per link.
+        let tx = Tx::begin(self.conn().await?, what).await?;
         for item in items {
             let integration = int_id_w(&item.integration)?;
-            let tx = Tx::begin(self.conn().await?, what).await?;
             if let Some(project) = &item.project {
                 match put_group_on(&tx, &item.group, project).await?.1 {
                     GroupPut::Created => counts.groups_created += 1,
@@ -410,9 +412,9 @@ impl Tracker for PgStorage {
             } else {
                 counts.links_existing += 1;
             }
-            tx.commit(what).await?;
-            self.link_keys.wrote();
         }
+        tx.commit(what).await?;
+        self.link_keys.wrote();
         Ok(counts)
     }
 }

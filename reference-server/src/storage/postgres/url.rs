@@ -4,9 +4,8 @@
 //! Accepted: `postgres://` and `postgresql://` URLs as libpq reads them
 //! (`postgres://user[:password]@host[:port][/database][?param=value&...]`, several
 //! `host:port` pairs separated by commas, `?host=/run/postgresql` for a local socket), with
-//! `sslmode` `disable` or `prefer` (the default; without TLS support `prefer` connects without
-//! TLS). `sslmode=require`, `verify-ca` and `verify-full` are refused: the server has no TLS
-//! for PostgreSQL yet (see [`PgUrlError::TlsUnsupported`]).
+//! libpq's `sslmode` (`disable`, `prefer`: the default, `require`, `verify-ca`, `verify-full`)
+//! and `sslrootcert` (a PEM file, or `system`); what each means is in [`super::tls`].
 //!
 //! Nothing here ever shows the password: [`PgUrl`]'s `Display` and `Debug` print the URL with
 //! the password replaced by `***`, [`PgUrl::describe`] names host, port, database and user, and
@@ -18,6 +17,8 @@ use std::time::Duration;
 
 use tokio_postgres::config::{Host, SslMode};
 
+use super::tls::{RootCert, SslMode as TlsMode, TlsSettings};
+
 /// How long a connection attempt may take when the URL does not say (`connect_timeout`).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -28,6 +29,7 @@ const REDACTED: &str = "***";
 #[derive(Clone)]
 pub struct PgUrl {
     config: tokio_postgres::Config,
+    tls: TlsSettings,
     /// The URL as given, password replaced.
     redacted: String,
 }
@@ -60,15 +62,15 @@ pub enum PgUrlError {
         /// The value, redacted.
         url: String,
     },
-    /// TLS was asked for; the server cannot speak TLS to PostgreSQL yet.
+    /// `sslmode` is not one of libpq's values, or `sslrootcert` is empty.
     #[error(
-        "--store {url}: sslmode={mode} asks for TLS, which the server does not support for PostgreSQL yet; connect without it (sslmode=disable, or prefer, the default) over a local socket, a network you trust, or a TLS tunnel on this host"
+        "--store {url}: {cause}; use sslmode=disable, prefer (the default), require, verify-ca or verify-full, and sslrootcert=<PEM file> (or system) with verify-ca and verify-full"
     )]
-    TlsUnsupported {
+    Tls {
         /// The value, redacted.
         url: String,
-        /// The `sslmode` given.
-        mode: String,
+        /// What is wrong.
+        cause: String,
     },
 }
 
@@ -80,22 +82,20 @@ impl PgUrl {
         if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
             return Err(PgUrlError::NotPostgres { url });
         }
-        if let Some(mode) = query_param(value, "sslmode")
-            && matches!(mode.as_str(), "require" | "verify-ca" | "verify-full")
-        {
-            return Err(PgUrlError::TlsUnsupported { url, mode });
-        }
+        let (for_client, tls) = split_tls(value.trim()).map_err(|cause| PgUrlError::Tls {
+            url: url.clone(),
+            cause,
+        })?;
         let mut config =
-            tokio_postgres::Config::from_str(value.trim()).map_err(|e| PgUrlError::Invalid {
+            tokio_postgres::Config::from_str(&for_client).map_err(|e| PgUrlError::Invalid {
                 cause: scrub(&super::error_chain(&e), value),
                 url: url.clone(),
             })?;
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(PgUrlError::TlsUnsupported {
-                url,
-                mode: "require".into(),
-            });
-        }
+        config.ssl_mode(match tls.mode {
+            TlsMode::Disable => SslMode::Disable,
+            TlsMode::Prefer => SslMode::Prefer,
+            TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => SslMode::Require,
+        });
         if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
             return Err(PgUrlError::NoHost { url });
         }
@@ -107,8 +107,14 @@ impl PgUrl {
         }
         Ok(Self {
             config,
+            tls,
             redacted: url,
         })
+    }
+
+    /// What the URL asks of TLS (`sslmode`, `sslrootcert`).
+    pub fn tls(&self) -> &TlsSettings {
+        &self.tls
     }
 
     /// The connection configuration (holds the password; do not print it with `{:?}` of
@@ -192,15 +198,37 @@ impl fmt::Debug for PgUrl {
     }
 }
 
-/// The value of a query parameter (first occurrence, percent-decoding not needed for the
-/// parameters asked about).
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    let query = query.split('#').next().unwrap_or(query);
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| v.to_ascii_lowercase())
-    })
+/// Takes `sslmode` and `sslrootcert` out of the URL's query (tokio-postgres knows only some
+/// `sslmode` values and no `sslrootcert`): the URL for the client, and the TLS settings.
+fn split_tls(url: &str) -> Result<(String, TlsSettings), String> {
+    let mut settings = TlsSettings {
+        mode: TlsMode::Prefer,
+        root_cert: None,
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), settings));
+    };
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+        match k {
+            "sslmode" => {
+                settings.mode = TlsMode::parse(&v)
+                    .ok_or_else(|| format!("sslmode={v} is not a libpq sslmode"))?;
+            }
+            "sslrootcert" if v.is_empty() => return Err("sslrootcert is empty".to_owned()),
+            "sslrootcert" if v == "system" => settings.root_cert = Some(RootCert::System),
+            "sslrootcert" => settings.root_cert = Some(RootCert::File(v.into_owned().into())),
+            _ => kept.push(pair),
+        }
+    }
+    let for_client = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((for_client, settings))
 }
 
 /// `url` with the password of its user info and of a `password=` parameter replaced by
@@ -374,10 +402,10 @@ mod tests {
         );
         for bad in [
             format!("postgres://alice:{SECRET}@h:notaport/db"),
-            format!("postgres://alice:{SECRET}@h/db?sslmode=require"),
+            format!("postgres://alice:{SECRET}@h/db?sslmode=always"),
             format!("postgres://alice:{SECRET}@h/db?bogus=1"),
             format!("mysql://alice:{SECRET}@h/db"),
-            format!("postgres://alice@h/db?password={SECRET}&sslmode=verify-full"),
+            format!("postgres://alice@h/db?password={SECRET}&sslmode=verify-fully"),
         ] {
             let e = PgUrl::parse(&bad).expect_err("refused");
             for shown in [e.to_string(), format!("{e:?}")] {
@@ -396,13 +424,12 @@ mod tests {
             err("postgres://bob:hunter2@h:notaport/db"),
             "--store postgres://bob:***@h:notaport/db: invalid PostgreSQL URL: invalid connection string: invalid value for option `port`"
         );
-        assert_eq!(
-            err("postgres://bob@h/db?sslmode=require"),
-            "--store postgres://bob@h/db?sslmode=require: sslmode=require asks for TLS, which the server does not support for PostgreSQL yet; connect without it (sslmode=disable, or prefer, the default) over a local socket, a network you trust, or a TLS tunnel on this host"
+        assert!(
+            err("postgres://bob@h/db?sslmode=sometimes")
+                .starts_with("--store postgres://bob@h/db?sslmode=sometimes: sslmode=sometimes is not a libpq sslmode; use sslmode=disable")
         );
-        assert!(err("postgres://bob@h/db?sslmode=verify-full").contains("sslmode=verify-full"));
+        assert!(err("postgres://bob@h/db?sslrootcert=").contains("sslrootcert is empty"));
         assert!(err("postgres://bob@/db").contains("no host"));
-        assert!(err("postgres://bob@h/db?sslmode=sometimes").contains("invalid PostgreSQL URL"));
     }
 
     #[test]
@@ -415,5 +442,33 @@ mod tests {
             scrub("x p%40ss y p@ss", "postgres://u:p%40ss@h"),
             "x *** y ***"
         );
+    }
+
+    #[test]
+    fn tls_parameters_are_read_and_kept_from_the_client() {
+        let url = PgUrl::parse(
+            "postgres://u@h/d?sslmode=verify-full&connect_timeout=3&sslrootcert=%2Fetc%2Fca.pem",
+        )
+        .expect("parse");
+        assert_eq!(
+            url.tls(),
+            &TlsSettings {
+                mode: TlsMode::VerifyFull,
+                root_cert: Some(RootCert::File("/etc/ca.pem".into())),
+            }
+        );
+        assert_eq!(url.config().get_ssl_mode(), SslMode::Require);
+        assert_eq!(
+            url.config().get_connect_timeout(),
+            Some(&Duration::from_secs(3))
+        );
+        let url = PgUrl::parse("postgres://u@h/d").expect("parse");
+        assert_eq!(url.tls().mode, TlsMode::Prefer);
+        assert_eq!(url.config().get_ssl_mode(), SslMode::Prefer);
+        let url =
+            PgUrl::parse("postgres://u@h/d?sslmode=require&sslrootcert=system").expect("parse");
+        assert_eq!(url.tls().root_cert, Some(RootCert::System));
+        let url = PgUrl::parse("postgres://u@h/d?sslmode=disable").expect("parse");
+        assert_eq!(url.config().get_ssl_mode(), SslMode::Disable);
     }
 }
