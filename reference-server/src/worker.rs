@@ -556,9 +556,7 @@ impl<'a> LinkCheck<'a> {
         }
         let mut linked = false;
         for k in self.keys.into_iter().flatten() {
-            if self.store.has_links(self.integration, k).await?
-                || self.store.has_move(self.integration, k).await?
-            {
+            if self.store.is_tracked(self.integration, k).await? {
                 linked = true;
                 break;
             }

@@ -310,6 +310,17 @@ pub trait Tracker {
         issue_key: &str,
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
+    /// Whether a delivery for this issue key may concern a group: the key has links or a
+    /// recorded move (what decides whether the webhook intake stores a delivery, asked for
+    /// every one). Never `false` for a key with either; a backend answering from a
+    /// probabilistic cache may say `true` for a key with neither (the worker then finds no
+    /// group).
+    fn is_tracked(
+        &self,
+        integration: &str,
+        issue_key: &str,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
     /// Ids of the groups linked to an issue key of an integration, ordered by id.
     fn linked_groups(
         &self,
@@ -823,6 +834,10 @@ impl Tracker for Storage {
 
     async fn has_move(&self, integration: &str, issue_key: &str) -> Result<bool, StorageError> {
         on_backend!(self, b => b.has_move(integration, issue_key).await)
+    }
+
+    async fn is_tracked(&self, integration: &str, issue_key: &str) -> Result<bool, StorageError> {
+        on_backend!(self, b => b.is_tracked(integration, issue_key).await)
     }
 
     async fn linked_groups(

@@ -309,10 +309,7 @@ where
                 for k in &keys {
                     // A storage error counts as linked: store and let the worker decide.
                     let unlinked = matches!(
-                        state.storage.has_links(&entry.integration_id, k).await,
-                        Ok(false)
-                    ) && matches!(
-                        state.storage.has_move(&entry.integration_id, k).await,
+                        state.storage.is_tracked(&entry.integration_id, k).await,
                         Ok(false)
                     );
                     if !unlinked {

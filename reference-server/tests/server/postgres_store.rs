@@ -286,8 +286,17 @@ async fn an_unlinked_issue_is_answered_without_the_database() {
         .await
         .expect("answered without waiting for a connection");
         assert_eq!(answer, (false, false), "{key}");
+        let tracked = tokio::time::timeout(Duration::from_millis(200), a.is_tracked("1", &key))
+            .await
+            .expect("answered without waiting for a connection");
+        assert!(!tracked.expect("read"), "{key}");
     }
-    // A linked key does go to the database (and so waits here).
+    // The intake's question for a linked key is answered from the set too.
+    let tracked = tokio::time::timeout(Duration::from_millis(200), a.is_tracked("1", "APP-1"))
+        .await
+        .expect("answered without waiting for a connection");
+    assert!(tracked.expect("read"));
+    // has_links of a linked key does go to the database (and so waits here).
     assert!(
         tokio::time::timeout(Duration::from_millis(200), a.has_links("1", "APP-1"))
             .await

@@ -463,6 +463,7 @@ async fn links<B: StorageBackend>(s: &B) {
         s.put_group(g, "p1").await.expect("group");
     }
     assert!(!s.has_links("1", "APP-1").await.expect("has"));
+    assert!(!s.is_tracked("1", "APP-1").await.expect("tracked"));
     s.link("g2", "1", "APP-1").await.expect("link");
     s.link("g1", "1", "APP-1").await.expect("link");
     s.link("g1", "1", "APP-1").await.expect("idempotent");
@@ -473,6 +474,8 @@ async fn links<B: StorageBackend>(s: &B) {
         "no prefix match"
     );
     assert!(!s.has_links("10", "APP-1").await.expect("has"));
+    assert!(s.is_tracked("1", "APP-1").await.expect("tracked"));
+    assert!(!s.is_tracked("1", "APP-10").await.expect("tracked"));
     assert_eq!(
         Tracker::linked_groups(s, "1", "APP-1")
             .await
@@ -490,6 +493,7 @@ async fn links<B: StorageBackend>(s: &B) {
     );
     assert!(s.unlink("g2", "1", "APP-1").await.expect("unlink"));
     assert!(!s.has_links("1", "APP-1").await.expect("has"));
+    assert!(!s.is_tracked("1", "APP-1").await.expect("tracked"));
 }
 
 async fn import_counts<B: StorageBackend>(s: &B) {
@@ -803,6 +807,8 @@ async fn commit_relinks_and_records_moves<B: StorageBackend>(s: &B) {
     );
     assert!(s.has_move("1", "APP-1").await.expect("moved"));
     assert!(!s.has_move("1", "NEW-1").await.expect("moved"));
+    assert!(s.is_tracked("1", "APP-1").await.expect("tracked: moved"));
+    assert!(s.is_tracked("1", "NEW-1").await.expect("tracked: linked"));
     let moved =
         assignee_sync::Store::moved_to(s, &IntegrationId::new("1"), &IssueKey::new("APP-1"))
             .await

@@ -3,8 +3,9 @@
 //! harness's mix b: irrelevant deliveries must not touch the database).
 //!
 //! A set holds 64-bit hashes of the keys: a key whose hash is absent has no link and no move;
-//! a present hash (a link, a move, or a collision) is checked in the database. A set is
-//! current while
+//! a present hash means a link or a move (or, once in 2^64, a collision: the delivery is then
+//! stored and the worker finds no group), which `has_links` and `has_move` tell apart in the
+//! database. A set is current while
 //! * the integration's links generation ([`super::generations`], bumped by a trigger in every
 //!   transaction that changes its links or moves) is not newer than the one the set was
 //!   loaded at, and
@@ -56,6 +57,8 @@ struct KeySet {
 pub(super) enum Answer {
     /// The key has no link and no move.
     Absent,
+    /// The key has a link or a move.
+    Present,
     /// Ask the database; `reload`: start a reload of the set (the caller owns it now and
     /// must call [`LinkKeys::loaded`] or [`LinkKeys::load_failed`]).
     AskDatabase {
@@ -77,7 +80,7 @@ impl LinkKeys {
             && set.epoch == epoch
         {
             return if set.hashes.contains(&self.hasher.hash_one(key)) {
-                Answer::AskDatabase { reload: false }
+                Answer::Present
             } else {
                 Answer::Absent
             };
@@ -134,12 +137,14 @@ impl LinkKeys {
 }
 
 impl PgStorage {
-    /// Whether `key` surely has no link and no move in `integration`, from this replica's
-    /// set; starts a reload of the set in the background when it is out of date.
-    pub(super) fn surely_unlinked(&self, integration: i64, key: &str) -> bool {
+    /// Whether `key` has a link or a move in `integration`, from this replica's set (`None`:
+    /// the set is not current, ask the database); starts a reload of the set in the
+    /// background when it is out of date.
+    pub(super) fn tracked_by_link_keys(&self, integration: i64, key: &str) -> Option<bool> {
         let generation = self.generations.links(integration);
         match self.link_keys.lookup(generation, integration, key) {
-            Answer::Absent => true,
+            Answer::Absent => Some(false),
+            Answer::Present => Some(true),
             Answer::AskDatabase { reload } => {
                 if reload {
                     let this = self.clone();
@@ -150,9 +155,15 @@ impl PgStorage {
                         }
                     });
                 }
-                false
+                None
             }
         }
+    }
+
+    /// Whether `key` surely has no link and no move in `integration` (see
+    /// [`Self::tracked_by_link_keys`]).
+    pub(super) fn surely_unlinked(&self, integration: i64, key: &str) -> bool {
+        self.tracked_by_link_keys(integration, key) == Some(false)
     }
 
     /// Loads the set of `integration`: its generation and keys from one snapshot.
@@ -206,13 +217,10 @@ mod tests {
     }
 
     #[test]
-    fn a_current_set_answers_absent_keys_and_sends_present_ones_to_the_database() {
+    fn a_current_set_answers_absent_and_present_keys() {
         let k = loaded(&["A-1", "A-2"], 3);
         assert_eq!(k.lookup(Some(3), 1, "A-3"), Answer::Absent);
-        assert_eq!(
-            k.lookup(Some(3), 1, "A-1"),
-            Answer::AskDatabase { reload: false }
-        );
+        assert_eq!(k.lookup(Some(3), 1, "A-1"), Answer::Present);
         // A counter read older than the set's load still vouches for it.
         assert_eq!(k.lookup(Some(2), 1, "A-3"), Answer::Absent);
     }

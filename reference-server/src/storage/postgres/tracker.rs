@@ -380,6 +380,25 @@ impl Tracker for PgStorage {
         .is_some())
     }
 
+    async fn is_tracked(&self, integration: &str, issue_key: &str) -> Result<bool, StorageError> {
+        let Some(id) = int_id(integration) else {
+            return Ok(false);
+        };
+        if let Some(known) = self.tracked_by_link_keys(id, issue_key) {
+            return Ok(known);
+        }
+        let c = self.conn().await?;
+        Ok(query_opt(
+            &c,
+            "reading links and moves",
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM links WHERE integration_id = $1 AND issue_key = $2) \
+             OR EXISTS (SELECT 1 FROM moves WHERE integration_id = $1 AND from_key = $2)",
+            &[&id, &issue_key],
+        )
+        .await?
+        .is_some())
+    }
+
     async fn linked_groups(
         &self,
         integration: &str,

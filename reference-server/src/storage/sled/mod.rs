@@ -351,6 +351,11 @@ impl Tracker for SledStorage {
         Ok(self.store.has_move(integration, issue_key)?)
     }
 
+    async fn is_tracked(&self, integration: &str, issue_key: &str) -> Result<bool, StorageError> {
+        Ok(self.store.has_links(integration, issue_key)?
+            || self.store.has_move(integration, issue_key)?)
+    }
+
     async fn linked_groups(
         &self,
         integration: &str,
