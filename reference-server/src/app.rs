@@ -40,7 +40,23 @@ impl TokenIndex {
         storage: &Storage,
         external_id: &str,
     ) -> Result<Option<Arc<TokenEntry>>, StorageError> {
-        let generation = storage.integrations_generation();
+        self.lookup_at(storage.integrations_generation(), external_id, || {
+            storage.integration_by_external(external_id)
+        })
+        .await
+    }
+
+    /// [`Self::lookup`] given the generation read before `read` reads the record.
+    async fn lookup_at<F, Fut>(
+        &self,
+        generation: Option<u64>,
+        external_id: &str,
+        read: F,
+    ) -> Result<Option<Arc<TokenEntry>>, StorageError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<IntegrationRecord>, StorageError>>,
+    {
         if let Some(generation) = generation
             && let Ok(map) = self.map.read()
             && map.generation == generation
@@ -48,7 +64,7 @@ impl TokenIndex {
         {
             return Ok(Some(e.clone()));
         }
-        let Some(rec) = storage.integration_by_external(external_id).await? else {
+        let Some(rec) = read().await? else {
             return Ok(None);
         };
         let entry = Arc::new(TokenEntry {
@@ -56,11 +72,13 @@ impl TokenIndex {
             integration_id: rec.id,
         });
         // Read at `generation` or later: kept under `generation`, so a change in between
-        // empties the index at the next lookup.
+        // empties the index at the next lookup. An entry read before a newer generation the
+        // index already holds is not kept (it may be older than what that generation saw).
         if let Some(generation) = generation
             && let Ok(mut map) = self.map.write()
+            && map.generation <= generation
         {
-            if map.generation != generation {
+            if map.generation < generation {
                 map.by_external_id.clear();
                 map.generation = generation;
             }
@@ -106,5 +124,98 @@ impl AppState {
         self.storage.put_integration(rec).await?;
         self.tokens.invalidate(rec.external_id());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn record(secret_byte: u8) -> IntegrationRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "1",
+            "createdAt": "2026-12-07T00:00:00.000Z",
+            "installed": {
+                "externalId": "jira-1",
+                "name": "bob@jira-1",
+                "baseUrl": "https://jira.example.org",
+                "domainName": "jira.example.org",
+                "verifySsl": true,
+                "auth": {"type": "personalAccessToken", "token": "pat"},
+                "webhookSecret": format!("{secret_byte:02x}").repeat(32),
+                "webhook": {"api": "webhooks1", "id": "1", "url": "https://example.org/hook"},
+                "serverInfo": {}
+            }
+        }))
+        .expect("an integration record")
+    }
+
+    /// The webhook secret of [`record`]`(secret_byte)`, as the index hands it out.
+    fn secret(secret_byte: u8) -> Vec<u8> {
+        format!("{secret_byte:02x}").repeat(32).into_bytes()
+    }
+
+    async fn lookup(
+        index: &TokenIndex,
+        generation: u64,
+        stored: u8,
+        reads: &AtomicUsize,
+    ) -> Vec<u8> {
+        index
+            .lookup_at(Some(generation), "jira-1", || async {
+                reads.fetch_add(1, Ordering::Relaxed);
+                Ok(Some(record(stored)))
+            })
+            .await
+            .expect("lookup")
+            .expect("found")
+            .secret
+            .key()
+            .to_vec()
+    }
+
+    /// A reinstall that lands between a lookup's read of the generation and its read of the
+    /// record (the old secret) must not leave the old secret in the index: the next lookup,
+    /// at the reinstall's generation, reads the new one.
+    #[tokio::test]
+    async fn a_record_read_before_a_reinstall_is_not_served_after_it() {
+        let index = TokenIndex::default();
+        let reads = AtomicUsize::new(0);
+        assert_eq!(lookup(&index, 0, 0xaa, &reads).await, secret(0xaa));
+        assert_eq!(lookup(&index, 1, 0xbb, &reads).await, secret(0xbb));
+        assert_eq!(reads.load(Ordering::Relaxed), 2);
+    }
+
+    /// A slow lookup that read the generation before a newer one filled the index does not
+    /// put its (possibly older) record back, nor move the index back to its generation.
+    #[tokio::test]
+    async fn a_slow_lookup_does_not_overwrite_a_newer_generation() {
+        let index = TokenIndex::default();
+        let reads = AtomicUsize::new(0);
+        assert_eq!(lookup(&index, 2, 0xbb, &reads).await, secret(0xbb));
+        // The slow one returns what it read to its own caller...
+        assert_eq!(lookup(&index, 1, 0xaa, &reads).await, secret(0xaa));
+        // ...but the index still serves generation 2's entry without a read.
+        assert_eq!(lookup(&index, 2, 0xcc, &reads).await, secret(0xbb));
+        assert_eq!(reads.load(Ordering::Relaxed), 2);
+    }
+
+    /// A backend that cannot vouch for its generation (`None`) is asked every time.
+    #[tokio::test]
+    async fn no_generation_no_cache() {
+        let index = TokenIndex::default();
+        let reads = AtomicUsize::new(0);
+        for _ in 0..3 {
+            index
+                .lookup_at(None, "jira-1", || async {
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    Ok(Some(record(0xaa)))
+                })
+                .await
+                .expect("lookup");
+        }
+        assert_eq!(reads.load(Ordering::Relaxed), 3);
     }
 }

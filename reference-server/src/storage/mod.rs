@@ -129,9 +129,10 @@ pub trait Integrations {
 
     /// A number that changes whenever any replica writes or deletes an integration record;
     /// `None` while the backend cannot vouch for it. A cache of integration records
-    /// ([`crate::app::TokenIndex`]) is current while this stays the same (the process's own
-    /// writes invalidate its caches directly as well). sled has no other writer: always
-    /// `Some(0)`. PostgreSQL: a counter a trigger bumps, read four times a second.
+    /// ([`crate::app::TokenIndex`]) is current while this stays the same; it only grows, and
+    /// it moves after the write is visible, so a record read after reading generation `g` is
+    /// at least as new as `g`. sled: the record cache's generation. PostgreSQL: a counter a
+    /// trigger bumps, read four times a second (and `None` when that read is not fresh).
     fn integrations_generation(&self) -> Option<u64>;
 
     /// All integrations, ordered by id bytes.

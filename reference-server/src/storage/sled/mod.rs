@@ -188,7 +188,9 @@ async fn stop_flusher(mut flusher: tokio::task::JoinHandle<()>) {
 
 impl Integrations for SledStorage {
     fn integrations_generation(&self) -> Option<u64> {
-        Some(0)
+        // The record cache's generation: bumped after every write of integrations (and of the
+        // other records it caches).
+        Some(self.store.config_cache.generation())
     }
 
     async fn next_integration_id(&self) -> Result<u64, StorageError> {
