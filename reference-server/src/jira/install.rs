@@ -214,8 +214,11 @@ pub enum InstallError {
     /// The access-token exchange failed (Sentry's text, plus the reason).
     #[error("Could not fetch an access token from Jira. {0}")]
     AccessToken(JiraError),
-    /// The personal access token was rejected or Jira could not be asked.
-    #[error("Could not verify the personal access token with Jira. {0}")]
+    /// The personal access token was rejected or Jira could not be asked. The code tells
+    /// which: `personal_access_token_rejected` (401, 403), `jira_unreachable` (no connection,
+    /// timeout: the message then says what to check), `personal_access_token_check_failed`
+    /// (any other answer).
+    #[error("Could not verify the personal access token with Jira. {}{}", .0, unreachable_hint(.0))]
     PersonalAccessToken(JiraError),
     /// `GET serverInfo` or the webhook creation failed (Sentry's text + Jira's first message).
     #[error("Could not create issue webhook in Jira. {}", webhook_detail(.0))]
@@ -229,6 +232,14 @@ pub enum InstallError {
     /// The HTTP client could not be built.
     #[error("could not set up the Jira client: {0}")]
     Client(JiraError),
+}
+
+fn unreachable_hint(error: &JiraError) -> String {
+    if error.is_transient() {
+        format!(". {}", error.what_to_do())
+    } else {
+        String::new()
+    }
 }
 
 fn webhook_detail(error: &JiraError) -> String {
@@ -245,7 +256,11 @@ impl InstallError {
             Self::RequestToken(_) => "request_token_failed",
             Self::MissingOAuthToken { .. } => "missing_oauth_token",
             Self::AccessToken(_) => "access_token_failed",
-            Self::PersonalAccessToken(_) => "personal_access_token_rejected",
+            Self::PersonalAccessToken(e) if e.is_transient() => "jira_unreachable",
+            Self::PersonalAccessToken(e) if matches!(e.status(), Some(401 | 403)) => {
+                "personal_access_token_rejected"
+            }
+            Self::PersonalAccessToken(_) => "personal_access_token_check_failed",
             Self::Webhook(_) => "webhook_failed",
             Self::MissingVerifier => "missing_verifier",
             Self::Random(_) => "internal",

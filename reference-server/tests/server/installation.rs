@@ -304,6 +304,37 @@ async fn test_config_step_request_token_timeout_when_jira_is_unreachable() {
     );
 }
 
+/// A personal-access-token install against a Jira that cannot be reached says so (not that the
+/// token was rejected) and what to check.
+#[tokio::test]
+async fn pat_install_against_an_unreachable_jira_names_the_cause_and_the_fix() {
+    let server = TestServer::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let (status, body) = server
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install-pat",
+            Some(json!({"url": url, "token": "pat-secret", "verifySsl": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "jira_unreachable", "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(
+        message.starts_with(
+            "Could not verify the personal access token with Jira. Unable to reach host: 127.0.0.1:"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("Check that Jira is up and reachable from this host (DNS, firewall, proxy, TLS), then try again."),
+        "{message}"
+    );
+    assert!(!message.contains("pat-secret"), "{message}");
+}
+
 #[tokio::test]
 async fn test_oauth_step_access_token_failure_keeps_pipeline() {
     let server = TestServer::start().await;
