@@ -3,6 +3,7 @@
 pub mod import;
 pub(crate) mod install;
 pub(crate) mod integrations;
+mod routes;
 pub(crate) mod tracker;
 
 use bytes::Bytes;
@@ -20,11 +21,11 @@ use crate::storage::StorageBackend as _;
 pub async fn dispatch(
     state: &AppState,
     method: &Method,
-    segs: &[String],
+    path: &str,
     query: &str,
     body: Incoming,
 ) -> Result<Resp, ApiError> {
-    let resp = route(state, method, segs, query, body).await?;
+    let resp = route(state, method, path, query, body).await?;
     if method != Method::GET {
         state
             .storage
@@ -38,65 +39,55 @@ pub async fn dispatch(
 async fn route(
     state: &AppState,
     method: &Method,
-    segs: &[String],
+    path: &str,
     query: &str,
     body: Incoming,
 ) -> Result<Resp, ApiError> {
-    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
-    match (method, s.as_slice()) {
-        (&Method::POST, ["integrations", "jira-server", "install"]) => {
-            install::start(state, &read(state, body).await?).await
+    use routes::Endpoint as E;
+    let found = routes::find(path)?;
+    if !found.methods.contains(method) {
+        return Err(ApiError::method_not_allowed(found.methods));
+    }
+    let p = |name| found.param(name);
+    match (found.endpoint, method) {
+        (E::InstallStart, _) => install::start(state, &read(state, body).await?).await,
+        (E::InstallCallback, _) => {
+            install::callback(state, p("pipeline"), &read(state, body).await?).await
         }
-        (
-            &Method::POST,
-            [
-                "integrations",
-                "jira-server",
-                "install",
-                pipeline,
-                "callback",
-            ],
-        ) => install::callback(state, pipeline, &read(state, body).await?).await,
-        (&Method::POST, ["integrations", "jira-server", "install-pat"]) => {
-            install::install_pat(state, &read(state, body).await?).await
+        (E::InstallPat, _) => install::install_pat(state, &read(state, body).await?).await,
+        (E::Integrations, _) => integrations::list(state).await,
+        (E::Integration, &Method::DELETE) => integrations::delete(state, p("id")).await,
+        (E::Integration, _) => integrations::get(state, p("id")).await,
+        (E::Organization, _) => {
+            integrations::put_org(state, p("id"), p("org"), &read(state, body).await?).await
         }
-        (&Method::GET, ["integrations"]) => integrations::list(state).await,
-        (&Method::GET, ["integrations", id]) => integrations::get(state, id).await,
-        (&Method::DELETE, ["integrations", id]) => integrations::delete(state, id).await,
-        (&Method::PUT, ["integrations", id, "organizations", org]) => {
-            integrations::put_org(state, id, org, &read(state, body).await?).await
-        }
-        (&Method::GET, ["integrations", id, "organizations"]) => {
-            integrations::list_orgs(state, id).await
-        }
-        (&Method::PUT, ["integrations", id, "user-mappings", jira_user]) => {
-            integrations::put_user_mapping(state, id, jira_user, &read(state, body).await?).await
-        }
-        (&Method::GET, ["integrations", id, "deliveries"]) => {
-            integrations::deliveries(state, id, query).await
-        }
-        (&Method::PUT, ["users", id]) => {
-            tracker::put_user(state, id, &read(state, body).await?).await
-        }
-        (&Method::GET, ["users", id]) => tracker::get_user(state, id).await,
-        (&Method::PUT, ["projects", id]) => {
-            tracker::put_project(state, id, &read(state, body).await?).await
-        }
-        (&Method::GET, ["projects", id]) => tracker::get_project(state, id).await,
-        (&Method::PUT, ["groups", id]) => {
-            tracker::put_group(state, id, &read(state, body).await?).await
-        }
-        (&Method::GET, ["groups", id]) => tracker::get_group(state, id).await,
-        (&Method::PUT, ["groups", id, "external-issues", integration, key]) => {
+        (E::Organizations, _) => integrations::list_orgs(state, p("id")).await,
+        (E::UserMapping, _) => {
             let body = read(state, body).await?;
-            tracker::put_link(state, id, integration, key, &body).await
+            integrations::put_user_mapping(state, p("id"), p("jira_user"), &body).await
         }
-        (&Method::DELETE, ["groups", id, "external-issues", integration, key]) => {
-            tracker::delete_link(state, id, integration, key).await
+        (E::Deliveries, _) => integrations::deliveries(state, p("id"), query).await,
+        (E::User, &Method::PUT) => {
+            tracker::put_user(state, p("id"), &read(state, body).await?).await
+        }
+        (E::User, _) => tracker::get_user(state, p("id")).await,
+        (E::Project, &Method::PUT) => {
+            tracker::put_project(state, p("id"), &read(state, body).await?).await
+        }
+        (E::Project, _) => tracker::get_project(state, p("id")).await,
+        (E::Group, &Method::PUT) => {
+            tracker::put_group(state, p("id"), &read(state, body).await?).await
+        }
+        (E::Group, _) => tracker::get_group(state, p("id")).await,
+        (E::GroupLink, &Method::DELETE) => {
+            tracker::delete_link(state, p("id"), p("integration"), p("key")).await
+        }
+        (E::GroupLink, _) => {
+            let body = read(state, body).await?;
+            tracker::put_link(state, p("id"), p("integration"), p("key"), &body).await
         }
         // Streamed NDJSON with its own, larger size limit (see `import`).
-        (&Method::POST, ["import", "links"]) => import::links(state, body).await,
-        _ => Err(ApiError::not_found("No such API path or method.")),
+        (E::ImportLinks, _) => import::links(state, body).await,
     }
 }
 

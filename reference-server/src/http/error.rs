@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 
 use crate::storage::StorageError;
 
@@ -17,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// Per-field messages.
     pub fields: BTreeMap<String, String>,
+    /// For 405: the methods the path answers (the `Allow` header).
+    pub allow: &'static [Method],
 }
 
 impl ApiError {
@@ -27,6 +29,7 @@ impl ApiError {
             code,
             message: message.into(),
             fields: BTreeMap::new(),
+            allow: &[],
         }
     }
 
@@ -57,13 +60,16 @@ impl ApiError {
         )
     }
 
-    /// 405.
-    pub fn method_not_allowed() -> Self {
-        Self::new(
+    /// 405 with the methods the path answers (sent as `Allow`).
+    pub fn method_not_allowed(allow: &'static [Method]) -> Self {
+        let names: Vec<&str> = allow.iter().map(Method::as_str).collect();
+        let mut e = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
-            "This method is not allowed on this path.",
-        )
+            format!("This path answers {} only.", names.join(", ")),
+        );
+        e.allow = allow;
+        e
     }
 
     /// 413.

@@ -47,6 +47,12 @@ pub fn html(status: StatusCode, body: String) -> Resp {
 /// of the body was not read.
 pub fn error(e: &ApiError) -> Resp {
     let mut r = json(e.status, &e.body());
+    if !e.allow.is_empty() {
+        let names: Vec<&str> = e.allow.iter().map(http::Method::as_str).collect();
+        if let Ok(v) = header::HeaderValue::from_str(&names.join(", ")) {
+            r.headers_mut().insert(header::ALLOW, v);
+        }
+    }
     if matches!(
         e.status,
         StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE

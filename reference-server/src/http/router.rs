@@ -22,19 +22,6 @@ pub fn loggable_path(path: &str) -> Cow<'_, str> {
     }
 }
 
-/// Percent-decoded path segments (empty segments from a trailing slash dropped).
-fn segments(path: &str) -> Option<Vec<String>> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8()
-                .ok()
-                .map(Cow::into_owned)
-        })
-        .collect()
-}
-
 /// Routes one request.
 pub async fn route(state: &AppState, req: Request<Incoming>) -> Resp {
     let started = Instant::now();
@@ -78,7 +65,7 @@ async fn dispatch(state: &AppState, req: Request<Incoming>) -> Resp {
             return response::error(&ApiError::not_found("No such path."));
         }
         if req.method() != Method::POST {
-            return response::error(&ApiError::method_not_allowed());
+            return response::error(&ApiError::method_not_allowed(&[Method::POST]));
         }
         // Split the request so the token can borrow from the URI while the body is read.
         let (parts, body) = req.into_parts();
@@ -101,11 +88,14 @@ async fn dispatch(state: &AppState, req: Request<Incoming>) -> Resp {
                 state.metrics.render(),
             );
         }
+        (_, "/healthz" | "/metrics") => {
+            return response::error(&ApiError::method_not_allowed(&[Method::GET]));
+        }
         _ => {}
     }
     if path.trim_end_matches('/') == SETUP_PATH {
         if req.method() != Method::GET {
-            return response::error(&ApiError::method_not_allowed());
+            return response::error(&ApiError::method_not_allowed(&[Method::GET]));
         }
         let query = req.uri().query().unwrap_or_default().to_owned();
         return crate::api::install::browser_callback(state, &query).await;
@@ -114,14 +104,10 @@ async fn dispatch(state: &AppState, req: Request<Incoming>) -> Resp {
         if !authorized(state, &req) {
             return response::error(&ApiError::unauthorized());
         }
-        let Some(segs) = segments(rest) else {
-            return response::error(&ApiError::bad_request(
-                "The path is not valid percent-encoded UTF-8.",
-            ));
-        };
         let method = req.method().clone();
         let query = req.uri().query().unwrap_or_default().to_owned();
-        return match crate::api::dispatch(state, &method, &segs, &query, req.into_body()).await {
+        let rest = rest.to_owned();
+        return match crate::api::dispatch(state, &method, &rest, &query, req.into_body()).await {
             Ok(r) => r,
             Err(e) => response::error(&e),
         };
@@ -155,14 +141,5 @@ mod tests {
             "/extensions/jira-server/issue-updated/[redacted]/"
         );
         assert_eq!(loggable_path("/api/v1/groups/g1"), "/api/v1/groups/g1");
-    }
-
-    #[test]
-    fn segments_decode() {
-        assert_eq!(
-            segments("users/a%40b/").expect("ok"),
-            vec!["users".to_owned(), "a@b".to_owned()]
-        );
-        assert!(segments("users/%FF").is_none());
     }
 }

@@ -478,3 +478,60 @@ async fn bulk_import_of_more_than_100_000_items_is_refused_whole() {
     assert!(!store.has_links(&id, "BIG-0").await.expect("store"));
     assert!(store.group("g0").await.expect("store").is_none());
 }
+
+/// The answer to a raw HTTP/1.1 request with `Connection: close`, as text (head and body).
+async fn raw_answer(addr: std::net::SocketAddr, method: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("read");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A known path with a method it does not answer is 405 with `Allow` naming the methods it
+/// does; an unknown path stays 404.
+#[tokio::test]
+async fn a_wrong_method_on_a_known_path_is_405_with_allow() {
+    let server = TestServer::start().await;
+    for (method, path, allow) in [
+        ("PATCH", "/api/v1/users/u1", "GET, PUT"),
+        ("POST", "/api/v1/integrations", "GET"),
+        ("PUT", "/api/v1/integrations/1", "GET, DELETE"),
+        ("GET", "/api/v1/import/links", "POST"),
+        (
+            "GET",
+            "/api/v1/integrations/jira-server/install-pat",
+            "POST",
+        ),
+        (
+            "POST",
+            "/api/v1/groups/g1/external-issues/1/APP-1",
+            "PUT, DELETE",
+        ),
+        ("POST", "/healthz", "GET"),
+        (
+            "GET",
+            "/extensions/jira-server/issue-updated/token/",
+            "POST",
+        ),
+    ] {
+        let answer = raw_answer(server.addr, method, path).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 405 "),
+            "{method} {path}: {answer}"
+        );
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains(&format!("\r\nallow: {}\r\n", allow.to_ascii_lowercase())),
+            "{method} {path}: {answer}"
+        );
+        assert!(answer.contains("\"method_not_allowed\""), "{answer}");
+    }
+    let answer = raw_answer(server.addr, "GET", "/api/v1/nothing/here").await;
+    assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+}
