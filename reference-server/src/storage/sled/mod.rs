@@ -194,8 +194,7 @@ impl Integrations for SledStorage {
     }
 
     async fn next_integration_id(&self) -> Result<u64, StorageError> {
-        // sled ids start at 0; integration ids start at 1.
-        Ok(self.store.next_id()? + 1)
+        Ok(self.store.next_integration_id()?)
     }
 
     async fn put_integration(&self, rec: &IntegrationRecord) -> Result<(), StorageError> {

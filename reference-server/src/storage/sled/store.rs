@@ -37,6 +37,9 @@ pub enum StoreError {
     /// A transaction failed.
     #[error("storage transaction failed: {0}")]
     Transaction(String),
+    /// A stored value is damaged; check the data directory and disk.
+    #[error("stored value is damaged: {0}")]
+    Corrupt(String),
 }
 
 impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
@@ -96,6 +99,9 @@ pub(super) fn from_json<T: DeserializeOwned>(v: &[u8]) -> Result<T, StoreError> 
 /// table and index nodes stay resident); 4 MiB keeps a server with 10^6 links under 200 MB of
 /// peak RSS (see docs/operating.md, "Memory") at no measurable cost in webhook throughput.
 pub const DEFAULT_CACHE_MB: u64 = 4;
+
+/// Key of the integration id counter in the default tree.
+const INTEGRATION_ID_KEY: &[u8] = b"next-integration-id";
 
 /// Handle on the database (cheap to clone).
 #[derive(Clone)]
@@ -191,6 +197,26 @@ impl Store {
     /// A new unique, increasing id.
     pub fn next_id(&self) -> Result<u64, StoreError> {
         Ok(self.db.generate_id()?)
+    }
+
+    /// A new integration id: 1, 2, 3, ... on a new data directory, never handed out twice
+    /// (a deleted integration's id included). The counter lives in the default tree, so it is
+    /// durable with the records written after it. A data directory from before the counter
+    /// continues above sled's generated ids, which earlier versions used.
+    pub fn next_integration_id(&self) -> Result<u64, StoreError> {
+        let floor = if self.db.contains_key(INTEGRATION_ID_KEY)? || !self.db.was_recovered() {
+            0
+        } else {
+            self.db.generate_id()?
+        };
+        let decode = |v: &[u8]| <[u8; 8]>::try_from(v).map(u64::from_be_bytes).ok();
+        let new = self.db.update_and_fetch(INTEGRATION_ID_KEY, |old| {
+            let last = old.and_then(decode).unwrap_or(floor);
+            Some(last.saturating_add(1).to_be_bytes().to_vec())
+        })?;
+        new.as_deref()
+            .and_then(decode)
+            .ok_or_else(|| StoreError::Corrupt("the integration id counter is not 8 bytes".into()))
     }
 
     // ---- integrations ----
@@ -663,6 +689,32 @@ impl Store {
 mod tests {
     use super::*;
     use crate::storage::records::{EmailRecord, GroupStatus};
+
+    #[test]
+    fn integration_ids_are_small_sequential_and_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(dir.path()).expect("open");
+        let ids: Vec<u64> = (0..3)
+            .map(|_| s.next_integration_id().expect("id"))
+            .collect();
+        assert_eq!(ids, [1, 2, 3]);
+        s.flush_blocking().expect("flush");
+        drop(s);
+        let s = Store::open(dir.path()).expect("reopen");
+        assert_eq!(s.next_integration_id().expect("id"), 4);
+    }
+
+    #[test]
+    fn a_data_directory_from_before_the_counter_continues_above_sleds_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(dir.path()).expect("open");
+        // What earlier versions handed out: sled's generated ids.
+        let old = s.next_id().expect("id") + 1;
+        s.flush_blocking().expect("flush");
+        drop(s);
+        let s = Store::open(dir.path()).expect("reopen");
+        assert!(s.next_integration_id().expect("id") > old);
+    }
 
     #[test]
     fn users_are_indexed_by_verified_lowercase_email() {
