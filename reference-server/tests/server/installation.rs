@@ -281,13 +281,16 @@ async fn test_config_step_request_token_fails_and_missing_oauth_token() {
     assert_eq!(body["error"]["message"], "Missing oauth_token");
 }
 
+/// The URL of a port nobody listens on.
+fn unreachable_url() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    format!("http://{}", closed.local_addr().expect("addr"))
+}
+
 #[tokio::test]
 async fn test_config_step_request_token_timeout_when_jira_is_unreachable() {
     let server = TestServer::start().await;
-    // A port nobody listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", closed.local_addr().expect("addr"));
-    drop(closed);
+    let url = unreachable_url();
     let (status, body) = server
         .api(
             Method::POST,
@@ -309,9 +312,7 @@ async fn test_config_step_request_token_timeout_when_jira_is_unreachable() {
 #[tokio::test]
 async fn pat_install_against_an_unreachable_jira_names_the_cause_and_the_fix() {
     let server = TestServer::start().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", closed.local_addr().expect("addr"));
-    drop(closed);
+    let url = unreachable_url();
     let (status, body) = server
         .api(
             Method::POST,

@@ -78,34 +78,23 @@ impl TlsSettings {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS set-up: {e}"))?;
-        let verify_name = match self.mode {
-            SslMode::Disable => return Ok(None),
-            SslMode::Prefer | SslMode::Require if self.root_cert.is_none() => {
-                let config = builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(Unchecked(
-                        provider.signature_verification_algorithms,
-                    )))
-                    .with_no_client_auth();
-                return Ok(Some(MakeRustlsConnect::new(config)));
-            }
-            SslMode::Prefer | SslMode::Require | SslMode::VerifyCa => false,
-            SslMode::VerifyFull => true,
+        let algorithms = provider.signature_verification_algorithms;
+        let roots = match (self.mode, &self.root_cert) {
+            (SslMode::Disable, _) => return Ok(None),
+            (SslMode::Prefer | SslMode::Require, None) => None,
+            _ => Some(Arc::new(self.roots()?)),
         };
-        let roots = Arc::new(self.roots()?);
-        let config = if verify_name {
-            let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .map_err(|e| format!("TLS set-up: {e}"))?;
-            builder.with_webpki_verifier(verifier).with_no_client_auth()
-        } else {
-            builder
+        let config = match roots {
+            Some(roots) if self.mode == SslMode::VerifyFull => {
+                let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .map_err(|e| format!("TLS set-up: {e}"))?;
+                builder.with_webpki_verifier(verifier).with_no_client_auth()
+            }
+            roots => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(ChainOnly {
-                    roots,
-                    algorithms: provider.signature_verification_algorithms,
-                }))
-                .with_no_client_auth()
+                .with_custom_certificate_verifier(Arc::new(Verifier { roots, algorithms }))
+                .with_no_client_auth(),
         };
         Ok(Some(MakeRustlsConnect::new(config)))
     }
@@ -151,55 +140,17 @@ impl TlsSettings {
     }
 }
 
-/// `prefer` and `require` without `sslrootcert`: any certificate (libpq's behaviour), but
-/// the handshake's signatures are checked, so the connection is encrypted to the key the
-/// certificate names.
+/// The certificate check of every verifying-less or chain-only mode: `roots: None` (`prefer`
+/// and `require` without `sslrootcert`) accepts any certificate, as libpq does; `Some` checks
+/// that the chain ends at one of them, not the name (`verify-ca`). Either way the handshake's
+/// signatures are checked, so the connection is encrypted to the key the certificate names.
 #[derive(Debug)]
-struct Unchecked(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain must end at a trusted CA; the name is not checked.
-#[derive(Debug)]
-struct ChainOnly {
-    roots: Arc<RootCertStore>,
+struct Verifier {
+    roots: Option<Arc<RootCertStore>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -208,14 +159,16 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.algorithms.all,
-        )?;
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.algorithms.all,
+            )?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 
