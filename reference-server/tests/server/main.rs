@@ -8,9 +8,9 @@
 //! one is accounted for.
 //!
 //! Run one module with a filter: `cargo test -p reference-server --test server -- webhooks::`.
-//! The SIGKILL crash tests (`crash`, on sled and on PostgreSQL) are `#[ignore]`d, the binary's
-//! only ignored tests; CI runs them with
-//! `cargo test -p reference-server --test server -- --ignored --nocapture crash::`.
+//! The long multi-process tests are `#[ignore]`d: the SIGKILL crash tests (`crash`, on sled and
+//! on PostgreSQL) and three replicas on one database (`replicas`); CI runs them with
+//! `cargo test -p reference-server --test server -- --ignored --nocapture crash:: replicas::`.
 
 mod common;
 mod support_jira;
@@ -30,5 +30,6 @@ mod jira_contract;
 mod limits;
 mod postgres;
 mod postgres_store;
+mod replicas;
 mod storage;
 mod webhooks;

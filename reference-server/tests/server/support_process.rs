@@ -199,6 +199,22 @@ impl Binary {
         panic!("could not start the server: no free port");
     }
 
+    /// Starts again on `addr` (the same flags as before); retries while the port is still
+    /// taken, for at most [`START_WITHIN`].
+    pub async fn restart_on(&self, addr: SocketAddr) -> Server {
+        let deadline = Instant::now() + START_WITHIN;
+        loop {
+            if let Some(server) = self.try_start_on(addr).await {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "could not listen on {addr} again"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Starts on `addr` and waits for `/healthz`; `None` when it could not listen there.
     async fn try_start_on(&self, addr: SocketAddr) -> Option<Server> {
         let log_path = self.log_path();
