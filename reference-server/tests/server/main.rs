@@ -3,13 +3,20 @@
 //! shared set-up, `support_pg` gives the PostgreSQL tests (`postgres`) a database each on the
 //! server named by `REFERENCE_SERVER_TEST_PG` (without it they print "skipped: ..." and pass).
 //!
+//! `support_process` starts the server binary as a child process (for the tests that SIGKILL
+//! it), `support_ledger` gives deliveries whose effects can be told apart and checks that each
+//! one is accounted for.
+//!
 //! Run one module with a filter: `cargo test -p reference-server --test server -- webhooks::`.
-//! The SIGKILL crash test (`crash`) is `#[ignore]`d, the binary's only ignored test; CI runs it
-//! with `cargo test -p reference-server --test server -- --ignored --nocapture crash::`.
+//! The long multi-process tests are `#[ignore]`d: the SIGKILL crash tests (`crash`, on sled and
+//! on PostgreSQL) and three replicas on one database (`replicas`); CI runs them with
+//! `cargo test -p reference-server --test server -- --ignored --nocapture crash:: replicas::`.
 
 mod common;
 mod support_jira;
+mod support_ledger;
 mod support_pg;
+mod support_process;
 
 mod api;
 mod binary;
@@ -23,5 +30,6 @@ mod jira_contract;
 mod limits;
 mod postgres;
 mod postgres_store;
+mod replicas;
 mod storage;
 mod webhooks;
