@@ -150,18 +150,21 @@ pub async fn deliveries(state: &AppState, id: &str, query: &str) -> Result<Resp,
         }
     }
     // Logged deliveries (final, or pending with a retry reason) merged with inbox entries not
-    // logged yet, newest (highest sequence number) first.
+    // logged yet, newest (highest sequence number) first. The inbox is read first: a batch
+    // that finishes between the two reads logs an entry no later than it leaves the inbox (one
+    // transaction on PostgreSQL, the log written first on sled), so each entry is seen in one
+    // read or the other; read the other way round, it could be in neither.
+    let pending = state
+        .storage
+        .pending_for(id)
+        .await
+        .map_err(|e| ApiError::internal("the inbox could not be read", &e))?;
     let mut merged: std::collections::BTreeMap<u64, DeliveryRecord> = state
         .storage
         .deliveries(id, limit)
         .await?
         .into_iter()
         .collect();
-    let pending = state
-        .storage
-        .pending_for(id)
-        .await
-        .map_err(|e| ApiError::internal("the inbox could not be read", &e))?;
     for e in pending {
         merged.entry(e.seq).or_insert_with(|| {
             let info = match crate::webhook::classify(&e.body) {

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: a server on an ephemeral port with a temp data
 //! dir, a tiny HTTP client, a wiremock Jira, and the scenario builders the modules share
 //! ([`installed`], [`installed_and_seeded`], [`TestServer::put`], [`MockJira::go_down`],
-//! [`sign_hs256`]).
+//! [`sign_hs256`]). `support_backend` runs the same on PostgreSQL ([`TestServer::start_on`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::support_backend::{Backend, installed_and_seeded_on, installed_on};
 use crate::support_jira::on;
 
 pub const ADMIN: &str = "test-admin-token";
@@ -362,19 +363,14 @@ pub async fn install_pat(server: &TestServer, jira: &MockJira) -> (String, Strin
 }
 
 /// A running server with a PAT install against a fresh Jira 9 mock: (server, Jira, integration
-/// id, the webhook URL token).
+/// id, the webhook URL token). On sled; [`installed_on`] chooses the backend.
 pub async fn installed() -> (TestServer, MockJira, String, String) {
-    let server = TestServer::start().await;
-    let jira = MockJira::start(9).await;
-    let (id, token) = install_pat(&server, &jira).await;
-    (server, jira, id, token)
+    installed_on(&Backend::Sled).await
 }
 
 /// [`installed`], then [`TestServer::seed`] with `key` linked to group g1.
 pub async fn installed_and_seeded(key: &str) -> (TestServer, MockJira, String, String) {
-    let (server, jira, id, token) = installed().await;
-    server.seed(&id, key).await;
-    (server, jira, id, token)
+    installed_and_seeded_on(&Backend::Sled, key).await
 }
 
 /// The webhook secret of an installed integration (read from the store).

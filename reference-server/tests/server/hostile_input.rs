@@ -2,14 +2,21 @@
 //! `SECURITY.md` that the `webhooks` module does not already cover. Each test states what the
 //! input is and what the server must answer, and checks that nothing was stored when nothing
 //! may be and that the server keeps serving afterwards.
+//!
+//! The tests run on both storage backends, as `<name>::sled` and `<name>::postgres` (see
+//! `support_backend`): a webhook's token is looked up in the store before anything else (even
+//! the 413 for an oversized `Content-Length` comes after it), deliveries are stored, applied
+//! and logged there, and the admin API is checked on a server with an install in its store.
+//! The two HTTP-layer tests run on sled only: the slow client is cut off by hyper's header
+//! read timeout and the slow body by the body read timeout of an admin request, before any
+//! store is asked.
 
 use crate::common;
 
 use std::time::{Duration, Instant};
 
-use crate::common::{
-    TestServer, external_id_of, installed, installed_and_seeded, secret_of, sign, sign_hs256,
-};
+use crate::common::{TestServer, external_id_of, secret_of, sign, sign_hs256};
+use crate::support_backend::{Backend, installed_and_seeded_on, installed_on, on_both_backends};
 use base64::Engine as _;
 use http::{Method, StatusCode};
 use reference_server::config::ServeConfig;
@@ -54,9 +61,9 @@ async fn raw(
     (String::from_utf8_lossy(&out).into_owned(), closed)
 }
 
-#[tokio::test]
-async fn expired_token_is_rejected() {
-    let (server, _jira, id, _token) = installed().await;
+on_both_backends!(expired_token_is_rejected);
+async fn expired_token_is_rejected(backend: Backend) {
+    let (server, _jira, id, _token) = installed_on(&backend).await;
     let claims =
         json!({"id": external_id_of(&server, &id).await, "exp": 1_000_000_000}).to_string();
     let token = sign_hs256(&claims, &secret_of(&server, &id).await);
@@ -68,10 +75,10 @@ async fn expired_token_is_rejected() {
     assert_eq!(server.inbox_len().await, 0);
 }
 
-#[tokio::test]
-async fn mistyped_exp_claim_is_rejected_not_ignored() {
+on_both_backends!(mistyped_exp_claim_is_rejected_not_ignored);
+async fn mistyped_exp_claim_is_rejected_not_ignored(backend: Backend) {
     // CVE-2026-25537 (jsonwebtoken < 10.3): a string `exp` was treated as absent.
-    let (server, _jira, id, _token) = installed().await;
+    let (server, _jira, id, _token) = installed_on(&backend).await;
     let secret = secret_of(&server, &id).await;
     let ext = external_id_of(&server, &id).await;
     for claims in [
@@ -85,11 +92,11 @@ async fn mistyped_exp_claim_is_rejected_not_ignored() {
     }
 }
 
-#[tokio::test]
-async fn forged_token_for_a_real_integration_is_rejected() {
+on_both_backends!(forged_token_for_a_real_integration_is_rejected);
+async fn forged_token_for_a_real_integration_is_rejected(backend: Backend) {
     // Right `id`, HS256, but signed with a key the attacker chose; also the signature of a
     // valid token moved onto other claims.
-    let (server, _jira, id, token) = installed().await;
+    let (server, _jira, id, token) = installed_on(&backend).await;
     let ext = external_id_of(&server, &id).await;
     let forged = sign(
         r#"{"alg":"HS256"}"#,
@@ -124,9 +131,9 @@ async fn forged_token_for_a_real_integration_is_rejected() {
     assert_eq!(server.inbox_len().await, 0);
 }
 
-#[tokio::test]
-async fn deeply_nested_body_is_refused_without_harm() {
-    let (server, _jira, _id, token) = installed().await;
+on_both_backends!(deeply_nested_body_is_refused_without_harm);
+async fn deeply_nested_body_is_refused_without_harm(backend: Backend) {
+    let (server, _jira, _id, token) = installed_on(&backend).await;
     for depth in [200usize, 100_000] {
         let mut body = b"{\"changelog\":".to_vec();
         body.extend(std::iter::repeat_n(b'[', depth));
@@ -144,9 +151,9 @@ async fn deeply_nested_body_is_refused_without_harm() {
     assert_healthy(&server).await;
 }
 
-#[tokio::test]
-async fn invalid_utf8_body_is_refused() {
-    let (server, _jira, _id, token) = installed().await;
+on_both_backends!(invalid_utf8_body_is_refused);
+async fn invalid_utf8_body_is_refused(backend: Backend) {
+    let (server, _jira, _id, token) = installed_on(&backend).await;
     let mut body = br#"{"changelog":{"id":"1","items":[{"field":"assignee","to":""#.to_vec();
     body.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
     body.extend_from_slice(br#""}]},"issue":{"key":"APP-1"}}"#);
@@ -165,9 +172,9 @@ async fn invalid_utf8_body_is_refused() {
     assert_eq!(server.inbox_len().await, 0);
 }
 
-#[tokio::test]
-async fn truncated_request_stores_nothing() {
-    let (server, _jira, id, token) = installed_and_seeded("APP-1").await;
+on_both_backends!(truncated_request_stores_nothing);
+async fn truncated_request_stores_nothing(backend: Backend) {
+    let (server, _jira, id, token) = installed_and_seeded_on(&backend, "APP-1").await;
     let body = delivery("APP-1", "7").to_string();
     let head = format!(
         "POST /extensions/jira-server/issue-updated/{token}/ HTTP/1.1\r\nHost: x\r\n\
@@ -199,9 +206,9 @@ async fn truncated_request_stores_nothing() {
     assert_healthy(&server).await;
 }
 
-#[tokio::test]
-async fn oversized_declared_length_is_refused_before_the_body_arrives() {
-    let (server, _jira, _id, token) = installed().await;
+on_both_backends!(oversized_declared_length_is_refused_before_the_body_arrives);
+async fn oversized_declared_length_is_refused_before_the_body_arrives(backend: Backend) {
+    let (server, _jira, _id, token) = installed_on(&backend).await;
     let head = format!(
         "POST /extensions/jira-server/issue-updated/{token}/ HTTP/1.1\r\nHost: x\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
@@ -284,9 +291,9 @@ async fn slow_body_is_cut_off() {
     handle.shutdown().await.expect("shutdown");
 }
 
-#[tokio::test]
-async fn unknown_event_kind_is_accepted_and_logged() {
-    let (server, _jira, id, token) = installed_and_seeded("APP-1").await;
+on_both_backends!(unknown_event_kind_is_accepted_and_logged);
+async fn unknown_event_kind_is_accepted_and_logged(backend: Backend) {
+    let (server, _jira, id, token) = installed_and_seeded_on(&backend, "APP-1").await;
     let mut body = delivery("APP-1", "20");
     body["webhookEvent"] = json!("jira:issue_teleported");
     body["issue_event_type_name"] = json!("issue_teleported");
@@ -306,9 +313,9 @@ async fn unknown_event_kind_is_accepted_and_logged() {
     assert_eq!(server.deliveries(&id).await.len(), 1);
 }
 
-#[tokio::test]
-async fn content_type_is_not_trusted_the_body_decides() {
-    let (server, _jira, id, token) = installed_and_seeded("APP-1").await;
+on_both_backends!(content_type_is_not_trusted_the_body_decides);
+async fn content_type_is_not_trusted_the_body_decides(backend: Backend) {
+    let (server, _jira, id, token) = installed_and_seeded_on(&backend, "APP-1").await;
     let path = format!("/extensions/jira-server/issue-updated/{token}/");
     // A JSON delivery labelled text/plain is still a delivery (Jira's own header varies).
     let body = delivery("APP-1", "30").to_string().into_bytes();
@@ -346,9 +353,9 @@ async fn content_type_is_not_trusted_the_body_decides() {
     assert_eq!(server.deliveries(&id).await.len(), 1);
 }
 
-#[tokio::test]
-async fn replayed_delivery_is_applied_once() {
-    let (server, _jira, id, token) = installed_and_seeded("APP-1").await;
+on_both_backends!(replayed_delivery_is_applied_once);
+async fn replayed_delivery_is_applied_once(backend: Backend) {
+    let (server, _jira, id, token) = installed_and_seeded_on(&backend, "APP-1").await;
     let body = delivery("APP-1", "40").to_string();
     let (status, _) = server.webhook(&token, body.as_bytes()).await;
     assert_eq!(status, StatusCode::OK);
@@ -392,9 +399,9 @@ async fn replayed_delivery_is_applied_once() {
     );
 }
 
-#[tokio::test]
-async fn admin_api_refuses_missing_or_wrong_bearer_tokens() {
-    let (server, _jira, _id, _token) = installed().await;
+on_both_backends!(admin_api_refuses_missing_or_wrong_bearer_tokens);
+async fn admin_api_refuses_missing_or_wrong_bearer_tokens(backend: Backend) {
+    let (server, _jira, _id, _token) = installed_on(&backend).await;
     for auth in [
         None,
         Some("Bearer wrong"),
