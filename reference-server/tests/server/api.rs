@@ -481,15 +481,18 @@ async fn bulk_import_of_more_than_100_000_items_is_refused_whole() {
 
 /// The answer to a raw HTTP/1.1 request with `Connection: close`, as text (head and body).
 async fn raw_answer(addr: std::net::SocketAddr, method: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
-    s.write_all(request.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.expect("read");
-    String::from_utf8_lossy(&out).into_owned()
+    let (answer, closed) = common::raw(
+        addr,
+        request.as_bytes(),
+        false,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    assert!(closed, "the server closes after answering: {answer}");
+    answer
 }
 
 /// A known path with a method it does not answer is 405 with `Allow` naming the methods it

@@ -416,3 +416,24 @@ pub fn sign(header: &str, claims: &str, secret: &[u8]) -> String {
     mac.update(input.as_bytes());
     format!("{input}.{}", enc.encode(mac.finalize().into_bytes()))
 }
+
+/// Sends raw bytes on a fresh connection, optionally half-closes, and reads whatever comes back
+/// until the server closes (`true`) or `wait` passes (`false`).
+pub async fn raw(
+    addr: std::net::SocketAddr,
+    bytes: &[u8],
+    close_write: bool,
+    wait: Duration,
+) -> (String, bool) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(bytes).await.expect("write");
+    if close_write {
+        s.shutdown().await.expect("shutdown");
+    }
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(wait, s.read_to_end(&mut out))
+        .await
+        .is_ok();
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}

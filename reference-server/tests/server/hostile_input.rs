@@ -15,7 +15,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use crate::common::{TestServer, external_id_of, secret_of, sign, sign_hs256};
+use crate::common::{TestServer, external_id_of, raw, secret_of, sign, sign_hs256};
 use crate::support_backend::{Backend, installed_and_seeded_on, installed_on, on_both_backends};
 use base64::Engine as _;
 use http::{Method, StatusCode};
@@ -39,26 +39,6 @@ fn delivery(key: &str, clid: &str) -> Value {
 async fn assert_healthy(server: &TestServer) {
     let (s, _) = common::http(server.addr, Method::GET, "/healthz", &[], Vec::new()).await;
     assert_eq!(s, StatusCode::OK, "the server stopped serving");
-}
-
-/// Sends raw bytes on a fresh connection, optionally half-closes, and reads whatever comes back
-/// until the server closes (`true`) or `wait` passes (`false`).
-async fn raw(
-    addr: std::net::SocketAddr,
-    bytes: &[u8],
-    close_write: bool,
-    wait: Duration,
-) -> (String, bool) {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(bytes).await.expect("write");
-    if close_write {
-        s.shutdown().await.expect("shutdown");
-    }
-    let mut out = Vec::new();
-    let closed = tokio::time::timeout(wait, s.read_to_end(&mut out))
-        .await
-        .is_ok();
-    (String::from_utf8_lossy(&out).into_owned(), closed)
 }
 
 on_both_backends!(expired_token_is_rejected);
