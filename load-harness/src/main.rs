@@ -427,16 +427,30 @@ impl Deployment<'_> {
     }
 }
 
+/// Waits until the inbox is empty. On sled it fails after `timeout`; on PostgreSQL, whose
+/// workers apply far fewer deliveries per second than the server accepts, only after `timeout`
+/// without progress (the depth not going down).
 async fn wait_drained(dep: &Deployment<'_>, timeout: Duration) -> Result<Duration, String> {
     let started = Instant::now();
+    let mut lowest = u64::MAX;
+    let mut progress = Instant::now();
     loop {
         let depth = dep.inbox_depth().await?;
         if depth == 0 {
             return Ok(started.elapsed());
         }
-        if started.elapsed() > timeout {
+        if depth < lowest {
+            lowest = depth;
+            progress = Instant::now();
+        }
+        if dep.db.is_none() && started.elapsed() > timeout {
             return Err(format!(
                 "the inbox did not drain within {timeout:?} (depth {depth})"
+            ));
+        }
+        if dep.db.is_some() && progress.elapsed() > timeout {
+            return Err(format!(
+                "the inbox did not drain: depth {depth}, no progress for {timeout:?}"
             ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -568,8 +582,17 @@ async fn install_and_seed(
     })
 }
 
-/// Checks after a mix; returns the problems found (empty: nothing lost). `before` holds each
-/// server's `/metrics` from before the mix.
+/// What the checks after a mix found.
+struct MixCheck {
+    /// Problems (empty: nothing lost).
+    problems: Vec<String>,
+    /// Time from the last answer until the inbox was empty.
+    drain: Duration,
+    /// Relevant deliveries answered with 200.
+    acked_relevant: u64,
+}
+
+/// Checks after a mix. `before` holds each server's `/metrics` from before the mix.
 async fn verify_mix(
     dep: &Deployment<'_>,
     setup: &Setup,
@@ -578,7 +601,7 @@ async fn verify_mix(
     ledger: &mut Ledger,
     before: &[String],
     connections: usize,
-) -> Result<Vec<String>, String> {
+) -> Result<MixCheck, String> {
     let server = dep.first();
     let mut problems = Vec::new();
     let mut acked_relevant = 0u64;
@@ -765,7 +788,11 @@ async fn verify_mix(
     } else {
         problems.push(format!("GET deliveries answered {s}"));
     }
-    Ok(problems)
+    Ok(MixCheck {
+        problems,
+        drain,
+        acked_relevant,
+    })
 }
 
 /// After the server stopped: opens its sled store and sums up the integration's whole
@@ -1037,6 +1064,7 @@ async fn run_store(
     };
     let mut rows = Vec::new();
     let mut goals = GoalInputs::default();
+    let mut drains = Vec::new();
     let mut ledger = Ledger::default();
     let mut problems = Vec::new();
     for &mix in mixes {
@@ -1122,14 +1150,26 @@ async fn run_store(
             args.connections.min(8),
         )
         .await?;
-        for p in &found {
+        for p in &found.problems {
             println!("  LOSS: {p}");
         }
         problems.extend(
             found
+                .problems
                 .into_iter()
                 .map(|p| format!("mix {}: {p}", mix.label())),
         );
+        if found.acked_relevant > 0 {
+            let busy = server_run.elapsed + found.drain;
+            drains.push(format!(
+                "{} {:.1} s ({} relevant deliveries applied in {:.1} s from the first request: {:.0}/s)",
+                mix_letter(mix),
+                found.drain.as_secs_f64(),
+                found.acked_relevant,
+                busy.as_secs_f64(),
+                found.acked_relevant as f64 / busy.as_secs_f64().max(1e-9)
+            ));
+        }
         if server_run.errors() > 0 {
             problems.push(format!(
                 "mix {}: {} deliveries were not answered with 200",
@@ -1266,6 +1306,13 @@ async fn run_store(
         );
     }
     if db.is_some() {
+        if !drains.is_empty() {
+            let _ = writeln!(
+                report,
+                "inbox drained after the last answer: {}",
+                drains.join("; ")
+            );
+        }
         report.push_str(&pg_goals(&goals, args.connections, !problems.is_empty()));
     }
     if args.keep_data {
