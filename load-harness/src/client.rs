@@ -152,10 +152,11 @@ impl RunResult {
     }
 }
 
-/// Sends `total` POSTs to `path` on `addr` from `connections` keep-alive connections, as fast
-/// as they are answered; `body(i)` builds delivery `i`.
+/// Sends `total` POSTs to `path` from `connections` keep-alive connections, as fast as they are
+/// answered; `body(i)` builds delivery `i`. The connections are spread over `addrs`
+/// round-robin (connection `j` goes to `addrs[j % addrs.len()]`: several replicas of a server).
 pub async fn run<F>(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     path: &str,
     total: usize,
     connections: usize,
@@ -166,9 +167,12 @@ where
 {
     let body = Arc::new(body);
     let next = Arc::new(AtomicUsize::new(0));
+    if addrs.is_empty() {
+        return Err("no server to send to".to_owned());
+    }
     let mut conns = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let mut c = Conn::new(addr, None);
+    for j in 0..connections {
+        let mut c = Conn::new(addrs[j % addrs.len()], None);
         c.connect().await?;
         conns.push(c);
     }

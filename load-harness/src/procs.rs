@@ -1,4 +1,4 @@
-//! Child processes: the release `reference-server` binary and the ceiling server.
+//! Child processes: the release `reference-server` binary and the ceiling servers.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -53,12 +53,14 @@ pub struct ServerProc {
 impl ServerProc {
     /// Starts `bin serve` on a free port with `data_dir`, logs to `log` (warn level), and
     /// waits until `GET /healthz` answers. `options` are more `serve` options (e.g.
-    /// `--cache-mb 8`).
+    /// `--cache-mb 8`); `store`, when given, is passed as `REFERENCE_SERVER_STORE` (a
+    /// PostgreSQL URL, kept out of the process list).
     pub async fn start(
         bin: &Path,
         data_dir: &Path,
         log: &Path,
         options: &[String],
+        store: Option<&str>,
     ) -> Result<Self, String> {
         let admin_token = "load-harness-admin-token".to_owned();
         let mut last_err = String::new();
@@ -68,7 +70,11 @@ impl ServerProc {
             let log_file = std::fs::File::create(log)
                 .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
             let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
-            let mut child = Command::new(bin)
+            let mut command = Command::new(bin);
+            if let Some(store) = store {
+                command.env("REFERENCE_SERVER_STORE", store);
+            }
+            let mut child = command
                 .arg("serve")
                 .args(options)
                 .arg("--listen")
@@ -161,12 +167,15 @@ pub struct CeilingProc {
 }
 
 impl CeilingProc {
-    /// Starts it and reads the address it prints.
-    pub async fn start() -> Result<Self, String> {
+    /// Starts it (`ceiling` with `args`, and `env`) and reads the address it prints.
+    pub async fn start(args: &[String], env: &[(&str, &str)]) -> Result<Self, String> {
         let me =
             std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
         let mut child = Command::new(me)
             .arg("ceiling")
+            .args(args)
+            .env_remove(crate::ceiling::PG_ENV)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -178,9 +187,9 @@ impl CeilingProc {
             .take()
             .ok_or_else(|| "ceiling server has no stdout".to_owned())?;
         let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
             .await
-            .map_err(|_| "the ceiling server did not start within 10 s".to_owned())?
+            .map_err(|_| "the ceiling server did not start within 30 s".to_owned())?
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "the ceiling server exited".to_owned())?;
         let addr = line
