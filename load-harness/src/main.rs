@@ -1456,3 +1456,66 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("load-harness").chain(args.iter().copied()))
+            .expect("arguments parse")
+    }
+
+    #[test]
+    fn store_replicas_and_keep_options() {
+        let a = parse(&[]);
+        assert_eq!(pg::parse_stores(&a.store).unwrap(), vec![Store::Sled]);
+        assert_eq!(a.replicas, 1);
+        assert!(!a.keep_data);
+
+        let a = parse(&[
+            "--store",
+            "sled,postgres://postgres@127.0.0.1:5432/test",
+            "--replicas",
+            "2",
+            "--keep",
+        ]);
+        assert_eq!(
+            pg::parse_stores(&a.store).unwrap(),
+            vec![
+                Store::Sled,
+                Store::Postgres("postgres://postgres@127.0.0.1:5432/test".to_owned())
+            ]
+        );
+        assert_eq!(a.replicas, 2);
+        assert!(a.keep_data);
+        // The former name still works.
+        assert!(parse(&["--keep-data"]).keep_data);
+    }
+
+    #[test]
+    fn ceiling_takes_a_database_and_a_pool_size() {
+        let a = parse(&["ceiling", "--pg", "postgres://u@h/db", "--pool", "4"]);
+        match a.command {
+            Some(Cmd::Ceiling { pg, pool, .. }) => {
+                assert_eq!(pg.as_deref(), Some("postgres://u@h/db"));
+                assert_eq!(pool, 4);
+            }
+            None => panic!("no ceiling command"),
+        }
+    }
+
+    #[test]
+    fn goal_lines() {
+        let g = GoalInputs {
+            a_to_pg: Some(0.6),
+            b_to_bare: Some(0.5),
+            p99: vec![("a", 12_000), ("b", 25_000)],
+        };
+        let text = pg_goals(&g, 32, false);
+        assert!(text.contains("PostgreSQL ceiling: 0.60, met"), "{text}");
+        assert!(text.contains("bare hyper ceiling: 0.50, NOT met"), "{text}");
+        assert!(text.contains("a 12.00 ms, b 25.00 ms, NOT met"), "{text}");
+        assert!(text.contains("lost: met"), "{text}");
+    }
+}
