@@ -337,7 +337,8 @@ mod tests {
             vec![Store::Postgres("postgres://u@h/db".to_owned()), Store::Sled]
         );
         assert!(stores(&["mysql://u@h/db"]).is_err());
-        assert!(stores(&["postgres://u@h/db?sslmode=require"]).is_err());
+        assert!(stores(&["postgres://u@h/db?sslmode=sometimes"]).is_err());
+        assert!(stores(&["postgres://u@h/db?sslmode=require"]).is_ok());
         assert!(stores(&[]).is_err());
     }
 
