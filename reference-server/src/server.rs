@@ -232,7 +232,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     } else {
         let url = PgUrl::parse(&config.store).map_err(PgStartError::from)?;
         let pool_size = usize::try_from(config.pg_pool_size).unwrap_or(usize::MAX);
-        Storage::open_postgres(&url, pool_size).await?
+        Storage::open_postgres(&url, pool_size, metrics.clone()).await?
     };
     let listener = TcpListener::bind(config.listen)
         .await

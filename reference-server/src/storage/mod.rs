@@ -541,15 +541,18 @@ impl Storage {
 
     /// Opens the PostgreSQL storage at `url` with at most `pool_size` connections (at least
     /// two: a claimed batch holds one while the worker reads through the handle): connects,
-    /// applies the schema migrations ([`postgres::connect`]) and starts the worker's wake-up
-    /// tick on the current tokio runtime.
+    /// applies the schema migrations ([`postgres::connect`]) and starts the backend's tick
+    /// on the current tokio runtime (the worker's wake-up, the cache generations, and every
+    /// [`postgres::DEPTH_EVERY`] the inbox-depth gauge: the shared inbox's depth, the same on
+    /// every replica).
     pub async fn open_postgres(
         url: &postgres::PgUrl,
         pool_size: usize,
+        metrics: Arc<Metrics>,
     ) -> Result<(Self, StorageTasks), postgres::PgStartError> {
         // The worker's batch holds one connection while the sync reads through the handle.
         let pg = postgres::connect(url, pool_size.max(2)).await?;
-        let (s, tasks) = postgres::PgStorage::new(pg);
+        let (s, tasks) = postgres::PgStorage::new(pg, metrics);
         Ok((Self::Postgres(s), StorageTasks::Postgres(tasks)))
     }
 }

@@ -232,7 +232,7 @@ async fn run(backend: Backend) {
             (records, assignees)
         }
         Backend::Postgres(db) => {
-            let (storage, _tasks) = Storage::open_postgres(&db.pg_url(), 2)
+            let (storage, _tasks) = Storage::open_postgres(&db.pg_url(), 2, Arc::default())
                 .await
                 .expect("the database opens after the kills");
             wait_drained(&storage, DRAIN_WITHIN).await;

@@ -137,9 +137,7 @@ async fn install_seed_deliver_and_check(backend: Backend) {
         .expect("delivered");
     assert!(results.iter().all(|r| r.status == Some(200)), "{results:?}");
     server
-        .wait_group("g-back", Duration::from_secs(1), |g| {
-            g["assignee"] == "u-bob"
-        })
+        .wait_group("g-back", WITHIN, |g| g["assignee"] == "u-bob")
         .await;
     let d = server.wait_delivery(&id, WITHIN).await;
     assert_eq!(d["state"], "applied", "{d}");
@@ -173,9 +171,7 @@ async fn install_seed_deliver_and_check(backend: Backend) {
         .await
         .expect("delivered");
     server
-        .wait_group("g-back", Duration::from_secs(1), |g| {
-            g["status"] == "resolved"
-        })
+        .wait_group("g-back", WITHIN, |g| g["status"] == "resolved")
         .await;
 
     // 3. Alice's e-mail is hidden in Jira: without a mapping nothing happens, with one she is assigned.
@@ -195,9 +191,7 @@ async fn install_seed_deliver_and_check(backend: Backend) {
         .await
         .expect("delivered");
     server
-        .wait_group("g-3", Duration::from_secs(1), |g| {
-            g["assignee"] == "u-alice"
-        })
+        .wait_group("g-3", WITHIN, |g| g["assignee"] == "u-alice")
         .await;
 
     // 4. Real captured deliveries: a Jira 7 resolve (TES-4) and assignment (PRJA-37).

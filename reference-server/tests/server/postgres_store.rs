@@ -16,6 +16,7 @@ use reference_server::storage::{
     DeliveryLog as _, Inbox as _, InboxBatch, Integrations as _, Storage, StorageTasks,
     Tracker as _,
 };
+use std::sync::Arc;
 
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ const WITHIN: Duration = Duration::from_secs(5);
 
 async fn open() -> Option<(Storage, StorageTasks, TestDb)> {
     let db = fresh_database().await?;
-    let (storage, tasks) = Storage::open_postgres(&db.pg_url(), 4)
+    let (storage, tasks) = Storage::open_postgres(&db.pg_url(), 4, Arc::default())
         .await
         .expect("the PostgreSQL storage opens");
     Some((storage, tasks, db))
@@ -226,7 +227,7 @@ async fn the_server_on_postgres_installs_applies_a_delivery_and_keeps_it_across_
 async fn two_replicas() -> Option<([(Storage, StorageTasks); 2], TestDb)> {
     let db = fresh_database().await?;
     let open = || async {
-        Storage::open_postgres(&db.pg_url(), 4)
+        Storage::open_postgres(&db.pg_url(), 4, Arc::default())
             .await
             .expect("the PostgreSQL storage opens")
     };
@@ -378,4 +379,32 @@ async fn integration_writes_through_one_replica_reach_every_replica_within_2_s()
         generation(&b) != before
     })
     .await;
+}
+
+/// The inbox-depth gauge on PostgreSQL is the shared inbox's depth, read by the backend's
+/// tick: deliveries accepted through another replica count too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_depth_gauge_counts_the_shared_inbox() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let metrics = Arc::new(reference_server::metrics::Metrics::default());
+    let (watched, _tasks) = Storage::open_postgres(&db.pg_url(), 4, metrics.clone())
+        .await
+        .expect("the PostgreSQL storage opens");
+    let (other, _other_tasks) = Storage::open_postgres(&db.pg_url(), 4, Arc::default())
+        .await
+        .expect("the PostgreSQL storage opens");
+    for i in 0..3 {
+        other.accept("1", i, b"{}").await.expect("accept");
+    }
+    let limit = reference_server::storage::postgres::DEPTH_EVERY + Duration::from_secs(2);
+    within(limit, "the gauge shows the other replica's 3", || async {
+        metrics
+            .render()
+            .lines()
+            .any(|l| l == "reference_server_inbox_depth 3")
+    })
+    .await;
+    drop(watched);
 }

@@ -46,7 +46,7 @@ async fn open_sled() -> Option<Opened<Storage>> {
 /// line) when `REFERENCE_SERVER_TEST_PG` is not set.
 async fn open_postgres() -> Option<Opened<Storage>> {
     let db = crate::support_pg::fresh_database().await?;
-    let (storage, tasks) = Storage::open_postgres(&db.pg_url(), 4)
+    let (storage, tasks) = Storage::open_postgres(&db.pg_url(), 4, Arc::default())
         .await
         .expect("the PostgreSQL storage opens");
     // Dropped after the storage, in order: the tasks, then the database.

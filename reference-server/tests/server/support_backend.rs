@@ -55,7 +55,7 @@ impl Backend {
                     .await
                     .expect("the sled storage opens")
             }
-            Self::Postgres(db) => Storage::open_postgres(&db.pg_url(), 4)
+            Self::Postgres(db) => Storage::open_postgres(&db.pg_url(), 4, Arc::default())
                 .await
                 .expect("the PostgreSQL storage opens"),
         }

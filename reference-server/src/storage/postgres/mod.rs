@@ -28,7 +28,7 @@ use tokio_postgres::error::SqlState;
 
 pub use inbox::PgBatch;
 pub use migrate::{MIGRATION_LOCK, Migrated, known_version};
-pub use storage::{POLL_INTERVAL, PgStorage, PgTasks};
+pub use storage::{DEPTH_EVERY, POLL_INTERVAL, PgStorage, PgTasks};
 pub use url::{PgUrl, PgUrlError};
 
 /// Pool size when the configuration does not say (`--pg-pool-size`).

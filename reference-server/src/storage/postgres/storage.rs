@@ -17,11 +17,16 @@ use tokio_postgres::types::ToSql;
 use super::Pg;
 use super::generations::{Generations, STALE_AFTER};
 use super::link_keys::LinkKeys;
+use crate::metrics::Metrics;
+use crate::storage::Inbox as _;
 use crate::storage::{StorageBackend, StorageError};
 
 /// How often the worker is woken to look for deliveries other replicas accepted, and the
 /// cache generations are read ([`super::generations`]).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How often the tick sets the inbox-depth gauge from the shared inbox (`count(*)`).
+pub const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 /// The PostgreSQL backend (cheap to clone: the pool, the wake-up and the caches are shared).
 #[derive(Debug, Clone)]
@@ -74,7 +79,7 @@ impl PgTasks {
 impl PgStorage {
     /// The storage on a connected, migrated database ([`super::connect`]); starts the tick on
     /// the current tokio runtime.
-    pub fn new(pg: Pg) -> (Self, PgTasks) {
+    pub fn new(pg: Pg, metrics: Arc<Metrics>) -> (Self, PgTasks) {
         let storage = Self {
             pg,
             wake: Arc::new(Notify::new()),
@@ -87,9 +92,17 @@ impl PgStorage {
             let mut every = tokio::time::interval(POLL_INTERVAL);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut failing = false;
+            let mut depth_read = None::<std::time::Instant>;
             loop {
                 every.tick().await;
                 this.wake.notify_one();
+                if depth_read.is_none_or(|t| t.elapsed() >= DEPTH_EVERY) {
+                    depth_read = Some(std::time::Instant::now());
+                    if let Ok(Ok(n)) = tokio::time::timeout(STALE_AFTER, this.pending_count()).await
+                    {
+                        metrics.inbox_set(i64::try_from(n).unwrap_or(i64::MAX));
+                    }
+                }
                 let read = tokio::time::timeout(STALE_AFTER, this.read_generations()).await;
                 match read {
                     Ok(Ok(())) if failing => {
