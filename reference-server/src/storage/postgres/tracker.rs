@@ -414,11 +414,15 @@ impl Tracker for PgStorage {
     async fn import_links(&self, items: &[ImportLink]) -> Result<ImportCounts, StorageError> {
         let mut counts = ImportCounts::default();
         let what = "importing links";
-        // One transaction for the chunk: all of it or none, and one bump of the links
-        // generation per statement instead of a commit per link.
+        // One transaction for the chunk (all of it or none): the groups item by item (their
+        // counts say created, moved or unchanged), then the links in one statement, so the
+        // links generation is bumped once and its row is locked only until the commit.
+        let mut integrations = Vec::with_capacity(items.len());
+        for item in items {
+            integrations.push(int_id_w(&item.integration)?);
+        }
         let tx = Tx::begin(self.conn().await?, what).await?;
         for item in items {
-            let integration = int_id_w(&item.integration)?;
             if let Some(project) = &item.project {
                 match put_group_on(&tx, &item.group, project).await?.1 {
                     GroupPut::Created => counts.groups_created += 1,
@@ -426,14 +430,23 @@ impl Tracker for PgStorage {
                     GroupPut::Unchanged => counts.groups_unchanged += 1,
                 }
             }
-            if link_on(&tx, &item.group, integration, &item.issue_key).await? {
-                counts.links_created += 1;
-            } else {
-                counts.links_existing += 1;
-            }
         }
+        let keys: Vec<&str> = items.iter().map(|i| i.issue_key.as_str()).collect();
+        let groups: Vec<&str> = items.iter().map(|i| i.group.as_str()).collect();
+        let created = exec(
+            &tx,
+            what,
+            "INSERT INTO links (integration_id, issue_key, group_id) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+            &[&integrations, &keys, &groups],
+        )
+        .await?;
         tx.commit(what).await?;
         self.link_keys.wrote();
+        counts.links_created = created;
+        counts.links_existing = u64::try_from(items.len())
+            .unwrap_or(u64::MAX)
+            .saturating_sub(created);
         Ok(counts)
     }
 }
