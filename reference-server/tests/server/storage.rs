@@ -70,6 +70,7 @@ macro_rules! conformance_suite {
             links,
             import_counts,
             inbox_accept_claim_finish,
+            inbox_concurrent_accepts_keep_their_bodies,
             inbox_skip_and_drop_without_finish,
             inbox_retry_later,
             delivery_log_listing_prune_and_final,
@@ -603,6 +604,48 @@ async fn inbox_accept_claim_finish<B: StorageBackend>(s: &B) {
         assert!(
             s.delivery_is_final(i, seq).await.expect("final"),
             "{i} {seq}"
+        );
+    }
+}
+
+/// Many deliveries accepted at once (the PostgreSQL backend stores them in group commits):
+/// each accept's sequence number is its own delivery's, and all of them are distinct.
+async fn inbox_concurrent_accepts_keep_their_bodies<B: StorageBackend>(s: &B) {
+    let n: i64 = 300;
+    let bodies: Vec<String> = (0..n).map(|i| format!("{{\"n\":{i}}}")).collect();
+    let seqs: Vec<u64> = futures::future::join_all(
+        (0..n)
+            .zip(&bodies)
+            .map(|(i, body)| s.accept(if i % 3 == 0 { "2" } else { "1" }, i, body.as_bytes())),
+    )
+    .await
+    .into_iter()
+    .collect::<Result<_, _>>()
+    .expect("every accept succeeds");
+    let distinct: std::collections::BTreeSet<u64> = seqs.iter().copied().collect();
+    assert_eq!(distinct.len(), seqs.len(), "sequence numbers are distinct");
+    let batch = s.claim(1000, &|_| false).await.expect("claim");
+    let stored: std::collections::HashMap<u64, (String, i64, Vec<u8>)> = batch
+        .entries()
+        .iter()
+        .map(|e| {
+            (
+                e.seq,
+                (e.integration_id.clone(), e.received_ms, e.body.clone()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stored.len(),
+        seqs.len(),
+        "every accepted delivery is pending"
+    );
+    for ((i, body), seq) in (0..n).zip(&bodies).zip(&seqs) {
+        let (integration, received_ms, stored_body) = &stored[seq];
+        assert_eq!(
+            (integration.as_str(), *received_ms, stored_body.as_slice()),
+            (if i % 3 == 0 { "2" } else { "1" }, i, body.as_bytes()),
+            "accept {i} was answered with sequence number {seq}"
         );
     }
 }

@@ -1,11 +1,12 @@
 //! [`Inbox`] and [`DeliveryLog`] on PostgreSQL: the `inbox` table is the queue, `delivery_log`
 //! the outcomes.
 //!
-//! `accept` is one `INSERT` committed before it returns. `claim` opens a transaction on a
+//! `accept` is committed before it returns, in a group commit with the deliveries accepted at the
+//! same time ([`super::intake`]). `claim` opens a transaction on a
 //! pooled connection and locks the oldest rows (`FOR UPDATE SKIP LOCKED`, so replicas claim
 //! disjoint rows); the [`PgBatch`] owns that connection: the sync's reads and commits run in
 //! its transaction (each `commit` under a savepoint), `retry_later` writes the `pending` log
-//! row in it, and `finish` writes the final log rows, deletes the done inbox rows and commits,
+//! row in it, and `finish` writes the final log rows (one statement), deletes the done inbox rows and commits,
 //! all at once. Dropped without `finish`, the batch rolls back: its rows are claimable again.
 //! The worker is woken by local accepts and every [`POLL_INTERVAL`](super::POLL_INTERVAL) (for
 //! other replicas' deliveries); there is no `NOTIFY`.
@@ -54,26 +55,57 @@ async fn put_delivery_on(
     seq: u64,
     rec: &DeliveryRecord,
 ) -> Result<(), StorageError> {
-    let id = int_id_w(integration)?;
-    let seq = to_i64("sequence number", seq)?;
-    let outcomes = serde_json::to_string(&rec.outcomes).map_err(json("delivery outcomes"))?;
+    put_deliveries_on(c, &[(integration, seq, rec)]).await
+}
+
+/// Writes (or replaces) delivery-log rows, all in one statement.
+async fn put_deliveries_on(
+    c: &ClientWrapper,
+    rows: &[(&str, u64, &DeliveryRecord)],
+) -> Result<(), StorageError> {
+    let n = rows.len();
+    let (
+        mut ids,
+        mut seqs,
+        mut received,
+        mut events,
+        mut keys,
+        mut states,
+        mut reasons,
+        mut outcomes,
+    ) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (integration, seq, rec) in rows {
+        ids.push(int_id_w(integration)?);
+        seqs.push(to_i64("sequence number", *seq)?);
+        received.push(rec.received_at.as_str());
+        events.push(rec.event.as_deref());
+        keys.push(rec.issue_key.as_deref());
+        states.push(state_str(rec.state));
+        reasons.push(rec.reason.as_deref());
+        outcomes.push(serde_json::to_string(&rec.outcomes).map_err(json("delivery outcomes"))?);
+    }
     exec(
         c,
-        "writing a delivery-log entry",
+        "writing delivery-log entries",
         "INSERT INTO delivery_log (integration_id, seq, received_at, event, issue_key, state, \
-         reason, outcomes) VALUES ($1, $2, $3::text::timestamptz, $4, $5, $6, $7, $8::text::jsonb) \
+         reason, outcomes) \
+         SELECT i, s, r::timestamptz, e, k, st, re, o::jsonb FROM unnest($1::bigint[], \
+           $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) \
+           AS d(i, s, r, e, k, st, re, o) \
          ON CONFLICT (integration_id, seq) DO UPDATE SET received_at = EXCLUDED.received_at, \
          event = EXCLUDED.event, issue_key = EXCLUDED.issue_key, state = EXCLUDED.state, \
          reason = EXCLUDED.reason, outcomes = EXCLUDED.outcomes",
         &[
-            &id,
-            &seq,
-            &rec.received_at,
-            &rec.event,
-            &rec.issue_key,
-            &state_str(rec.state),
-            &rec.reason,
-            &outcomes,
+            &ids, &seqs, &received, &events, &keys, &states, &reasons, &outcomes,
         ],
     )
     .await
@@ -99,17 +131,7 @@ impl Inbox for PgStorage {
         body: &[u8],
     ) -> Result<u64, StorageError> {
         let id = int_id_w(integration)?;
-        let c = self.conn().await?;
-        let row = query(
-            &c,
-            "accepting a delivery",
-            "INSERT INTO inbox (integration_id, received_ms, body) VALUES ($1, $2, $3) RETURNING seq",
-            &[&id, &received_ms, &body],
-        )
-        .await?;
-        let seq = row.first().map(|r| to_u64(r.get(0))).ok_or_else(|| {
-            backend("PostgreSQL: accepting a delivery: no sequence number".into())
-        })?;
+        let seq = self.intake.accept(id, received_ms, body).await?;
         self.wake.notify_one();
         Ok(seq)
     }
@@ -379,12 +401,16 @@ impl InboxBatch for PgBatch {
         }
         let c = self.client()?;
         let mut seqs = Vec::with_capacity(self.done.len());
+        let mut log = Vec::with_capacity(self.done.len());
         for (index, record) in &self.done {
             let Some(entry) = self.entries.get(*index) else {
                 continue;
             };
-            put_delivery_on(c, &entry.integration_id, entry.seq, record).await?;
+            log.push((entry.integration_id.as_str(), entry.seq, record));
             seqs.push(to_i64("sequence number", entry.seq)?);
+        }
+        if !log.is_empty() {
+            put_deliveries_on(c, &log).await?;
         }
         exec(c, what, "DELETE FROM inbox WHERE seq = ANY($1)", &[&seqs]).await?;
         let conn = self

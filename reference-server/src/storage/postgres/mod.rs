@@ -13,6 +13,7 @@
 
 mod generations;
 mod inbox;
+mod intake;
 mod integrations;
 mod link_keys;
 pub mod migrate;
@@ -70,6 +71,19 @@ impl Pg {
     /// What the migrations did at start.
     pub fn migrated(&self) -> &Migrated {
         &self.migrated
+    }
+
+    /// A pooled connection; the error names the database, never the password.
+    pub(super) async fn conn(
+        &self,
+    ) -> Result<deadpool_postgres::Object, crate::storage::StorageError> {
+        self.pool.get().await.map_err(|e| {
+            storage::backend(format!(
+                "PostgreSQL ({}): getting a connection from the pool: {}",
+                self.url.describe(),
+                self.url.hide_password(&error_chain(&e))
+            ))
+        })
     }
 }
 

@@ -16,6 +16,7 @@ use tokio_postgres::types::ToSql;
 
 use super::Pg;
 use super::generations::{Generations, STALE_AFTER};
+use super::intake::Intake;
 use super::link_keys::LinkKeys;
 use crate::metrics::Metrics;
 use crate::storage::Inbox as _;
@@ -36,6 +37,7 @@ pub struct PgStorage {
     pub(super) rollbacks: Arc<Rollbacks>,
     pub(super) generations: Arc<Generations>,
     pub(super) link_keys: Arc<LinkKeys>,
+    pub(super) intake: Intake,
 }
 
 /// Batches dropped without `finish` whose `ROLLBACK` is still running: a claim waits for them,
@@ -80,12 +82,14 @@ impl PgStorage {
     /// The storage on a connected, migrated database ([`super::connect`]); starts the tick on
     /// the current tokio runtime.
     pub fn new(pg: Pg, metrics: Arc<Metrics>) -> (Self, PgTasks) {
+        let intake = Intake::start(&pg);
         let storage = Self {
             pg,
             wake: Arc::new(Notify::new()),
             rollbacks: Arc::default(),
             generations: Arc::default(),
             link_keys: Arc::default(),
+            intake,
         };
         let this = storage.clone();
         let tick = tokio::spawn(async move {
@@ -133,13 +137,7 @@ impl PgStorage {
 
     /// A pooled connection.
     pub(super) async fn conn(&self) -> Result<Object, StorageError> {
-        self.pg.pool().get().await.map_err(|e| {
-            backend(format!(
-                "PostgreSQL ({}): getting a connection from the pool: {}",
-                self.pg.url().describe(),
-                self.pg.url().hide_password(&super::error_chain(&e))
-            ))
-        })
+        self.pg.conn().await
     }
 }
 
