@@ -566,8 +566,13 @@ impl<'a> LinkCheck<'a> {
     }
 }
 
-/// The ordering key of a delivery: the changelog id (increasing per Jira instance) with the
-/// delivery timestamp, else the timestamp alone (the receive time when Jira sent none).
+/// The ordering key of a delivery: its event time (the webhook's top-level `timestamp`, ms;
+/// kept in the stored form) with its changelog id, which only breaks ties of one millisecond
+/// (`assignee_sync::OrderingKey`: on a Jira Data Center cluster changelog ids are not in time
+/// order across nodes). A delivery without a `timestamp` orders by the time this server
+/// received it (`entry.received_ms`, kept with the inbox entry), which is later than the event
+/// by the delivery's latency. Keys that could poison a watermark are logged
+/// (`crate::ordering_watch`).
 pub fn ordering(event: &LeanEvent, entry: &InboxEntry) -> OrderingKey {
     let ts = event
         .timestamp
@@ -578,5 +583,7 @@ pub fn ordering(event: &LeanEvent, entry: &InboxEntry) -> OrderingKey {
         .changelog()
         .and_then(|c| c.id.value())
         .and_then(|id| id.as_str().parse::<u64>().ok());
-    OrderingKey::new(changelog_id, ts)
+    let key = OrderingKey::new(changelog_id, ts);
+    crate::ordering_watch::observe(&entry.integration_id, entry.seq, key);
+    key
 }

@@ -87,13 +87,8 @@ pub(crate) fn apply_mutation(
     m: &Mutation,
     integration: &str,
 ) -> MutationResult {
-    if let Some(w) = known {
-        if w > m.ordering {
-            return MutationResult::Stale;
-        }
-        if w == m.ordering {
-            return MutationResult::Duplicate;
-        }
+    if let Some(skip) = MutationResult::guard(known, m.ordering) {
+        return skip;
     }
     let changed = match &m.change {
         Change::Assign(u) => {
