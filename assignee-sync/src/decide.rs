@@ -234,7 +234,10 @@ mod tests {
         let same_ms_low = OrderingKey::new(Some(10_050), 3_000);
         let same_ms_high = OrderingKey::new(Some(10_150), 3_000);
         assert_eq!(guard(Some(same_ms_low), same_ms_high), Ok(()));
-        assert_eq!(guard(Some(same_ms_high), same_ms_low), Err(SkipReason::Stale));
+        assert_eq!(
+            guard(Some(same_ms_high), same_ms_low),
+            Err(SkipReason::Stale)
+        );
     }
 
     #[test]

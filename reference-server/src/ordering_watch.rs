@@ -55,7 +55,12 @@ pub struct OrderingWatch {
 impl OrderingWatch {
     /// Checks one delivery's key against the clock (`now_ms`) and the integration's highest
     /// changelog id so far, and records the id. At most two suspicions.
-    pub fn check(&self, integration: &str, key: OrderingKey, now_ms: i64) -> [Option<Suspicion>; 2] {
+    pub fn check(
+        &self,
+        integration: &str,
+        key: OrderingKey,
+        now_ms: i64,
+    ) -> [Option<Suspicion>; 2] {
         let ahead_ms = key.timestamp_ms().saturating_sub(now_ms);
         let future = (ahead_ms > MAX_FUTURE_MS).then_some(Suspicion::FutureTimestamp { ahead_ms });
         let jump = key.changelog_id().and_then(|id| {
@@ -68,8 +73,10 @@ impl OrderingWatch {
                 Some(h) if id > *h => {
                     let before = *h;
                     *h = id;
-                    (id - before > MAX_CHANGELOG_JUMP)
-                        .then_some(Suspicion::ChangelogJump { highest: before, id })
+                    (id - before > MAX_CHANGELOG_JUMP).then_some(Suspicion::ChangelogJump {
+                        highest: before,
+                        id,
+                    })
                 }
                 Some(_) => None,
             }
@@ -83,7 +90,11 @@ static WATCH: LazyLock<OrderingWatch> = LazyLock::new(OrderingWatch::default);
 /// Checks a delivery's ordering key (see the module docs) and logs a warning for each
 /// suspicion, naming the integration, the key and the way out.
 pub fn observe(integration: &str, seq: u64, key: OrderingKey) {
-    for s in WATCH.check(integration, key, crate::time::now_ms()).into_iter().flatten() {
+    for s in WATCH
+        .check(integration, key, crate::time::now_ms())
+        .into_iter()
+        .flatten()
+    {
         match s {
             Suspicion::FutureTimestamp { ahead_ms } => tracing::warn!(
                 integration,
@@ -118,7 +129,10 @@ mod tests {
     #[test]
     fn a_timestamp_far_in_the_future_is_suspicious_a_little_skew_is_not() {
         let w = OrderingWatch::default();
-        assert_eq!(w.check("1", OrderingKey::timestamp(NOW + 2_000), NOW), [None, None]);
+        assert_eq!(
+            w.check("1", OrderingKey::timestamp(NOW + 2_000), NOW),
+            [None, None]
+        );
         assert_eq!(
             w.check("1", OrderingKey::timestamp(NOW + MAX_FUTURE_MS), NOW),
             [None, None]

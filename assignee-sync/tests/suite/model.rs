@@ -209,7 +209,10 @@ fn cluster_keys(writers: &[(usize, u8)], bank: u64) -> Vec<OrderingKey> {
 fn cluster_keys_interleave_id_banks() {
     let keys = cluster_keys(&[(0, 1), (1, 1), (0, 1), (1, 0)], 10);
     let ids: Vec<_> = keys.iter().map(|k| k.changelog_id()).collect();
-    assert_eq!(ids, [Some(10_000), Some(10_010), Some(10_001), Some(10_011)]);
+    assert_eq!(
+        ids,
+        [Some(10_000), Some(10_010), Some(10_001), Some(10_011)]
+    );
     // Event 2 is newer than event 1 although its id is smaller, and the key order says so.
     assert!(keys[2] > keys[1]);
     // Events 2 and 3 share a millisecond: the changelog id breaks the tie.
@@ -242,8 +245,7 @@ fn inbound_all(events: &[Event]) -> (Vec<InboundEvent>, Vec<String>) {
 }
 
 fn inbound(e: &Event, (moved_from, key): (Option<String>, String)) -> InboundEvent {
-    let mut ev = InboundEvent::new(JIRA, key.as_str(), e.at)
-        .with_project_key("APP");
+    let mut ev = InboundEvent::new(JIRA, key.as_str(), e.at).with_project_key("APP");
     if let Some(from) = moved_from {
         ev = ev.with_key_change(from, key);
     }
@@ -316,17 +318,17 @@ fn scenario() -> impl Strategy<Value = (World, Vec<Event>, Vec<usize>)> {
             (w, events)
         })
         .prop_flat_map(|(w, events)| {
-        let n = events.len();
-        prop::collection::vec(0..n, 0..n).prop_flat_map(move |dups| {
-            let mut delivery: Vec<usize> = (0..n).collect();
-            delivery.extend(dups);
-            (
-                Just(w.clone()),
-                Just(events.clone()),
-                Just(delivery).prop_shuffle(),
-            )
+            let n = events.len();
+            prop::collection::vec(0..n, 0..n).prop_flat_map(move |dups| {
+                let mut delivery: Vec<usize> = (0..n).collect();
+                delivery.extend(dups);
+                (
+                    Just(w.clone()),
+                    Just(events.clone()),
+                    Just(delivery).prop_shuffle(),
+                )
+            })
         })
-    })
 }
 
 /// The delivery guarantee for moves: an event is handled correctly when at least one copy of it

@@ -55,7 +55,6 @@ impl<const N: usize> Inline<N> {
             out.len = s.len();
             return out;
         }
-        const ELLIPSIS: &str = "…";
         let mut end = N.saturating_sub(ELLIPSIS.len());
         while end > 0 && !s.is_char_boundary(end) {
             end -= 1;
@@ -79,6 +78,9 @@ impl<const N: usize> Inline<N> {
             .unwrap_or_default()
     }
 }
+
+/// What ends a cut value.
+const ELLIPSIS: &str = "…";
 
 const INTEGRATION_BYTES: usize = 40;
 const EVENT_BYTES: usize = 48;
@@ -194,9 +196,21 @@ mod tests {
     fn keeps_the_newest_per_integration_newest_first_and_forgets_the_oldest() {
         let ring = IgnoredRing::with_capacity(3);
         assert!(ring.recent("1", 10).is_empty());
-        ring.record(1, "1", Some("jira:issue_updated"), Some("APP-1"), IgnoredReason::Unlinked);
+        ring.record(
+            1,
+            "1",
+            Some("jira:issue_updated"),
+            Some("APP-1"),
+            IgnoredReason::Unlinked,
+        );
         ring.record(2, "2", None, None, IgnoredReason::NoChangelog);
-        ring.record(3, "1", Some("jira:issue_updated"), Some("APP-3"), IgnoredReason::NoChangelog);
+        ring.record(
+            3,
+            "1",
+            Some("jira:issue_updated"),
+            Some("APP-3"),
+            IgnoredReason::NoChangelog,
+        );
         let got = ring.recent("1", 10);
         assert_eq!(
             got,
@@ -232,10 +246,19 @@ mod tests {
     fn long_values_are_cut_at_a_character_boundary_and_long_integration_ids_not_kept() {
         let ring = IgnoredRing::with_capacity(4);
         let key = "É".repeat(100);
-        ring.record(1, "1", Some(&"x".repeat(200)), Some(&key), IgnoredReason::Unlinked);
+        ring.record(
+            1,
+            "1",
+            Some(&"x".repeat(200)),
+            Some(&key),
+            IgnoredReason::Unlinked,
+        );
         let got = ring.recent("1", 1).pop().expect("kept");
         let k = got.issue_key.expect("key");
-        assert!(k.len() <= KEY_BYTES && k.ends_with('…') && k.starts_with("ÉÉ"), "{k}");
+        assert!(
+            k.len() <= KEY_BYTES && k.ends_with('…') && k.starts_with("ÉÉ"),
+            "{k}"
+        );
         let e = got.event.expect("event");
         assert!(e.len() <= EVENT_BYTES && e.ends_with('…'), "{e}");
         let long = "9".repeat(INTEGRATION_BYTES + 1);

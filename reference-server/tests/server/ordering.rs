@@ -104,7 +104,11 @@ async fn a_watermark_poisoned_by_a_future_timestamp_is_reset_through_the_api(bac
 
     // Unknown group: 404; a body that is not the documented one: 400.
     let (status, body) = server
-        .api(Method::POST, "/groups/nope/reset-watermarks", Some(json!({})))
+        .api(
+            Method::POST,
+            "/groups/nope/reset-watermarks",
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) = server

@@ -812,12 +812,20 @@ async fn commit_orders_by_event_time_across_id_banks<B: StorageBackend>(s: &B) {
         "the newer change with the smaller id applies"
     );
     assert_eq!(
-        commit(Change::Assign("u1".into()), OrderingKey::new(Some(10_200), 1_500)).await,
+        commit(
+            Change::Assign("u1".into()),
+            OrderingKey::new(Some(10_200), 1_500)
+        )
+        .await,
         [MutationResult::Stale],
         "an older change with a larger id does not"
     );
     assert_eq!(
-        commit(Change::Assign("u1".into()), OrderingKey::new(Some(10_049), 2_000)).await,
+        commit(
+            Change::Assign("u1".into()),
+            OrderingKey::new(Some(10_049), 2_000)
+        )
+        .await,
         [MutationResult::Stale],
         "same millisecond, smaller id"
     );
@@ -874,7 +882,14 @@ async fn reset_watermarks_of_one_integration_or_all<B: StorageBackend>(s: &B) {
         s.reset_watermarks("g1", None).await.expect("reset"),
         Some(vec!["1/assignee".to_owned(), "2/status".to_owned()])
     );
-    assert!(s.group("g1").await.expect("get").expect("stored").watermarks.is_empty());
+    assert!(
+        s.group("g1")
+            .await
+            .expect("get")
+            .expect("stored")
+            .watermarks
+            .is_empty()
+    );
 }
 
 async fn commit_relinks_and_records_moves<B: StorageBackend>(s: &B) {

@@ -318,15 +318,13 @@ impl Tracker for PgStorage {
             tx.commit(what).await?;
             return Ok(None);
         }
-        let only: Option<i64> = match integration {
+        let only: Option<i64> = match integration.map(int_id) {
             // Integration ids are numbers on this backend: another id has no watermarks.
-            Some(i) => match int_id(i) {
-                Some(n) => Some(n),
-                None => {
-                    tx.commit(what).await?;
-                    return Ok(Some(Vec::new()));
-                }
-            },
+            Some(None) => {
+                tx.commit(what).await?;
+                return Ok(Some(Vec::new()));
+            }
+            Some(Some(n)) => Some(n),
             None => None,
         };
         let rows = query(

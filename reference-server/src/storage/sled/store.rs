@@ -604,11 +604,8 @@ impl Store {
                 .watermarks
                 .keys()
                 .filter(|field| {
-                    integration.is_none_or(|i| {
-                        field
-                            .rsplit_once('/')
-                            .is_some_and(|(of, _kind)| of == i)
-                    })
+                    integration
+                        .is_none_or(|i| field.rsplit_once('/').is_some_and(|(of, _kind)| of == i))
                 })
                 .cloned()
                 .collect();
