@@ -154,3 +154,26 @@ async fn a_watermark_poisoned_by_a_future_timestamp_is_reset_through_the_api(bac
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reset"], json!([format!("{id}/assignee")]), "{body}");
 }
+
+on_both_backends!(a_changelog_id_beyond_bigint_does_not_block_later_deliveries);
+/// A forged changelog id of `u64::MAX` (no Jira id: Jira's are Java `long`s; PostgreSQL keeps
+/// them as bigint) is left out of the ordering key, on both backends alike: the delivery
+/// applies by its event time and does not hold up the deliveries after it (on PostgreSQL it
+/// failed on every retry, and the inbox waited behind it).
+async fn a_changelog_id_beyond_bigint_does_not_block_later_deliveries(backend: Backend) {
+    let (server, _jira, id, token) = installed_and_seeded_on(&backend, "APP-1").await;
+    let now = reference_server::time::now_ms();
+    let (status, _) = server
+        .webhook(&token, &change("APP-1", u64::MAX, now - 2_000, true))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .webhook(&token, &change("APP-1", 7, now - 1_000, false))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let log = settled(&server, &id, 2).await;
+    assert_eq!(log[1]["outcomes"][0]["result"], "assigned", "{log:?}");
+    assert_eq!(log[0]["outcomes"][0]["result"], "deassigned", "{log:?}");
+    let (_, g) = server.api(Method::GET, "/groups/g1", None).await;
+    assert_eq!(g["assignee"], Value::Null);
+}
