@@ -34,7 +34,12 @@
 //! }"#)?;
 //! let issue = delivery.issue().ok_or("no issue")?;
 //! let changelog_id = delivery.changelog().and_then(|c| c.id.as_str()?.parse().ok());
-//! let ordering = OrderingKey::new(changelog_id, delivery.timestamp.value().copied().unwrap_or(0));
+//! // Event time first (a delivery without one: the time it was received), then the changelog id.
+//! let received_ms = 1718000000500;
+//! let ordering = OrderingKey::new(
+//!     changelog_id,
+//!     delivery.timestamp.value().copied().unwrap_or(received_ms),
+//! );
 //! let mut event = InboundEvent::new("jira-1", issue.key().ok_or("no key")?, ordering);
 //! if delivery.assignee_change().is_some() {
 //!     // Sentry's rule: the new assignee's identity comes from `issue.fields.assignee`.
