@@ -53,10 +53,13 @@ pub fn status_action(
 
 /// The ordering guard: `Ok(())` when an event with `key` may still be applied to a group whose
 /// watermark for that kind is `watermark`; otherwise the reason it must be skipped.
+///
+/// The same change as the watermark's ([`OrderingKey::same_change`]: equal, or the same changelog
+/// id) is a duplicate; an older key (event time, then changelog id) is stale.
 pub fn guard(watermark: Option<OrderingKey>, key: OrderingKey) -> Result<(), SkipReason> {
     match watermark {
+        Some(w) if w.same_change(key) => Err(SkipReason::Duplicate),
         Some(w) if w > key => Err(SkipReason::Stale),
-        Some(w) if w == key => Err(SkipReason::Duplicate),
         _ => Ok(()),
     }
 }
@@ -172,7 +175,22 @@ mod tests {
             guard(Some(OrderingKey::changelog(11)), k),
             Err(SkipReason::Stale)
         );
-        // The timestamp does not matter once a changelog id is present.
+        // Event time decides first, the changelog id only breaks ties of one millisecond ...
+        assert_eq!(
+            guard(
+                Some(OrderingKey::new(Some(10), 5)),
+                OrderingKey::new(Some(9), 99)
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            guard(
+                Some(OrderingKey::new(Some(9), 99)),
+                OrderingKey::new(Some(10), 5)
+            ),
+            Err(SkipReason::Stale)
+        );
+        // ... and the same changelog id is the same change, whatever the timestamp.
         assert_eq!(
             guard(
                 Some(OrderingKey::new(Some(10), 5)),
@@ -180,12 +198,44 @@ mod tests {
             ),
             Err(SkipReason::Duplicate)
         );
-        // Timestamp-only keys order before changelog keys.
+        assert_eq!(
+            guard(
+                Some(OrderingKey::new(Some(10), 5)),
+                OrderingKey::new(Some(10), 5)
+            ),
+            Err(SkipReason::Duplicate)
+        );
+        // Within one millisecond, a key without a changelog id orders first.
+        assert_eq!(
+            guard(Some(OrderingKey::changelog(1)), OrderingKey::timestamp(0)),
+            Err(SkipReason::Stale)
+        );
         assert_eq!(
             guard(
                 Some(OrderingKey::changelog(1)),
                 OrderingKey::timestamp(i64::MAX)
             ),
+            Ok(())
+        );
+    }
+
+    /// Jira Data Center: each node takes its own bank of changelog ids from the shared
+    /// sequence, so ids are not in time order across nodes. Node B holds the bank 10 100..,
+    /// node A the bank 10 000..; B writes 10 150 at t=1000, then A writes 10 050 at t=2000.
+    #[test]
+    fn interleaved_id_banks_order_by_event_time() {
+        let b_older = OrderingKey::new(Some(10_150), 1_000);
+        let a_newer = OrderingKey::new(Some(10_050), 2_000);
+        // The newer change with the smaller id applies ...
+        assert_eq!(guard(Some(b_older), a_newer), Ok(()));
+        // ... and the older one with the larger id, delivered late, does not.
+        assert_eq!(guard(Some(a_newer), b_older), Err(SkipReason::Stale));
+        // Two changes of the same millisecond: the changelog id breaks the tie.
+        let same_ms_low = OrderingKey::new(Some(10_050), 3_000);
+        let same_ms_high = OrderingKey::new(Some(10_150), 3_000);
+        assert_eq!(guard(Some(same_ms_low), same_ms_high), Ok(()));
+        assert_eq!(
+            guard(Some(same_ms_high), same_ms_low),
             Err(SkipReason::Stale)
         );
     }

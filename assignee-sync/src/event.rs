@@ -7,15 +7,24 @@ use std::hash::{Hash, Hasher};
 use crate::private::PrivOwnedStr;
 use crate::types::{IntegrationId, IssueKey};
 
-/// Orders the events of one Jira instance.
+/// Orders the events of one Jira instance: **event time first, the changelog id breaks ties**.
 ///
-/// * When the event has a changelog id (`changelog.id`, a database sequence that only grows
-///   within one Jira instance), the changelog id alone orders it; the timestamp is kept for
-///   information but does not take part in comparisons, so a redelivery of the same
-///   changelog with a different webhook timestamp is still recognised as a duplicate.
-/// * Events without a changelog id order by their timestamp (milliseconds since the Unix
-///   epoch, e.g. the webhook `timestamp` or `issue.fields.updated`), and before every event
-///   that has a changelog id.
+/// * The timestamp (milliseconds since the Unix epoch: the webhook's top-level `timestamp`,
+///   the time Jira created the event) decides first; the later event is the newer one.
+/// * Between events of the same millisecond, the changelog id (`changelog.id`) decides; an
+///   event without one orders before every event of that millisecond that has one.
+///
+/// Why not the changelog id first: on a Jira Data Center cluster every node takes its own bank
+/// of ids from the shared sequence table (the entity engine's sequence bank), so node A can
+/// write changelog 10 050 *after* node B wrote 10 150. Ordered by id, A's newer change would be
+/// dropped as stale. Event time is comparable across nodes because Jira Data Center requires the
+/// nodes' clocks to be synchronised; clock skew between nodes is therefore the error margin of
+/// this order: two changes of one issue made on different nodes within the skew may be applied
+/// in the wrong order (the one from the node whose clock is ahead wins).
+///
+/// Both parts take part in comparisons. The ordering guards ([`crate::decide::guard`],
+/// [`crate::MutationResult::guard`]) also count a key with the watermark's changelog id as a
+/// duplicate whatever its timestamp ([`OrderingKey::same_change`]).
 ///
 /// This is a total order; `Eq` and `Hash` agree with it.
 #[derive(Clone, Copy, Debug)]
@@ -54,12 +63,18 @@ impl OrderingKey {
         self.timestamp_ms
     }
 
-    /// The projection that comparisons use.
-    fn rank(self) -> (Option<u64>, i64) {
-        match self.changelog_id {
-            Some(id) => (Some(id), 0),
-            None => (None, self.timestamp_ms),
-        }
+    /// Whether `self` and `other` name the same Jira change: equal keys, or the same changelog
+    /// id (Jira's changelog ids are unique within an instance, whichever node wrote them). The
+    /// ordering guard treats a delivery of the same change as a duplicate even when its
+    /// timestamp differs (a redelivery serialised again), so it neither applies again nor moves
+    /// the watermark.
+    pub fn same_change(self, other: Self) -> bool {
+        self == other || (self.changelog_id.is_some() && self.changelog_id == other.changelog_id)
+    }
+
+    /// The projection that comparisons use: time, then changelog id (`None` first).
+    fn rank(self) -> (i64, Option<u64>) {
+        (self.timestamp_ms, self.changelog_id)
     }
 }
 
@@ -92,7 +107,7 @@ impl Hash for OrderingKey {
 impl fmt::Display for OrderingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.changelog_id {
-            Some(id) => write!(f, "changelog {id}"),
+            Some(id) => write!(f, "timestamp {}ms, changelog {id}", self.timestamp_ms),
             None => write!(f, "timestamp {}ms", self.timestamp_ms),
         }
     }

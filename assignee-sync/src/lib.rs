@@ -34,7 +34,12 @@
 //! }"#)?;
 //! let issue = delivery.issue().ok_or("no issue")?;
 //! let changelog_id = delivery.changelog().and_then(|c| c.id.as_str()?.parse().ok());
-//! let ordering = OrderingKey::new(changelog_id, delivery.timestamp.value().copied().unwrap_or(0));
+//! // Event time first (a delivery without one: the time it was received), then the changelog id.
+//! let received_ms = 1718000000500;
+//! let ordering = OrderingKey::new(
+//!     changelog_id,
+//!     delivery.timestamp.value().copied().unwrap_or(received_ms),
+//! );
 //! let mut event = InboundEvent::new("jira-1", issue.key().ok_or("no key")?, ordering);
 //! if delivery.assignee_change().is_some() {
 //!     // Sentry's rule: the new assignee's identity comes from `issue.fields.assignee`.
@@ -94,11 +99,13 @@
 //!   an event naming a new key that arrives *before* the move creating that key finds no
 //!   links and is not replayed (the model test states this guarantee precisely).
 //! * **Order and duplicates**: every group has one watermark per (integration, kind). A change
-//!   applies only if its ordering key is greater than the watermark, and advances it; equal is
-//!   `Duplicate`, smaller is `Stale`. Assignee and status are independent. A decision of
+//!   applies only if its ordering key is greater than the watermark, and advances it; the same
+//!   change (an equal key, or the same changelog id) is `Duplicate`, smaller is `Stale`. Assignee and status are independent. A decision of
 //!   "leave alone" does not advance the watermark. Delivering any set of events in any order,
 //!   any number of times, ends in the same state as delivering them once in order (a property
-//!   test checks this).
+//!   test checks this, with changelog ids drawn from per-node id banks as on a Jira Data
+//!   Center cluster). [`OrderingKey`] orders by event time first and by changelog id only
+//!   within one millisecond, because a cluster's changelog ids are not in time order.
 //! * **Echo**: every change records `ChangeSource::Integration(id)` so outbound sync can skip
 //!   echoes ([`ChangeSource::is_echo_of`]).
 //!

@@ -215,10 +215,13 @@ impl MutationResult {
     /// The watermark guard of [`Store::commit`] for implementors: `Some(Stale)` or
     /// `Some(Duplicate)` when a mutation with key `ordering` must not be applied to a group
     /// whose current watermark is `current`, `None` when it must be applied.
+    ///
+    /// The same change ([`OrderingKey::same_change`]: an equal key, or the same changelog id)
+    /// is a duplicate; a smaller key is stale.
     pub fn guard(current: Option<OrderingKey>, ordering: OrderingKey) -> Option<Self> {
         match current {
+            Some(w) if w.same_change(ordering) => Some(Self::Duplicate),
             Some(w) if w > ordering => Some(Self::Stale),
-            Some(w) if w == ordering => Some(Self::Duplicate),
             _ => None,
         }
     }
@@ -257,8 +260,10 @@ impl MutationResult {
 ///
 /// 1. If the group does not exist: [`MutationResult::GroupMissing`], nothing written.
 /// 2. Let `w` be the group's watermark for `(plan.integration, mutation.kind())`.
-///    If `w > mutation.ordering`: [`MutationResult::Stale`]; if `w == mutation.ordering`:
-///    [`MutationResult::Duplicate`]; nothing written for that mutation.
+///    If `w` names the same change ([`OrderingKey::same_change`]: `w == mutation.ordering`, or
+///    the same changelog id): [`MutationResult::Duplicate`]; else if `w > mutation.ordering`
+///    ([`OrderingKey`]'s order: event time, then changelog id): [`MutationResult::Stale`];
+///    nothing written for that mutation. [`MutationResult::guard`] decides exactly this.
 /// 3. Otherwise set the field (`Assign(u)`: assignee = u; `Deassign`: assignee = none;
 ///    `Resolve` / `Unresolve`: status), set the watermark to `mutation.ordering`, record
 ///    `plan.source` as the source of that field's last change, and return

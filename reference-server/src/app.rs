@@ -116,6 +116,9 @@ pub struct AppState {
     pub tokens: TokenIndex,
     /// How many of the newest delivery log entries the worker keeps (`0`: all).
     pub delivery_log_keep: u64,
+    /// The newest deliveries answered without being stored (memory only; see
+    /// [`crate::webhook::IgnoredRing`]).
+    pub ignored: crate::webhook::IgnoredRing,
 }
 
 impl AppState {

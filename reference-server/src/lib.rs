@@ -43,6 +43,7 @@ pub(crate) mod http;
 pub(crate) mod integration_jira;
 pub mod jira;
 pub mod metrics;
+pub mod ordering_watch;
 pub mod secret;
 pub mod server;
 pub mod storage;

@@ -264,6 +264,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         }),
         tokens: TokenIndex::default(),
         delivery_log_keep: config.delivery_log_keep,
+        ignored: crate::webhook::IgnoredRing::default(),
     });
     let (tx, rx) = watch::channel(false);
     if pending > 0 {

@@ -566,8 +566,15 @@ impl<'a> LinkCheck<'a> {
     }
 }
 
-/// The ordering key of a delivery: the changelog id (increasing per Jira instance) with the
-/// delivery timestamp, else the timestamp alone (the receive time when Jira sent none).
+/// The ordering key of a delivery: its event time (the webhook's top-level `timestamp`, ms;
+/// kept in the stored form) with its changelog id, which only breaks ties of one millisecond
+/// (`assignee_sync::OrderingKey`: on a Jira Data Center cluster changelog ids are not in time
+/// order across nodes). A delivery without a `timestamp` orders by the time this server
+/// received it (`entry.received_ms`, kept with the inbox entry), which is later than the event
+/// by the delivery's latency. Keys that could poison a watermark are logged
+/// (`crate::ordering_watch`). A changelog id above `i64::MAX` is no Jira id (Jira's ids are
+/// Java `long`s) and is left out, with a warning: PostgreSQL keeps ids as `bigint`, and such a
+/// delivery would otherwise fail there on every retry and hold up the deliveries behind it.
 pub fn ordering(event: &LeanEvent, entry: &InboxEntry) -> OrderingKey {
     let ts = event
         .timestamp
@@ -577,6 +584,21 @@ pub fn ordering(event: &LeanEvent, entry: &InboxEntry) -> OrderingKey {
     let changelog_id = event
         .changelog()
         .and_then(|c| c.id.value())
-        .and_then(|id| id.as_str().parse::<u64>().ok());
-    OrderingKey::new(changelog_id, ts)
+        .and_then(|id| id.as_str().parse::<u64>().ok())
+        .filter(|id| {
+            let fits = i64::try_from(*id).is_ok();
+            if !fits {
+                tracing::warn!(
+                    integration = %entry.integration_id,
+                    seq = entry.seq,
+                    changelog_id = id,
+                    "a delivery's changelog id is beyond Jira's range (a forged or broken \
+                     delivery); it is ordered by its event time alone"
+                );
+            }
+            fits
+        });
+    let key = OrderingKey::new(changelog_id, ts);
+    crate::ordering_watch::observe(&entry.integration_id, entry.seq, key);
+    key
 }

@@ -4,10 +4,16 @@
 //! possibly shared e-mails, active or not; projects in two installed organizations with random
 //! settings and one organization that did not install the integration; groups; links to a few
 //! issue keys of this and of another integration; explicit user mappings) and a random list of
-//! assignee / status / key-change events with increasing changelog ids, delivering the events **in a
-//! random order with random duplicates** ends in exactly the same state (every group's
-//! assignee, status, change sources, watermarks, and the links of every key) as delivering each event **once, in
-//! changelog order**.
+//! assignee / status / key-change events written by the nodes of a Jira Data Center cluster,
+//! delivering the events **in a random order with random duplicates** ends in exactly the same
+//! state (every group's assignee, status, change sources, watermarks, and the links of every
+//! key) as delivering each event **once, in the order they were made**.
+//!
+//! The events' ordering keys are made as a cluster makes them (`cluster_keys`): event times
+//! that never go backwards (several events may share a millisecond), and changelog ids that
+//! each node draws from its own bank of the shared sequence, so the ids are **not** in time
+//! order across nodes. "The order they were made" is time, then changelog id within a
+//! millisecond.
 //!
 //! Events may also move their issue to a fresh key (key change); later events name the new
 //! key, and the links (compared for every key ever used) must end in the same place.
@@ -64,6 +70,8 @@ enum Assignee {
 
 #[derive(Debug, Clone)]
 struct Event {
+    /// When and with which changelog id the event was made (set by `scenario`).
+    at: OrderingKey,
     /// Which issue (0..3); its key is `KEYS[issue]` until it moves.
     key: usize,
     /// The issue moves to a fresh key in this event (project move, key change).
@@ -115,6 +123,7 @@ fn event() -> impl Strategy<Value = Event> {
         prop::option::of((0u8..3, 0u8..3)),
     )
         .prop_map(|(key, moved, assignee, status)| Event {
+            at: OrderingKey::timestamp(0),
             key,
             moved,
             assignee,
@@ -170,7 +179,48 @@ fn status(cat: u8) -> JiraStatus {
     JiraStatus::new(id).with_category(category)
 }
 
-/// The events in changelog order: the `i`-th gets changelog id `(i + 1) * 10` and names its
+/// The ordering keys of events made one after the other on a Jira Data Center cluster:
+/// `writers[i]` is (the node that made event `i`, milliseconds since the previous event, 0
+/// included). Each node draws changelog ids from its own bank of `bank` consecutive ids, taken
+/// from the shared sequence when its bank is used up (the entity engine's sequence bank), so a
+/// node can write a smaller id after another node wrote a larger one.
+fn cluster_keys(writers: &[(usize, u8)], bank: u64) -> Vec<OrderingKey> {
+    let mut sequence = 10_000u64;
+    let mut banks = [(0u64, 0u64); 3];
+    let mut now = 1_700_000_000_000i64;
+    writers
+        .iter()
+        .map(|&(node, dt)| {
+            now += i64::from(dt);
+            let (next, end) = &mut banks[node % 3];
+            if *next == *end {
+                (*next, *end) = (sequence, sequence + bank);
+                sequence += bank;
+            }
+            let id = *next;
+            *next += 1;
+            OrderingKey::new(Some(id), now)
+        })
+        .collect()
+}
+
+/// The generator makes what a cluster makes: a newer event with a smaller changelog id.
+#[test]
+fn cluster_keys_interleave_id_banks() {
+    let keys = cluster_keys(&[(0, 1), (1, 1), (0, 1), (1, 0)], 10);
+    let ids: Vec<_> = keys.iter().map(|k| k.changelog_id()).collect();
+    assert_eq!(
+        ids,
+        [Some(10_000), Some(10_010), Some(10_001), Some(10_011)]
+    );
+    // Event 2 is newer than event 1 although its id is smaller, and the key order says so.
+    assert!(keys[2] > keys[1]);
+    // Events 2 and 3 share a millisecond: the changelog id breaks the tie.
+    assert_eq!(keys[2].timestamp_ms(), keys[3].timestamp_ms());
+    assert!(keys[3] > keys[2]);
+}
+
+/// The events in the order they were made (their ordering keys): the `i`-th names its
 /// issue's key at that point; a moving event moves the issue to the fresh key `MOVED-<i>`.
 /// Also returns every key used.
 fn inbound_all(events: &[Event]) -> (Vec<InboundEvent>, Vec<String>) {
@@ -188,16 +238,14 @@ fn inbound_all(events: &[Event]) -> (Vec<InboundEvent>, Vec<String>) {
             } else {
                 (None, current[e.key].clone())
             };
-            inbound(i, e, key)
+            inbound(e, key)
         })
         .collect();
     (evs, all_keys)
 }
 
-fn inbound(i: usize, e: &Event, (moved_from, key): (Option<String>, String)) -> InboundEvent {
-    let id = u64::try_from(i + 1).unwrap() * 10;
-    let mut ev = InboundEvent::new(JIRA, key.as_str(), OrderingKey::new(Some(id), 0))
-        .with_project_key("APP");
+fn inbound(e: &Event, (moved_from, key): (Option<String>, String)) -> InboundEvent {
+    let mut ev = InboundEvent::new(JIRA, key.as_str(), e.at).with_project_key("APP");
     if let Some(from) = moved_from {
         ev = ev.with_key_change(from, key);
     }
@@ -253,18 +301,34 @@ fn state(store: &InMemoryStore, keys: &[String]) -> (Vec<GroupSnapshot>, Waterma
 }
 
 fn scenario() -> impl Strategy<Value = (World, Vec<Event>, Vec<usize>)> {
-    (world(), prop::collection::vec(event(), 1..12)).prop_flat_map(|(w, events)| {
-        let n = events.len();
-        prop::collection::vec(0..n, 0..n).prop_flat_map(move |dups| {
-            let mut delivery: Vec<usize> = (0..n).collect();
-            delivery.extend(dups);
-            (
-                Just(w.clone()),
-                Just(events.clone()),
-                Just(delivery).prop_shuffle(),
-            )
+    (
+        world(),
+        prop::collection::vec((event(), 0usize..3, 0u8..3), 1..12),
+        1u64..5,
+    )
+        .prop_map(|(w, made, bank)| {
+            let writers: Vec<(usize, u8)> = made.iter().map(|(_, n, dt)| (*n, *dt)).collect();
+            let mut events: Vec<Event> = made
+                .into_iter()
+                .zip(cluster_keys(&writers, bank))
+                .map(|((e, _, _), at)| Event { at, ..e })
+                .collect();
+            // The order they were made: time, then changelog id within a millisecond.
+            events.sort_by_key(|e| (e.at.timestamp_ms(), e.at.changelog_id()));
+            (w, events)
         })
-    })
+        .prop_flat_map(|(w, events)| {
+            let n = events.len();
+            prop::collection::vec(0..n, 0..n).prop_flat_map(move |dups| {
+                let mut delivery: Vec<usize> = (0..n).collect();
+                delivery.extend(dups);
+                (
+                    Just(w.clone()),
+                    Just(events.clone()),
+                    Just(delivery).prop_shuffle(),
+                )
+            })
+        })
 }
 
 /// The delivery guarantee for moves: an event is handled correctly when at least one copy of it

@@ -137,10 +137,25 @@ pub async fn put_user_mapping(
 }
 
 /// `GET /integrations/{id}/deliveries?limit=N` (default 50, at most 1000), newest first.
+/// With `include=ignored`, the deliveries the webhook answered without storing them (no group
+/// linked, no changelog; kept in memory, see `crate::webhook::IgnoredRing`) are merged in by
+/// receive time, with `state: "ignored"` and `reason` `unlinked` or `no_changelog`.
 pub async fn deliveries(state: &AppState, id: &str, query: &str) -> Result<Resp, ApiError> {
     load(state, id).await?;
     let mut limit = 50usize;
+    let mut include_ignored = false;
     for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        if k == "include" {
+            for part in v.split(',').filter(|p| !p.is_empty()) {
+                if part != "ignored" {
+                    return Err(ApiError::field(
+                        "include",
+                        "`include` takes `ignored` (the deliveries answered without being stored).",
+                    ));
+                }
+                include_ignored = true;
+            }
+        }
         if k == "limit" {
             limit = v
                 .parse::<usize>()
@@ -181,6 +196,49 @@ pub async fn deliveries(state: &AppState, id: &str, query: &str) -> Result<Resp,
             }
         });
     }
-    let list: Vec<DeliveryRecord> = merged.into_values().rev().take(limit).collect();
+    let mut list: Vec<DeliveryRecord> = merged.into_values().rev().take(limit).collect();
+    if include_ignored {
+        list = merge_ignored(list, state.ignored.recent(id, limit), limit);
+    }
     ok(&json!({ "deliveries": list }))
+}
+
+/// Merges the stored deliveries (newest first) with the ones answered without being stored
+/// (newest first) by receive time, newest first (a stored one first on a tie), `limit` at most.
+fn merge_ignored(
+    stored: Vec<DeliveryRecord>,
+    ignored: Vec<crate::webhook::IgnoredDelivery>,
+    limit: usize,
+) -> Vec<DeliveryRecord> {
+    let mut ignored = ignored
+        .into_iter()
+        .map(|d| DeliveryRecord {
+            received_at: crate::time::rfc3339_ms(d.received_ms),
+            event: d.event,
+            issue_key: d.issue_key,
+            state: DeliveryState::Ignored,
+            reason: Some(d.reason.as_str().to_owned()),
+            outcomes: Vec::new(),
+        })
+        .peekable();
+    let mut stored = stored.into_iter().peekable();
+    let mut out = Vec::with_capacity(limit);
+    while out.len() < limit {
+        // RFC 3339 times of one format in UTC order as strings.
+        let take_ignored = match (stored.peek(), ignored.peek()) {
+            (Some(s), Some(i)) => i.received_at > s.received_at,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        let next = if take_ignored {
+            ignored.next()
+        } else {
+            stored.next()
+        };
+        match next {
+            Some(d) => out.push(d),
+            None => break,
+        }
+    }
+    out
 }

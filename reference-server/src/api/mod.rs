@@ -86,6 +86,9 @@ async fn route(
             let body = read(state, body).await?;
             tracker::put_link(state, p("id"), p("integration"), p("key"), &body).await
         }
+        (E::GroupResetWatermarks, _) => {
+            tracker::reset_watermarks(state, p("id"), &read(state, body).await?).await
+        }
         // Streamed NDJSON with its own, larger size limit (see `import`).
         (E::ImportLinks, _) => import::links(state, body).await,
     }

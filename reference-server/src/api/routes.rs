@@ -25,6 +25,7 @@ pub(crate) enum Endpoint {
     Project,
     Group,
     GroupLink,
+    GroupResetWatermarks,
     ImportLinks,
 }
 
@@ -78,6 +79,11 @@ const TABLE: &[(&str, Endpoint, &[Method])] = &[
         "/groups/{id}/external-issues/{integration}/{key}",
         Endpoint::GroupLink,
         &[Method::PUT, Method::DELETE],
+    ),
+    (
+        "/groups/{id}/reset-watermarks",
+        Endpoint::GroupResetWatermarks,
+        POST,
     ),
     ("/import/links", Endpoint::ImportLinks, POST),
 ];

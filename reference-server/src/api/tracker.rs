@@ -137,6 +137,43 @@ pub async fn get_group(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     ok(&group_json(id, &g))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    /// Only this integration's watermarks; all when absent.
+    #[serde(default)]
+    integration: Option<String>,
+}
+
+/// `POST /groups/{id}/reset-watermarks` (empty body, `{}`, or `{"integration": "<id>"}`):
+/// removes the group's ordering watermarks (of one integration, or all), so that the next
+/// delivery applies whatever its ordering key. The way out when a forged or broken delivery
+/// (a timestamp far in the future, a huge changelog id) left a watermark that every real
+/// delivery is `stale` against. Answers the removed watermarks and the group as it is now.
+pub async fn reset_watermarks(state: &AppState, id: &str, body: &[u8]) -> Result<Resp, ApiError> {
+    let b: ResetBody = parse_json(body)?;
+    if let Some(i) = &b.integration {
+        check_id("integration", i)?;
+    }
+    let removed = state
+        .storage
+        .reset_watermarks(id, b.integration.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No group `{id}`.")))?;
+    tracing::warn!(
+        group = %id,
+        integration = b.integration.as_deref().unwrap_or("(all)"),
+        removed = ?removed,
+        "ordering watermarks reset through the admin API"
+    );
+    let g = state
+        .storage
+        .group(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No group `{id}`.")))?;
+    ok(&json!({ "reset": removed, "group": group_json(id, &g) }))
+}
+
 /// `PUT /groups/{id}/external-issues/{integration}/{key}` (empty body or `{}`).
 pub async fn put_link(
     state: &AppState,

@@ -280,6 +280,17 @@ pub trait Tracker {
     /// Whether a group exists (without decoding it).
     fn has_group(&self, id: &str) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
+    /// Removes a group's ordering watermarks: those of `integration`, or all when `None` (the
+    /// way out of a watermark poisoned by a forged or broken delivery: the next delivery then
+    /// applies whatever its ordering key). Atomic with the sync's compare-and-set on the group.
+    /// Returns the removed watermarks' keys (`"<integration>/<kind>"`, sorted), or `None` when
+    /// there is no such group.
+    fn reset_watermarks(
+        &self,
+        group: &str,
+        integration: Option<&str>,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, StorageError>> + Send;
+
     /// Links a group to a Jira issue of an integration (idempotent).
     fn link(
         &self,
@@ -812,6 +823,14 @@ impl Tracker for Storage {
 
     async fn has_group(&self, id: &str) -> Result<bool, StorageError> {
         on_backend!(self, b => b.has_group(id).await)
+    }
+
+    async fn reset_watermarks(
+        &self,
+        group: &str,
+        integration: Option<&str>,
+    ) -> Result<Option<Vec<String>>, StorageError> {
+        on_backend!(self, b => b.reset_watermarks(group, integration).await)
     }
 
     async fn link(

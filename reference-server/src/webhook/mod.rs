@@ -7,8 +7,8 @@
 //! | body larger than the limit | 413 |
 //! | body not JSON, or JSON but not an object | 400 |
 //! | body nested deeper than 128 levels | 400 |
-//! | object without a changelog (absent, `null`, empty) | 200, nothing stored |
-//! | a change on an issue no group is linked to (issue key, and the old key of a key change) | 200, nothing stored |
+//! | object without a changelog (absent, `null`, empty) | 200, nothing stored (kept in memory in [`IgnoredRing`]) |
+//! | a change on an issue no group is linked to (issue key, and the old key of a key change) | 200, nothing stored (kept in memory in [`IgnoredRing`]) |
 //! | otherwise | stored in the inbox (the members the sync reads, `storage::stored::StoredDelivery`) and flushed, then 200 |
 //!
 //! The body is read once (`probe::Probe`): by the hand-written fast path (`scan`) when it
@@ -28,8 +28,11 @@ use crate::jira::webhook_token;
 use crate::metrics::WebhookOutcome;
 use crate::storage::{Inbox as _, Tracker as _};
 
+mod ignored;
 mod probe;
 mod scan;
+
+pub use ignored::{CAPACITY as IGNORED_CAPACITY, IgnoredDelivery, IgnoredReason, IgnoredRing};
 
 use probe::{Picked, Probe, ProbeChangelog};
 
@@ -91,7 +94,10 @@ pub enum BodyClass {
 #[derive(Debug)]
 enum Borrowed<'a> {
     Invalid,
-    NoChangelog,
+    NoChangelog {
+        event: Option<Cow<'a, str>>,
+        issue_key: Option<Cow<'a, str>>,
+    },
     Relevant {
         event: Option<Cow<'a, str>>,
         issue_key: Option<Cow<'a, str>>,
@@ -106,7 +112,7 @@ impl Borrowed<'_> {
     fn into_owned(self) -> BodyClass {
         match self {
             Borrowed::Invalid => BodyClass::Invalid,
-            Borrowed::NoChangelog => BodyClass::NoChangelog,
+            Borrowed::NoChangelog { .. } => BodyClass::NoChangelog,
             Borrowed::Relevant {
                 event,
                 issue_key,
@@ -166,7 +172,7 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
                 issue_key,
                 read: Some(Box::new((p, picked, raw))),
             },
-            _ => Borrowed::NoChangelog,
+            _ => Borrowed::NoChangelog { event, issue_key },
         },
         // An object whose `issue`/`webhookEvent` has an unexpected shape: still valid JSON?
         None => match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
@@ -177,7 +183,10 @@ fn classify_borrowed(body: &[u8]) -> Borrowed<'_> {
                     keys: None,
                     read: None,
                 },
-                _ => Borrowed::NoChangelog,
+                _ => Borrowed::NoChangelog {
+                    event: None,
+                    issue_key: None,
+                },
             },
             Err(_) => Borrowed::Invalid,
         },
@@ -293,14 +302,21 @@ where
                 "The body must be a JSON object (a Jira webhook delivery).",
             ))
         }
-        Borrowed::NoChangelog => {
+        Borrowed::NoChangelog { event, issue_key } => {
             state.metrics.webhook(WebhookOutcome::NoChangelog);
+            state.ignored.record(
+                now,
+                &entry.integration_id,
+                event.as_deref(),
+                issue_key.as_deref(),
+                IgnoredReason::NoChangelog,
+            );
             tracing::debug!(integration = %entry.integration_id, "missing-changelog");
             response::empty(StatusCode::OK)
         }
         Borrowed::Relevant {
-            event: _,
-            issue_key: _,
+            event,
+            issue_key,
             keys,
             read,
         } => {
@@ -319,6 +335,13 @@ where
                 }
                 if !linked {
                     state.metrics.webhook(WebhookOutcome::Unlinked);
+                    state.ignored.record(
+                        now,
+                        &entry.integration_id,
+                        event.as_deref(),
+                        issue_key.as_deref(),
+                        IgnoredReason::Unlinked,
+                    );
                     tracing::debug!(integration = %entry.integration_id, "no group linked to the issue");
                     return response::empty(StatusCode::OK);
                 }

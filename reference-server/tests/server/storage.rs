@@ -75,6 +75,8 @@ macro_rules! conformance_suite {
             inbox_retry_later,
             delivery_log_listing_prune_and_final,
             commit_compare_and_set_on_watermarks,
+            commit_orders_by_event_time_across_id_banks,
+            reset_watermarks_of_one_integration_or_all,
             commit_relinks_and_records_moves,
         );
     };
@@ -829,6 +831,108 @@ async fn commit_compare_and_set_on_watermarks<B: StorageBackend>(s: &B) {
         Some(OrderingKey::changelog(11))
     );
     assert_eq!(linked[0].status_watermark, Some(OrderingKey::changelog(5)));
+}
+
+/// Jira Data Center id banks: node B wrote changelog 10 150 at t=1000, node A then wrote
+/// 10 050 at t=2000. The stored watermark keeps both parts and the newer change applies; the
+/// older one with the larger id is stale; within one millisecond the id breaks the tie.
+async fn commit_orders_by_event_time_across_id_banks<B: StorageBackend>(s: &B) {
+    seeded(s).await;
+    let commit = |change: Change, key: OrderingKey| async move {
+        let mut p = Plan::new(IntegrationId::new("1"), key);
+        p.mutations.push(Mutation::new("g1", change, key));
+        assignee_sync::Store::commit(s, &p).await.expect("commit")
+    };
+    let b_older = OrderingKey::new(Some(10_150), 1_000);
+    let a_newer = OrderingKey::new(Some(10_050), 2_000);
+    assert_eq!(
+        commit(Change::Assign("u1".into()), b_older).await,
+        [MutationResult::Applied { changed: true }]
+    );
+    assert_eq!(
+        commit(Change::Deassign, a_newer).await,
+        [MutationResult::Applied { changed: true }],
+        "the newer change with the smaller id applies"
+    );
+    assert_eq!(
+        commit(
+            Change::Assign("u1".into()),
+            OrderingKey::new(Some(10_200), 1_500)
+        )
+        .await,
+        [MutationResult::Stale],
+        "an older change with a larger id does not"
+    );
+    assert_eq!(
+        commit(
+            Change::Assign("u1".into()),
+            OrderingKey::new(Some(10_049), 2_000)
+        )
+        .await,
+        [MutationResult::Stale],
+        "same millisecond, smaller id"
+    );
+    assert_eq!(
+        commit(Change::Deassign, a_newer).await,
+        [MutationResult::Duplicate]
+    );
+    let g = s.group("g1").await.expect("get").expect("stored");
+    assert_eq!(g.assignee, None);
+    let w = g.watermarks.get("1/assignee").expect("watermark");
+    assert_eq!((w.changelog_id, w.timestamp_ms), (Some(10_050), 2_000));
+    let linked =
+        assignee_sync::Store::linked_groups(s, &IntegrationId::new("1"), &IssueKey::new("APP-1"))
+            .await
+            .expect("linked");
+    assert_eq!(linked[0].assignee_watermark, Some(a_newer));
+}
+
+/// `reset_watermarks`: of one integration, or all; an unknown group is `None`; afterwards any
+/// key applies again.
+async fn reset_watermarks_of_one_integration_or_all<B: StorageBackend>(s: &B) {
+    seeded(s).await;
+    let commit = |integration: &'static str, change: Change, key: OrderingKey| async move {
+        let mut p = Plan::new(IntegrationId::new(integration), key);
+        p.mutations.push(Mutation::new("g1", change, key));
+        assignee_sync::Store::commit(s, &p).await.expect("commit")
+    };
+    // A poisoned watermark: far in the future, the largest id.
+    let poison = OrderingKey::new(Some(i64::MAX as u64), i64::MAX);
+    commit("1", Change::Assign("u1".into()), poison).await;
+    commit("1", Change::Resolve, OrderingKey::changelog(3)).await;
+    commit("2", Change::Resolve, OrderingKey::changelog(4)).await;
+    assert_eq!(
+        commit("1", Change::Deassign, OrderingKey::timestamp(5)).await,
+        [MutationResult::Stale]
+    );
+    assert_eq!(s.reset_watermarks("nope", None).await.expect("reset"), None);
+    assert_eq!(
+        s.reset_watermarks("g1", Some("3")).await.expect("reset"),
+        Some(Vec::new())
+    );
+    assert_eq!(
+        s.reset_watermarks("g1", Some("1")).await.expect("reset"),
+        Some(vec!["1/assignee".to_owned(), "1/status".to_owned()])
+    );
+    let g = s.group("g1").await.expect("get").expect("stored");
+    assert_eq!(g.watermarks.keys().collect::<Vec<_>>(), ["2/status"]);
+    assert_eq!(g.assignee.as_deref(), Some("u1"), "the group's state stays");
+    assert_eq!(
+        commit("1", Change::Deassign, OrderingKey::timestamp(5)).await,
+        [MutationResult::Applied { changed: true }]
+    );
+    assert_eq!(
+        s.reset_watermarks("g1", None).await.expect("reset"),
+        Some(vec!["1/assignee".to_owned(), "2/status".to_owned()])
+    );
+    assert!(
+        s.group("g1")
+            .await
+            .expect("get")
+            .expect("stored")
+            .watermarks
+            .is_empty()
+    );
 }
 
 async fn commit_relinks_and_records_moves<B: StorageBackend>(s: &B) {

@@ -298,6 +298,53 @@ impl Tracker for PgStorage {
         group_on(&c, id, false).await
     }
 
+    async fn reset_watermarks(
+        &self,
+        group: &str,
+        integration: Option<&str>,
+    ) -> Result<Option<Vec<String>>, StorageError> {
+        let what = "resetting a group's watermarks";
+        let tx = Tx::begin(self.conn().await?, what).await?;
+        // The group's row lock, as the sync's commit takes it: a reset and a commit serialise.
+        if query_opt(
+            &tx,
+            what,
+            "SELECT 1 FROM groups WHERE id = $1 FOR UPDATE",
+            &[&group],
+        )
+        .await?
+        .is_none()
+        {
+            tx.commit(what).await?;
+            return Ok(None);
+        }
+        let only: Option<i64> = match integration.map(int_id) {
+            // Integration ids are numbers on this backend: another id has no watermarks.
+            Some(None) => {
+                tx.commit(what).await?;
+                return Ok(Some(Vec::new()));
+            }
+            Some(Some(n)) => Some(n),
+            None => None,
+        };
+        let rows = query(
+            &tx,
+            what,
+            "DELETE FROM group_watermarks WHERE group_id = $1 \
+             AND ($2::bigint IS NULL OR integration_id = $2) \
+             RETURNING integration_id::text, kind",
+            &[&group, &only],
+        )
+        .await?;
+        tx.commit(what).await?;
+        let mut removed: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{}/{}", r.get::<_, String>(0), r.get::<_, String>(1)))
+            .collect();
+        removed.sort();
+        Ok(Some(removed))
+    }
+
     async fn has_group(&self, id: &str) -> Result<bool, StorageError> {
         let c = self.conn().await?;
         Ok(query_opt(

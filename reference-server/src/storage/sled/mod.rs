@@ -326,6 +326,14 @@ impl Tracker for SledStorage {
         Ok(self.store.has_group(id)?)
     }
 
+    async fn reset_watermarks(
+        &self,
+        group: &str,
+        integration: Option<&str>,
+    ) -> Result<Option<Vec<String>>, StorageError> {
+        Ok(self.store.reset_watermarks(group, integration)?)
+    }
+
     async fn link(
         &self,
         group: &str,

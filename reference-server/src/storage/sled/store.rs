@@ -587,6 +587,45 @@ impl Store {
         result.ok_or_else(|| StoreError::Transaction("group update produced no record".into()))
     }
 
+    /// Removes a group's watermarks of `integration` (all when `None`) with a compare-and-swap
+    /// of the group record, as the sync's commit writes it (so a reset and a commit never
+    /// overwrite each other); `None` when there is no such group.
+    pub fn reset_watermarks(
+        &self,
+        id: &str,
+        integration: Option<&str>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        loop {
+            let Some(raw) = self.groups.get(id.as_bytes())? else {
+                return Ok(None);
+            };
+            let mut group: GroupRecord = from_json(&raw)?;
+            let removed: Vec<String> = group
+                .watermarks
+                .keys()
+                .filter(|field| {
+                    integration
+                        .is_none_or(|i| field.rsplit_once('/').is_some_and(|(of, _kind)| of == i))
+                })
+                .cloned()
+                .collect();
+            if removed.is_empty() {
+                return Ok(Some(removed));
+            }
+            for field in &removed {
+                group.watermarks.remove(field);
+            }
+            let new = serde_json::to_vec(&group)?;
+            if self
+                .groups
+                .compare_and_swap(id.as_bytes(), Some(raw.as_ref()), Some(new))?
+                .is_ok()
+            {
+                return Ok(Some(removed));
+            }
+        }
+    }
+
     /// Whether a group exists.
     pub fn has_group(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.groups.contains_key(id.as_bytes())?)
