@@ -116,6 +116,11 @@ pub struct AppState {
     pub tokens: TokenIndex,
     /// How many of the newest delivery log entries the worker keeps (`0`: all).
     pub delivery_log_keep: u64,
+    /// How the server talks to Jira (timeout, response size limit, status cache TTL).
+    pub jira: crate::integration_jira::JiraSettings,
+    /// Held while an install of a Jira host registers its webhook and persists, so that two
+    /// concurrent installs of the same Jira never both create a webhook (keyed by host).
+    pub install_locks: crate::integration_jira::InstallLocks,
 }
 
 impl AppState {

@@ -430,6 +430,85 @@ async fn hidden_email_uses_mapping_then_jira_user_api() {
     assert_eq!(jira.count("GET", "/rest/api/2/user").await, 1);
 }
 
+/// Issue 20 item 15: a mapping to a user who is not a member of the linked group's project,
+/// or who is inactive, does not stop the Jira user-API look-up of a hidden e-mail; the sync
+/// then assigns the e-mail's user.
+#[tokio::test]
+async fn hidden_email_falls_back_to_jira_when_the_mapped_user_is_not_eligible() {
+    let (server, jira, id, token) = installed_and_seeded("PRJA-37").await;
+    wiremock::Mock::given(wiremock::matchers::path("/rest/api/2/user"))
+        .and(wiremock::matchers::query_param("username", "alice"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
+            "name": "alice", "key": "alice", "emailAddress": "bob@example.org"
+        })))
+        .mount(&jira.server)
+        .await;
+    // u-alice exists and is active, but is not a member of p1 (g1's project).
+    server
+        .put(
+            "/users/u-alice",
+            json!({"name": "Alice", "active": true, "emails": []}),
+        )
+        .await;
+    server
+        .put(
+            &format!("/integrations/{id}/user-mappings/alice"),
+            json!({"user": "u-alice"}),
+        )
+        .await;
+    let mut body: Value =
+        serde_json::from_slice(&fixture("server-7x-issue-updated-assigned.json")).expect("json");
+    let assignee = body["issue"]["fields"]["assignee"]
+        .as_object_mut()
+        .expect("assignee");
+    assignee.remove("emailAddress");
+    assignee.insert("name".into(), json!("alice"));
+    assignee.insert("key".into(), json!("alice"));
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
+    assert_eq!(jira.count("GET", "/rest/api/2/user").await, 1);
+
+    // A member, but inactive: looked up again.
+    server
+        .put(
+            "/projects/p1",
+            json!({"organization": "o1", "members": ["u-bob", "u-alice"]}),
+        )
+        .await;
+    server
+        .put(
+            "/users/u-alice",
+            json!({"name": "Alice", "active": false, "emails": []}),
+        )
+        .await;
+    body["changelog"]["id"] = json!("10226");
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    let start = std::time::Instant::now();
+    while jira.count("GET", "/rest/api/2/user").await < 2 {
+        assert!(start.elapsed() < WITHIN, "the e-mail was not looked up again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Active and a member: the mapping settles it, no look-up.
+    server
+        .put(
+            "/users/u-alice",
+            json!({"name": "Alice", "active": true, "emails": []}),
+        )
+        .await;
+    body["changelog"]["id"] = json!("10227");
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-alice")
+        .await;
+    assert_eq!(jira.count("GET", "/rest/api/2/user").await, 2);
+}
+
 #[tokio::test]
 async fn unlinked_issue_is_acknowledged_without_storing() {
     let (server, _jira, id, token) = installed().await;
