@@ -141,10 +141,14 @@ impl Clients {
         client: &JiraClient,
         integration: &str,
     ) -> Result<StatusCategories, LookupError> {
-        if let Ok(mut fetched) = self.statuses_fetched.lock() {
-            fetched.insert(integration.to_owned(), Instant::now());
-        }
+        self.statuses_tried(integration, Instant::now());
         refresh_statuses(storage, client, integration).await
+    }
+
+    fn statuses_tried(&self, integration: &str, at: Instant) {
+        if let Ok(mut fetched) = self.statuses_fetched.lock() {
+            fetched.insert(integration.to_owned(), at);
+        }
     }
 }
 
@@ -186,5 +190,29 @@ impl InstallLocks {
             map.entry(host.to_ascii_lowercase()).or_default().clone()
         };
         lock.lock_owned().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_cache_expires_after_the_ttl() {
+        let clients = Clients::default();
+        // Never fetched by this process: expired, whatever the TTL.
+        assert!(clients.statuses_expired("1", DEFAULT_STATUS_CACHE_TTL));
+        clients.statuses_tried("1", Instant::now());
+        assert!(!clients.statuses_expired("1", DEFAULT_STATUS_CACHE_TTL));
+        assert!(clients.statuses_expired("1", Duration::ZERO));
+        assert!(clients.statuses_expired("2", DEFAULT_STATUS_CACHE_TTL));
+        if let Some(long_ago) = Instant::now().checked_sub(Duration::from_secs(241)) {
+            clients.statuses_tried("1", long_ago);
+            assert!(clients.statuses_expired("1", DEFAULT_STATUS_CACHE_TTL));
+        }
+        assert_eq!(
+            JiraSettings::default().status_cache_ttl,
+            Duration::from_secs(crate::config::DEFAULT_JIRA_STATUS_CACHE_TTL_SECS)
+        );
     }
 }

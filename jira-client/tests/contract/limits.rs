@@ -35,10 +35,16 @@ async fn answer_declared_larger_than_the_limit_is_refused_unread() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("larger than 4194304 bytes"), "{err}");
+    assert!(
+        err.to_string().contains("larger than 4194304 bytes"),
+        "{err}"
+    );
     assert!(!err.is_transient());
     assert!(err.what_to_do().contains("base URL"));
-    assert_eq!(counters.snapshot()[&("statuses", CallOutcome::Status(200))], 1);
+    assert_eq!(
+        counters.snapshot()[&("statuses", CallOutcome::Status(200))],
+        1
+    );
 
     // An answer of exactly the limit is read.
     let jira = peer(HostileAnswer::Declared(1000)).await;
@@ -59,7 +65,11 @@ async fn endless_chunked_answer_is_cut_at_the_limit() {
         matches!(&err, JiraError::ResponseTooLarge { limit: 262_144, .. }),
         "{err:?}"
     );
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]

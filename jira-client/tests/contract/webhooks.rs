@@ -116,17 +116,16 @@ async fn delete_webhook_404_is_gone_only_when_server_info_confirms_it() {
     let hook: WebhookRef =
         serde_json::from_value(json!({"api": "webhooks1", "id": "12", "url": "http://mine/t/"}))
             .unwrap();
-    for (server_info, gone) in [
-        (None, false),
-        (Some(SERVER_INFO_V9), true),
-    ] {
+    for (server_info, gone) in [(None, false), (Some(SERVER_INFO_V9), true)] {
         let jira = Scenario::start().await;
         jira.on("DELETE", "/rest/webhooks/1.0/webhook/12")
             .signed("ck", Some("at"))
             .text(404, "")
             .mount()
             .await;
-        let stub = jira.on("GET", "/rest/api/2/serverInfo").signed("ck", Some("at"));
+        let stub = jira
+            .on("GET", "/rest/api/2/serverInfo")
+            .signed("ck", Some("at"));
         match server_info {
             Some(info) => stub.json_text(200, info).mount().await,
             None => stub.text(503, "down for maintenance").mount().await,

@@ -14,8 +14,8 @@ use crate::http::error::ApiError;
 use crate::http::response::{self, Resp, escape_html};
 use crate::integration_jira::options;
 use crate::jira::install::{self, InstallError, InstallRequest, Installed, PatInstallRequest};
-use crate::storage::{Integrations as _, StorageBackend as _};
 use crate::storage::records::{IntegrationRecord, IntegrationView, PipelineRecord};
+use crate::storage::{Integrations as _, StorageBackend as _};
 
 /// Pipelines older than this are refused.
 const PIPELINE_TTL_SECS: i64 = 3600;
@@ -114,14 +114,7 @@ async fn complete(state: &AppState, pipeline: &str, verifier: &str) -> Result<Pe
     }
     // One install of a Jira host at a time, from the webhook's creation to the save.
     let _lock = state.install_locks.lock(&rec.state.host).await;
-    match install::complete_oauth(
-        &rec.state,
-        verifier,
-        &state.public_url,
-        &options(state),
-    )
-    .await
-    {
+    match install::complete_oauth(&rec.state, verifier, &state.public_url, &options(state)).await {
         Ok(installed) => persist(state, installed).await,
         Err(e) => {
             state.storage.put_pipeline(&rec).await?;
@@ -134,7 +127,8 @@ async fn complete(state: &AppState, pipeline: &str, verifier: &str) -> Result<Pe
 pub async fn install_pat(state: &AppState, body: &[u8]) -> Result<Resp, ApiError> {
     let req: PatInstallRequest = parse_json(body)?;
     // One install of a Jira host at a time, from the webhook's creation to the save.
-    let host = jira_client::normalize_base_url(&req.url).map_or_else(|_| req.url.clone(), |(_, host)| host);
+    let host = jira_client::normalize_base_url(&req.url)
+        .map_or_else(|_| req.url.clone(), |(_, host)| host);
     let _lock = state.install_locks.lock(&host).await;
     let installed = install::install_pat(&req, &state.public_url, &options(state))
         .await

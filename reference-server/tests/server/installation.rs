@@ -659,9 +659,8 @@ async fn second_jira_on_the_same_host_is_refused_not_taken_as_a_reinstall() {
     let jira = MockServer::start().await;
     jira_at(&jira, "/jira-a").await;
     jira_at(&jira, "/jira-b").await;
-    let install = |context: &str| {
-        json!({"url": format!("{}{context}", jira.uri()), "token": "pat-secret"})
-    };
+    let install =
+        |context: &str| json!({"url": format!("{}{context}", jira.uri()), "token": "pat-secret"});
     let (status, body) = server
         .api(
             Method::POST,
@@ -759,9 +758,7 @@ async fn concurrent_installs_of_one_jira_leave_one_integration_and_one_webhook()
         .collect();
     assert_eq!(order, ["GET", "POST", "GET", "POST"]);
     let created = jira.count("POST", "/rest/webhooks/1.0/webhook").await;
-    let deleted = jira
-        .count("DELETE", "/rest/webhooks/1.0/webhook/77")
-        .await;
+    let deleted = jira.count("DELETE", "/rest/webhooks/1.0/webhook/77").await;
     assert_eq!((created, deleted), (2, 1), "one webhook left in Jira");
 }
 
@@ -805,4 +802,62 @@ async fn install_that_cannot_be_saved_deletes_its_new_webhook() {
         "the webhook of the unsaved install is deleted"
     );
     assert!(integrations(&server).await.is_empty());
+}
+
+/// Item 17: the browser callback answers "Jira Server connected" only once the integration is
+/// on disk, as the API callback does (`api::dispatch` flushes every write): the server binary
+/// is SIGKILLed right after that page and restarted, and the integration is there. (Before,
+/// the page came before sled's next periodic flush, so a kill right after it lost the
+/// integration whose webhook Jira now calls.)
+#[tokio::test]
+async fn browser_callback_is_on_disk_before_it_answers() {
+    use crate::support_process::{Binary, Conn, api};
+    use jira_sim::{Config as JiraConfig, DEMO_CONSUMER_KEY, DEMO_PRIVATE_KEY_PEM, SimulatedJira};
+    let jira = SimulatedJira::start(JiraConfig::demo())
+        .await
+        .expect("jira");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let binary = Binary::new(dir.path());
+    let server = binary.start().await;
+    let addr = server.addr;
+    let mut conn = Conn::new(addr);
+    let started = conn
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install",
+            Some(json!({
+                "url": jira.base_url(),
+                "consumerKey": DEMO_CONSUMER_KEY,
+                "privateKey": DEMO_PRIVATE_KEY_PEM,
+            })),
+        )
+        .await;
+    let oauth_url = started["oauthUrl"].as_str().expect("oauthUrl");
+    let token = oauth_url
+        .split_once("oauth_token=")
+        .map(|(_, t)| t.to_owned())
+        .expect("request token");
+    let verifier = jira.approve(&token).expect("a pending request token");
+    let (status, page) = conn
+        .request(
+            Method::GET,
+            &format!(
+                "/extensions/jira_server/setup/?oauth_token={token}&oauth_verifier={verifier}"
+            ),
+            false,
+            Vec::new(),
+        )
+        .await
+        .expect("the callback answers");
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Jira Server connected"), "{page}");
+    server.kill().await;
+    let _server = binary.restart_on(addr).await;
+    let list = api(addr, Method::GET, "/integrations", None).await;
+    assert_eq!(
+        list["integrations"].as_array().map(Vec::len),
+        Some(1),
+        "{list}"
+    );
 }

@@ -276,6 +276,54 @@ async fn test_post_update_status_resolves_and_unresolves() {
         .await;
 }
 
+/// Item 21: the cached status categories are fetched again once older than
+/// `--jira-status-cache-ttl-secs` (0 here, so the test need not wait Sentry's 240 s), not only
+/// for unknown ids: a status that Jira's admin moved into the done category resolves.
+#[tokio::test]
+async fn status_categories_are_refreshed_after_the_cache_ttl() {
+    let server = TestServer::start_with(tempfile::tempdir().expect("tempdir"), |c| {
+        c.jira_status_cache_ttl_secs = 0;
+    })
+    .await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = common::install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    let statuses = |done: &str| {
+        json!([
+            {"id": "10101", "name": "In Progress", "statusCategory": {"key": "indeterminate"}},
+            {"id": "10102", "name": "Done", "statusCategory": {"key": done}}
+        ])
+    };
+    // 10102 is not (yet) in the done category: In Progress -> 10102 changes nothing.
+    jira.server.reset().await;
+    wiremock::Mock::given(wiremock::matchers::path("/rest/api/2/status"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(statuses("indeterminate")))
+        .mount(&jira.server)
+        .await;
+    let mut body: Value = serde_json::from_slice(&fixture("EXAMPLE_PAYLOAD.json")).expect("json");
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    let d = server.wait_delivery(&id, WITHIN).await;
+    assert_eq!(d["state"], "applied", "{d}");
+    assert_eq!(jira.count("GET", "/rest/api/2/status").await, 1);
+    let g = server.wait_group("g1", WITHIN, |_| true).await;
+    assert_eq!(g["status"], "unresolved", "{g}");
+
+    // Jira's admin moves 10102 into the done category; every id is cached already.
+    jira.server.reset().await;
+    wiremock::Mock::given(wiremock::matchers::path("/rest/api/2/status"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(statuses("done")))
+        .mount(&jira.server)
+        .await;
+    body["changelog"]["id"] = json!(12346);
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g1", WITHIN, |g| g["status"] == "resolved")
+        .await;
+    assert_eq!(jira.count("GET", "/rest/api/2/status").await, 1);
+}
+
 #[tokio::test]
 async fn test_post_update_status_token_error_is_retried() {
     // Sentry: GET /rest/api/2/status fails -> still 200. Here the delivery also stays in the
@@ -489,7 +537,10 @@ async fn hidden_email_falls_back_to_jira_when_the_mapped_user_is_not_eligible() 
     assert_eq!(status, StatusCode::OK);
     let start = std::time::Instant::now();
     while jira.count("GET", "/rest/api/2/user").await < 2 {
-        assert!(start.elapsed() < WITHIN, "the e-mail was not looked up again");
+        assert!(
+            start.elapsed() < WITHIN,
+            "the e-mail was not looked up again"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
