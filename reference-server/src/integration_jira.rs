@@ -12,7 +12,8 @@ use crate::storage::{Integrations as _, Storage, StorageError};
 use jira_client::{CallObserver, CallOutcome, ClientOptions, JiraClient, JiraError};
 
 /// Default of `--jira-status-cache-ttl-secs` (Sentry caches the status categories for 240 s).
-pub const DEFAULT_STATUS_CACHE_TTL: Duration = Duration::from_secs(240);
+pub const DEFAULT_STATUS_CACHE_TTL: Duration =
+    Duration::from_secs(crate::config::DEFAULT_JIRA_STATUS_CACHE_TTL_SECS);
 
 /// How the server talks to Jira (`--jira-timeout-secs`, `--jira-max-response-bytes`,
 /// `--jira-status-cache-ttl-secs`).

@@ -15,8 +15,8 @@ async fn peer(how: HostileAnswer) -> HostileJira {
     HostileJira::start(how).await.unwrap()
 }
 
-fn client(base: &str, options: ClientOptions) -> JiraClient {
-    JiraClient::with_options(base, Auth::personal_access_token("pat"), &options).unwrap()
+fn client(base: &str, options: &ClientOptions) -> JiraClient {
+    JiraClient::with_options(base, Auth::personal_access_token("pat"), options).unwrap()
 }
 
 #[tokio::test]
@@ -26,7 +26,7 @@ async fn answer_declared_larger_than_the_limit_is_refused_unread() {
     let base = jira.uri();
     let counters = Arc::new(CallCounters::default());
     let options = ClientOptions::default().with_observer(counters.clone());
-    let err = client(&base, options).statuses().await.unwrap_err();
+    let err = client(&base, &options).statuses().await.unwrap_err();
     assert!(
         matches!(
             &err,
@@ -50,7 +50,7 @@ async fn answer_declared_larger_than_the_limit_is_refused_unread() {
     let jira = peer(HostileAnswer::Declared(1000)).await;
     let base = jira.uri();
     let options = ClientOptions::default().with_max_response_bytes(1000);
-    let err = client(&base, options).statuses().await.unwrap_err();
+    let err = client(&base, &options).statuses().await.unwrap_err();
     assert!(matches!(err, JiraError::InvalidResponse { .. }), "{err:?}");
 }
 
@@ -60,7 +60,7 @@ async fn endless_chunked_answer_is_cut_at_the_limit() {
     let base = jira.uri();
     let options = ClientOptions::default().with_max_response_bytes(256 * 1024);
     let start = Instant::now();
-    let err = client(&base, options).statuses().await.unwrap_err();
+    let err = client(&base, &options).statuses().await.unwrap_err();
     assert!(
         matches!(&err, JiraError::ResponseTooLarge { limit: 262_144, .. }),
         "{err:?}"
@@ -78,7 +78,7 @@ async fn trickling_answer_times_out() {
     let base = jira.uri();
     let options = ClientOptions::default().with_timeout(Duration::from_secs(1));
     let start = Instant::now();
-    let err = client(&base, options).server_info().await.unwrap_err();
+    let err = client(&base, &options).server_info().await.unwrap_err();
     assert!(matches!(&err, JiraError::Timeout { .. }), "{err:?}");
     assert!(err.is_transient());
     let took = start.elapsed();
