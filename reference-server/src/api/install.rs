@@ -54,15 +54,17 @@ pub async fn start(state: &AppState, body: &[u8]) -> Result<Resp, ApiError> {
         tracing::info!(purged, "expired install pipelines deleted");
     }
     let callback = format!("{}/extensions/jira_server/setup/", state.public_url);
+    // The external id is known from the form: refuse a second Jira on the same host before
+    // Jira is asked anything (checked again when the install is saved).
+    if let Ok(valid) = install::validate(&req) {
+        let external_id = install::external_id(&valid.host, &valid.consumer.consumer_key);
+        if let Some(existing) = state.storage.integration_by_external(&external_id).await? {
+            check_same_jira(&existing, &valid.base_url)?;
+        }
+    }
     let pending = install::start_oauth(&req, &options(state), Some(&callback))
         .await
         .map_err(|e| install_error(&e))?;
-    // The external id is known now: refuse a second Jira on the same host before the user
-    // approves anything (checked again when the install is saved).
-    let external_id = install::external_id(&pending.host, &pending.consumer.consumer_key);
-    if let Some(existing) = state.storage.integration_by_external(&external_id).await? {
-        check_same_jira(&existing, &pending.base_url)?;
-    }
     let id = crate::secret::Secret::generate()
         .map_err(|e| ApiError::internal("could not generate a pipeline id", &e))?;
     let rec = PipelineRecord {

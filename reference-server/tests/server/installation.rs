@@ -861,3 +861,59 @@ async fn browser_callback_is_on_disk_before_it_answers() {
         "{list}"
     );
 }
+
+/// Item 18, OAuth: the external id (`host:consumerKey`) is known from the form, so a second
+/// Jira on the same host with the same consumer key is refused at the install's start, before
+/// Jira is asked anything.
+#[tokio::test]
+async fn oauth_install_of_a_second_jira_on_the_same_host_is_refused_at_its_start() {
+    let server = TestServer::start().await;
+    let jira = MockServer::start().await;
+    let host = jira.uri().trim_start_matches("http://").to_owned();
+    let existing: reference_server::storage::records::IntegrationRecord =
+        serde_json::from_value(json!({
+            "id": "7",
+            "createdAt": "2026-12-07T00:00:00.000Z",
+            "installed": {
+                "externalId": format!("{host}:sentry-bot"),
+                "name": "sentry-bot",
+                "baseUrl": format!("{}/jira-a", jira.uri()),
+                "domainName": host,
+                "verifySsl": true,
+                "auth": {"type": "personalAccessToken", "token": "pat"},
+                "webhookSecret": "ab".repeat(32),
+                "webhook": {"api": "webhooks1", "id": "1", "url": "https://example.org/hook"},
+                "serverInfo": {}
+            }
+        }))
+        .expect("an integration record");
+    server
+        .state()
+        .save_integration(&existing)
+        .await
+        .expect("saved");
+    let (status, body) = server
+        .api(
+            Method::POST,
+            "/integrations/jira-server/install",
+            Some(install_body(
+                &format!("{}/jira-b", jira.uri()),
+                "sentry-bot",
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "external_id_conflict");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Integration 7 is already installed")),
+        "{body}"
+    );
+    assert!(
+        jira.received_requests()
+            .await
+            .expect("recording")
+            .is_empty()
+    );
+}
