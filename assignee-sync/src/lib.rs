@@ -135,7 +135,7 @@ pub use outcome::{GroupOutcome, GroupResult, SkipReason, SyncError, SyncOutcome}
 pub use store::{
     Change, Installation, KeyMove, LinkedGroup, Mutation, MutationResult, Plan, Store,
 };
-pub use sync::sync_inbound;
+pub use sync::{mapping_settles, sync_inbound};
 pub use types::{
     ChangeSource, GroupId, GroupStatus, IntegrationId, IssueKey, OrganizationId, ProjectId,
     StatusMapping, SyncKind, SyncSettings, UserId,

@@ -305,6 +305,62 @@ async fn assignee_intent<S: Store>(
     })
 }
 
+/// Whether an explicit mapping settles the assignee `user` for every group linked to `keys`
+/// (and to the keys they were moved to): the mapped user that [`sync_inbound`] would try first
+/// exists (mapped to the user's key, name or account id, and **active**: see
+/// [`Store::mapped_user`]) and is a member of the project of each of those groups.
+///
+/// When it does not (no mapping, the mapped user inactive, or not a member of some group's
+/// project), `sync_inbound` falls back to the users with the Jira user's verified e-mail for
+/// the groups the mapping does not serve, so a caller that can learn a hidden e-mail (Jira's
+/// user API) should look it up first. Groups of organizations that did not install the
+/// integration count too (the check is cheap and errs towards looking the e-mail up).
+pub async fn mapping_settles<S: Store>(
+    store: &S,
+    integration: &IntegrationId,
+    user: &JiraUser,
+    keys: &[IssueKey],
+) -> Result<bool, SyncError<S::Error>> {
+    let mut mapped = None;
+    for id in user.mapping_candidates() {
+        if let Some(u) = store
+            .mapped_user(integration, id)
+            .await
+            .map_err(SyncError::Store)?
+        {
+            mapped = Some(u);
+            break;
+        }
+    }
+    let Some(mapped) = mapped else {
+        return Ok(false);
+    };
+    let mut projects: Vec<ProjectId> = Vec::new();
+    for key in keys {
+        for key in follow_moves(store, integration, key, None).await? {
+            for g in store
+                .linked_groups(integration, &key)
+                .await
+                .map_err(SyncError::Store)?
+            {
+                if !projects.contains(&g.project) {
+                    projects.push(g.project);
+                }
+            }
+        }
+    }
+    for project in &projects {
+        if !store
+            .is_project_member(project, &mapped)
+            .await
+            .map_err(SyncError::Store)?
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 async fn commit_and_report<S: Store>(
     store: &S,
     plan: Plan,

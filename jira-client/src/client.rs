@@ -144,12 +144,43 @@ impl JiraClient {
         Ok((info, webhook))
     }
 
-    /// Deletes a webhook. 404 is [`WebhookDeletion::AlreadyGone`]. Without an id, the
-    /// collection is listed and every webhook with the same URL is deleted.
+    /// Deletes a webhook. Without an id, the collection is listed and every webhook with the
+    /// same URL is deleted.
+    ///
+    /// A 404 (or no webhook with that URL) at the resource recorded at install is not taken as
+    /// "already gone" at once: after an upgrade across Jira 10 (or a downgrade) that resource
+    /// answers 404 while the webhook lives on at the other one. So `GET serverInfo` is asked
+    /// which resource this Jira uses now; when it is the other one, the webhook is looked up
+    /// there by its URL (ids need not carry over) and deleted. Only then is the answer
+    /// [`WebhookDeletion::AlreadyGone`]; a failure of `serverInfo` or of the other resource is
+    /// an error, never "already gone".
     pub async fn delete_webhook(&self, webhook: &WebhookRef) -> Result<WebhookDeletion, JiraError> {
+        if self.delete_webhook_at(webhook).await? == WebhookDeletion::Deleted {
+            return Ok(WebhookDeletion::Deleted);
+        }
+        let current = self.server_info().await?.webhook_api();
+        if current == webhook.api {
+            return Ok(WebhookDeletion::AlreadyGone);
+        }
+        let moved = WebhookRef {
+            api: current,
+            id: None,
+            url: webhook.url.clone(),
+        };
+        self.delete_webhook_at(&moved).await
+    }
+
+    /// Deletes at the webhook's own resource only: by id, or every webhook with its URL.
+    /// 404 (for the webhook or, when listing, for the whole resource) is
+    /// [`WebhookDeletion::AlreadyGone`].
+    async fn delete_webhook_at(&self, webhook: &WebhookRef) -> Result<WebhookDeletion, JiraError> {
         let ids = match &webhook.id {
             Some(id) => vec![id.clone()],
-            None => webhooks::ids_with_url(&self.list_webhooks(webhook.api).await?, &webhook.url),
+            None => match self.list_webhooks(webhook.api).await {
+                Ok(list) => webhooks::ids_with_url(&list, &webhook.url),
+                Err(JiraError::Status { status: 404, .. }) => Vec::new(),
+                Err(e) => return Err(e),
+            },
         };
         let mut outcome = WebhookDeletion::AlreadyGone;
         for id in ids {

@@ -38,6 +38,19 @@ pub enum JiraError {
         /// The transport error, without URL or credentials.
         reason: String,
     },
+    /// The answer's body is longer than the client's limit (4 MiB by default): it was not read
+    /// further and is dropped, so a hostile or broken Jira cannot exhaust memory.
+    #[error(
+        "Jira's answer to {operation} from {host} is larger than {limit} bytes; it was dropped unread"
+    )]
+    ResponseTooLarge {
+        /// Host (and port) of the Jira instance.
+        host: String,
+        /// The call (e.g. `statuses`).
+        operation: &'static str,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// Jira answered with a redirect. Redirects are never followed because the OAuth signature
     /// covers the URL: configure the final base URL (often `https://` or a context path).
     #[error(
@@ -152,6 +165,9 @@ impl JiraError {
                 "Jira is overloaded or failing; try again later."
             }
             Self::Status { .. } => "Read Jira's message above; the request was refused as sent.",
+            Self::ResponseTooLarge { .. } => {
+                "Check that the base URL points at Jira Server or Data Center (not at a proxy or a file server); raise the response size limit only if this Jira really answers that much."
+            }
             Self::InvalidResponse { .. } => {
                 "Check that the base URL points at Jira Server or Data Center and not at a proxy page."
             }

@@ -7,8 +7,8 @@
 //! * [`Auth`]: OAuth 1.0a (RSA-SHA1 via `jira_oauth::Signer`) or a personal access token;
 //! * [`JiraError`]: typed errors keeping Jira's `errorMessages` and `errors`;
 //! * [`JiraClient`], [`OAuthSetupClient`] (feature `reqwest`, on by default): the async
-//!   adapter that sends them, one attempt each, no redirects, with a timeout and a
-//!   [`CallObserver`].
+//!   adapter that sends them, one attempt each, no redirects, with a timeout, a response
+//!   size limit and a [`CallObserver`].
 
 mod auth;
 mod base_url;
@@ -41,6 +41,6 @@ pub use client::JiraClient;
 #[cfg(feature = "reqwest")]
 pub use setup::OAuthSetupClient;
 #[cfg(feature = "reqwest")]
-pub use transport::{ClientOptions, DEFAULT_TIMEOUT, Transport};
+pub use transport::{ClientOptions, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Transport};
 
 pub use http;

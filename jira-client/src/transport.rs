@@ -6,7 +6,13 @@
 //!   never sent twice; callers that retry build and sign a new request;
 //! * redirects are not followed (a redirect changes the signed URL); the parsers turn a 3xx
 //!   into [`JiraError::Redirect`];
-//! * 30 s timeout (connect + read) by default;
+//! * 30 s timeout by default, covering the connection and the whole answer, body included
+//!   (a Jira that trickles its answer forever is cut off when it runs out);
+//! * answers are read up to a size limit (4 MiB by default,
+//!   [`ClientOptions::max_response_bytes`]): a larger declared `Content-Length` is refused
+//!   before the body is read, and a body that grows past the limit is dropped as soon as it
+//!   does, so a hostile or broken Jira cannot exhaust memory
+//!   ([`JiraError::ResponseTooLarge`]);
 //! * `verify_ssl = false` really disables certificate and host name checks;
 //! * TLS is rustls with the `ring` provider and the operating system's trust store
 //!   (`rustls-platform-verifier`), which helps with on-prem Jira behind a corporate CA.
@@ -19,6 +25,10 @@ use crate::{BaseUrl, CallObserver, CallOutcome, JiraError};
 /// Default timeout of every call (Sentry: 30 s connect and read).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default limit of an answer's body (4 MiB). Jira's largest answers here (the status list,
+/// the webhook list of an instance with many webhooks) are well below it.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Transport options shared by [`JiraClient`](crate::JiraClient) and
 /// [`OAuthSetupClient`](crate::OAuthSetupClient).
 #[derive(Clone)]
@@ -30,6 +40,8 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Notified once per call (metrics).
     pub observer: Option<Arc<dyn CallObserver>>,
+    /// Longest answer body read, in bytes. Default [`DEFAULT_MAX_RESPONSE_BYTES`] (4 MiB).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientOptions {
@@ -38,6 +50,7 @@ impl Default for ClientOptions {
             verify_ssl: true,
             timeout: DEFAULT_TIMEOUT,
             observer: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -48,6 +61,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("verify_ssl", &self.verify_ssl)
             .field("timeout", &self.timeout)
             .field("observer", &self.observer.is_some())
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -75,6 +89,14 @@ impl ClientOptions {
         self
     }
 
+    /// Sets the longest answer body read (bytes); a longer answer is
+    /// [`JiraError::ResponseTooLarge`].
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, max_response_bytes: usize) -> Self {
+        self.max_response_bytes = max_response_bytes;
+        self
+    }
+
     /// Sets the call observer.
     #[must_use]
     pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
@@ -90,6 +112,7 @@ pub struct Transport {
     http: reqwest::Client,
     base: BaseUrl,
     observer: Option<Arc<dyn CallObserver>>,
+    max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for Transport {
@@ -119,6 +142,7 @@ impl Transport {
             http,
             base,
             observer: options.observer.clone(),
+            max_response_bytes: options.max_response_bytes,
         })
     }
 
@@ -129,7 +153,9 @@ impl Transport {
 
     /// Sends `request` once. Any answer (2xx or not) is `Ok`: the operation's parser decides.
     /// Timeouts and connection failures are [`JiraError::Timeout`] and
-    /// [`JiraError::Unreachable`]. The observer hears about every outcome.
+    /// [`JiraError::Unreachable`]; an answer longer than the size limit is
+    /// [`JiraError::ResponseTooLarge`] (and is not read further). The observer hears about
+    /// every outcome.
     pub async fn send(
         &self,
         operation: &'static str,
@@ -137,16 +163,32 @@ impl Transport {
     ) -> Result<http::Response<Vec<u8>>, JiraError> {
         let request = reqwest::Request::try_from(request)
             .map_err(|e| JiraError::Client(error_chain(&e.without_url())))?;
-        let response = match self.http.execute(request).await {
+        let mut response = match self.http.execute(request).await {
             Ok(response) => response,
             Err(e) => return Err(self.failed(operation, e)),
         };
         let status = response.status();
         let headers = response.headers().clone();
-        let body = match response.bytes().await {
-            Ok(body) => body.to_vec(),
-            Err(e) => return Err(self.failed(operation, e)),
-        };
+        let limit = self.max_response_bytes;
+        if response
+            .content_length()
+            .is_some_and(|declared| declared > limit as u64)
+        {
+            return Err(self.too_large(operation, status.as_u16(), limit));
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if chunk.len() > limit.saturating_sub(body.len()) {
+                        return Err(self.too_large(operation, status.as_u16(), limit));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.failed(operation, e)),
+            }
+        }
         self.observe(operation, CallOutcome::Status(status.as_u16()));
         tracing::debug!(operation, host = %self.base.host(), status = status.as_u16(), "jira call");
         let mut out = http::Response::new(body);
@@ -168,6 +210,17 @@ impl Transport {
         };
         self.observe(operation, outcome);
         tracing::debug!(operation, host = %self.base.host(), error = %error, "jira call failed");
+        error
+    }
+
+    fn too_large(&self, operation: &'static str, status: u16, limit: usize) -> JiraError {
+        let error = JiraError::ResponseTooLarge {
+            host: self.base.host().to_owned(),
+            operation,
+            limit,
+        };
+        self.observe(operation, CallOutcome::Status(status));
+        tracing::warn!(operation, host = %self.base.host(), status, limit, "jira answer too large, dropped");
         error
     }
 

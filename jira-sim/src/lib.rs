@@ -65,6 +65,7 @@
 //! The `jira-sim` binary serves the same Jira with [`Config::demo`] data on
 //! `127.0.0.1:8090` until Ctrl-C (`cargo run -p jira-sim -- --help`).
 
+pub mod hostile;
 mod payload;
 mod server;
 #[cfg(feature = "wiremock")]

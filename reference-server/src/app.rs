@@ -119,6 +119,11 @@ pub struct AppState {
     /// The newest deliveries answered without being stored (memory only; see
     /// [`crate::webhook::IgnoredRing`]).
     pub ignored: crate::webhook::IgnoredRing,
+    /// How the server talks to Jira (timeout, response size limit, status cache TTL).
+    pub jira: crate::integration_jira::JiraSettings,
+    /// Held while an install of a Jira host registers its webhook and persists, so that two
+    /// concurrent installs of the same Jira never both create a webhook (keyed by host).
+    pub install_locks: crate::integration_jira::InstallLocks,
 }
 
 impl AppState {

@@ -23,6 +23,13 @@ pub const DEFAULT_PG_POOL_SIZE: u64 = crate::storage::postgres::DEFAULT_POOL_SIZ
 /// Default size of sled's page cache in MiB (`--cache-mb`).
 pub const DEFAULT_CACHE_MB: u64 = crate::storage::DEFAULT_CACHE_MB;
 
+/// Default of `--jira-timeout-secs`.
+pub const DEFAULT_JIRA_TIMEOUT_SECS: u64 = 30;
+/// Default of `--jira-max-response-bytes` (4 MiB).
+pub const DEFAULT_JIRA_MAX_RESPONSE_BYTES: usize = jira_client::DEFAULT_MAX_RESPONSE_BYTES;
+/// Default of `--jira-status-cache-ttl-secs` (Sentry's 240 s).
+pub const DEFAULT_JIRA_STATUS_CACHE_TTL_SECS: u64 = 240;
+
 /// Reference server for the Jira Server integration.
 ///
 /// Installs the integration into a Jira Server / Data Center instance (OAuth 1.0a or a personal
@@ -174,6 +181,38 @@ pub struct ServeConfig {
     )]
     pub write_timeout_secs: u64,
 
+    /// Seconds one call to Jira may take, its whole answer included (a Jira that answers
+    /// slowly or trickles its answer is cut off after this long; the call then counts as a
+    /// timeout and the worker retries later).
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_JIRA_TIMEOUT_SECS",
+        default_value_t = DEFAULT_JIRA_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub jira_timeout_secs: u64,
+
+    /// Largest answer body read from Jira, in bytes (default 4 MiB). A longer answer is dropped
+    /// unread beyond this size and the call fails with a message saying so, so a hostile or
+    /// broken Jira (or a proxy page at the configured URL) cannot exhaust memory.
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_JIRA_MAX_RESPONSE_BYTES",
+        default_value_t = DEFAULT_JIRA_MAX_RESPONSE_BYTES,
+        value_parser = parse_response_limit
+    )]
+    pub jira_max_response_bytes: usize,
+
+    /// Seconds the Jira status categories (`GET /rest/api/2/status`) are cached before a
+    /// delivery that needs one fetches them again (Sentry: 240). An unknown status id is always
+    /// fetched at once. 0 fetches them for every delivery that changes a status.
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_JIRA_STATUS_CACHE_TTL_SECS",
+        default_value_t = DEFAULT_JIRA_STATUS_CACHE_TTL_SECS
+    )]
+    pub jira_status_cache_ttl_secs: u64,
+
     /// Seconds to wait for in-flight requests on shutdown (SIGINT/SIGTERM) before closing.
     #[arg(
         long,
@@ -181,6 +220,16 @@ pub struct ServeConfig {
         default_value_t = 10
     )]
     pub shutdown_timeout_secs: u64,
+}
+
+/// `--jira-max-response-bytes`: 1 KiB to 1 GiB.
+fn parse_response_limit(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1024..=1 << 30).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{value}` is not a size in bytes from 1024 to 1073741824 (the default is 4194304, 4 MiB)"
+        )),
+    }
 }
 
 /// `--listen`: an address and port; a bare port or host gets an example of what is meant.
@@ -221,6 +270,9 @@ impl ServeConfig {
             cache_mb: DEFAULT_CACHE_MB,
             delivery_log_keep: DEFAULT_DELIVERY_LOG_KEEP,
             inbox_segment_kb: DEFAULT_INBOX_SEGMENT_KB,
+            jira_timeout_secs: DEFAULT_JIRA_TIMEOUT_SECS,
+            jira_max_response_bytes: DEFAULT_JIRA_MAX_RESPONSE_BYTES,
+            jira_status_cache_ttl_secs: DEFAULT_JIRA_STATUS_CACHE_TTL_SECS,
         }
     }
 

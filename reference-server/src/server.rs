@@ -265,6 +265,12 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         tokens: TokenIndex::default(),
         delivery_log_keep: config.delivery_log_keep,
         ignored: crate::webhook::IgnoredRing::default(),
+        jira: crate::integration_jira::JiraSettings {
+            timeout: Duration::from_secs(config.jira_timeout_secs.max(1)),
+            max_response_bytes: config.jira_max_response_bytes,
+            status_cache_ttl: Duration::from_secs(config.jira_status_cache_ttl_secs),
+        },
+        install_locks: crate::integration_jira::InstallLocks::default(),
     });
     let (tx, rx) = watch::channel(false);
     if pending > 0 {

@@ -28,7 +28,7 @@ use jira_webhook_model::LeanEvent;
 use tokio::sync::watch;
 
 use crate::app::AppState;
-use crate::integration_jira::{Clients, LookupError, refresh_statuses};
+use crate::integration_jira::{Clients, LookupError};
 use crate::storage::records::{
     DeliveryRecord, DeliveryState, GroupOutcomeRecord, IntegrationRecord, StatusCategories,
 };
@@ -371,7 +371,8 @@ impl Worker {
     }
 
     /// The assignee as the sync crate sees it; looks the e-mail up in Jira when the delivery
-    /// hides it and no explicit mapping exists.
+    /// hides it and no explicit mapping settles it (`assignee_sync::mapping_settles`: a mapped
+    /// user who is inactive or not a member of a linked group's project does not).
     ///
     /// The inbox keeps only the assignee members read here (and only the status and project
     /// members `status_pair` and `apply` read): reading another one means adding it to
@@ -408,19 +409,20 @@ impl Worker {
         {
             return Ok(user);
         }
-        for candidate in user.mapping_candidates() {
-            if store
-                .user_mapping(&integration.id, candidate)
-                .await?
-                .is_some()
-            {
-                return Ok(user);
-            }
+        // A mapping settles it only when the mapped user is active and a member of every
+        // linked group's project; otherwise the e-mail is looked up (the sync falls back to it).
+        let keys: Vec<assignee_sync::IssueKey> =
+            linked.keys.iter().flatten().map(|k| (*k).into()).collect();
+        let id = assignee_sync::IntegrationId::new(integration.id.as_str());
+        match assignee_sync::mapping_settles(store, &id, &user, &keys).await {
+            Ok(true) => return Ok(user),
+            Err(SyncError::Store(e)) => return Err(Retry::from(e)),
+            Ok(false) | Err(_) => {}
         }
         if !linked.any().await? {
             return Ok(user);
         }
-        let client = match self.clients.get(integration, &self.state.metrics) {
+        let client = match self.clients.get(integration, &self.state) {
             Ok(c) => c,
             Err(e) => {
                 notes.push(format!("cannot call Jira to look up the assignee: {e}"));
@@ -458,7 +460,7 @@ impl Worker {
 
     /// From and to statuses with categories: the payload's `fields.status` for the new status
     /// when ids match, otherwise the cached `GET /rest/api/2/status`, refreshed once when an
-    /// id is unknown.
+    /// id is unknown or the cache is older than `--jira-status-cache-ttl-secs`.
     async fn status_pair(
         &self,
         integration: &IntegrationRecord,
@@ -480,10 +482,26 @@ impl Worker {
             from_id.as_ref().is_some_and(|id| !cats.contains_key(id))
                 || (payload_to.is_none() && to_id.as_ref().is_some_and(|id| !cats.contains_key(id)))
         };
-        if needs(&cats) && self.status_sync_enabled(&integration.id).await? && linked.any().await? {
-            match self.clients.get(integration, &self.state.metrics) {
-                Ok(client) => match refresh_statuses(store, &client, &integration.id).await {
+        // Unknown ids are fetched at once; known ones again after the cache TTL (a status may
+        // have moved to another category), keeping the old categories if Jira fails then.
+        let missing = needs(&cats);
+        if (missing
+            || self
+                .clients
+                .statuses_expired(&integration.id, self.state.jira.status_cache_ttl))
+            && self.status_sync_enabled(&integration.id).await?
+            && linked.any().await?
+        {
+            match self.clients.get(integration, &self.state) {
+                Ok(client) => match self
+                    .clients
+                    .refresh_statuses(store, &client, &integration.id)
+                    .await
+                {
                     Ok(fresh) => cats = fresh,
+                    Err(LookupError::Jira(e)) if !missing => {
+                        tracing::info!(integration = %integration.id, error = %e, "status categories not refreshed; the cached ones are used");
+                    }
                     Err(e) if e.is_transient() => {
                         return Err(Retry(format!("Jira status look-up failed: {e}")));
                     }

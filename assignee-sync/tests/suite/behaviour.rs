@@ -8,7 +8,7 @@ use assignee_sync::memory::{InMemoryStore, MemoryError};
 use assignee_sync::{
     ChangeSource, GroupId, GroupResult, GroupStatus, InboundEvent, IntegrationId, IssueKey,
     JiraStatus, JiraUser, OrderingKey, SkipReason, StatusCategory, StatusMapping, SyncError,
-    SyncKind, SyncSettings, UserId, sync_inbound,
+    SyncKind, SyncSettings, UserId, mapping_settles, sync_inbound,
 };
 
 const JIRA: &str = "jira-1";
@@ -1198,4 +1198,65 @@ async fn store_work_per_event_does_not_depend_on_unrelated_links() {
     // Same number of store calls, and only the key's 10 links were ever read.
     assert_eq!(seen[0], seen[1]);
     assert_eq!(seen[0].1, 10);
+}
+
+// ---------------------------------------------------------------- issue 20 item 15
+
+/// A mapping settles the assignee only when the mapped user is active and a member of every
+/// linked group's project; otherwise the caller should look the hidden e-mail up (the sync
+/// then falls back to the e-mail's users for the groups the mapping does not serve).
+#[tokio::test]
+async fn mapping_settles_only_with_an_active_member() {
+    let store = world();
+    let integration = IntegrationId::new(JIRA);
+    let keys = [IssueKey::new("APP-1")];
+    let alice = JiraUser::new().with_name("alice").with_key("JIRAUSER1");
+    // No mapping at all.
+    assert!(
+        !mapping_settles(&store, &integration, &alice, &keys)
+            .await
+            .unwrap()
+    );
+    // Mapped to an active user who is not a member of `backend`.
+    store.add_user("u-alice", true);
+    store.map_user(JIRA, "alice", "u-alice").unwrap();
+    assert!(
+        !mapping_settles(&store, &integration, &alice, &keys)
+            .await
+            .unwrap()
+    );
+    // A member: settled.
+    store.add_member("backend", "u-alice").unwrap();
+    assert!(
+        mapping_settles(&store, &integration, &alice, &keys)
+            .await
+            .unwrap()
+    );
+    // Inactive: not settled.
+    store.set_user_active(&uid("u-alice"), false).unwrap();
+    assert!(
+        !mapping_settles(&store, &integration, &alice, &keys)
+            .await
+            .unwrap()
+    );
+    // Active again, but one more linked group sits in a project alice is not in.
+    store.set_user_active(&uid("u-alice"), true).unwrap();
+    store.add_project("frontend", "acme");
+    store.add_group("g-2", "frontend").unwrap();
+    store.link("g-2", JIRA, "APP-1").unwrap();
+    assert!(
+        !mapping_settles(&store, &integration, &alice, &keys)
+            .await
+            .unwrap()
+    );
+    // Why the e-mail matters: with alice inactive and her e-mail known (as the Jira user
+    // API gives it), the sync falls back to the e-mail's user.
+    store.set_user_active(&uid("u-alice"), false).unwrap();
+    sync_inbound(
+        &store,
+        &ev("APP-1", 1).assigned_to(alice.with_email("bob@example.org")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(assignee_of(&store, "g-1"), Some(uid("u-bob")));
 }

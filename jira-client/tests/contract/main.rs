@@ -11,6 +11,7 @@ mod scenario;
 mod signature;
 
 mod auth;
+mod limits;
 mod oauth_dance;
 mod rest;
 mod tls;

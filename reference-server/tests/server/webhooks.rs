@@ -276,6 +276,54 @@ async fn test_post_update_status_resolves_and_unresolves() {
         .await;
 }
 
+/// Item 21: the cached status categories are fetched again once older than
+/// `--jira-status-cache-ttl-secs` (0 here, so the test need not wait Sentry's 240 s), not only
+/// for unknown ids: a status that Jira's admin moved into the done category resolves.
+#[tokio::test]
+async fn status_categories_are_refreshed_after_the_cache_ttl() {
+    let server = TestServer::start_with(tempfile::tempdir().expect("tempdir"), |c| {
+        c.jira_status_cache_ttl_secs = 0;
+    })
+    .await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = common::install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    let statuses = |done: &str| {
+        json!([
+            {"id": "10101", "name": "In Progress", "statusCategory": {"key": "indeterminate"}},
+            {"id": "10102", "name": "Done", "statusCategory": {"key": done}}
+        ])
+    };
+    // 10102 is not (yet) in the done category: In Progress -> 10102 changes nothing.
+    jira.server.reset().await;
+    wiremock::Mock::given(wiremock::matchers::path("/rest/api/2/status"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(statuses("indeterminate")))
+        .mount(&jira.server)
+        .await;
+    let mut body: Value = serde_json::from_slice(&fixture("EXAMPLE_PAYLOAD.json")).expect("json");
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    let d = server.wait_delivery(&id, WITHIN).await;
+    assert_eq!(d["state"], "applied", "{d}");
+    assert_eq!(jira.count("GET", "/rest/api/2/status").await, 1);
+    let g = server.wait_group("g1", WITHIN, |_| true).await;
+    assert_eq!(g["status"], "unresolved", "{g}");
+
+    // Jira's admin moves 10102 into the done category; every id is cached already.
+    jira.server.reset().await;
+    wiremock::Mock::given(wiremock::matchers::path("/rest/api/2/status"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(statuses("done")))
+        .mount(&jira.server)
+        .await;
+    body["changelog"]["id"] = json!(12346);
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g1", WITHIN, |g| g["status"] == "resolved")
+        .await;
+    assert_eq!(jira.count("GET", "/rest/api/2/status").await, 1);
+}
+
 #[tokio::test]
 async fn test_post_update_status_token_error_is_retried() {
     // Sentry: GET /rest/api/2/status fails -> still 200. Here the delivery also stays in the
@@ -428,6 +476,88 @@ async fn hidden_email_uses_mapping_then_jira_user_api() {
         .wait_group("g1", WITHIN, |g| g["assignee"] == "u-alice")
         .await;
     assert_eq!(jira.count("GET", "/rest/api/2/user").await, 1);
+}
+
+/// Issue 20 item 15: a mapping to a user who is not a member of the linked group's project,
+/// or who is inactive, does not stop the Jira user-API look-up of a hidden e-mail; the sync
+/// then assigns the e-mail's user.
+#[tokio::test]
+async fn hidden_email_falls_back_to_jira_when_the_mapped_user_is_not_eligible() {
+    let (server, jira, id, token) = installed_and_seeded("PRJA-37").await;
+    wiremock::Mock::given(wiremock::matchers::path("/rest/api/2/user"))
+        .and(wiremock::matchers::query_param("username", "alice"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
+            "name": "alice", "key": "alice", "emailAddress": "bob@example.org"
+        })))
+        .mount(&jira.server)
+        .await;
+    // u-alice exists and is active, but is not a member of p1 (g1's project).
+    server
+        .put(
+            "/users/u-alice",
+            json!({"name": "Alice", "active": true, "emails": []}),
+        )
+        .await;
+    server
+        .put(
+            &format!("/integrations/{id}/user-mappings/alice"),
+            json!({"user": "u-alice"}),
+        )
+        .await;
+    let mut body: Value =
+        serde_json::from_slice(&fixture("server-7x-issue-updated-assigned.json")).expect("json");
+    let assignee = body["issue"]["fields"]["assignee"]
+        .as_object_mut()
+        .expect("assignee");
+    assignee.remove("emailAddress");
+    assignee.insert("name".into(), json!("alice"));
+    assignee.insert("key".into(), json!("alice"));
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
+    assert_eq!(jira.count("GET", "/rest/api/2/user").await, 1);
+
+    // A member, but inactive: looked up again.
+    server
+        .put(
+            "/projects/p1",
+            json!({"organization": "o1", "members": ["u-bob", "u-alice"]}),
+        )
+        .await;
+    server
+        .put(
+            "/users/u-alice",
+            json!({"name": "Alice", "active": false, "emails": []}),
+        )
+        .await;
+    body["changelog"]["id"] = json!("10226");
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    let start = std::time::Instant::now();
+    while jira.count("GET", "/rest/api/2/user").await < 2 {
+        assert!(
+            start.elapsed() < WITHIN,
+            "the e-mail was not looked up again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Active and a member: the mapping settles it, no look-up.
+    server
+        .put(
+            "/users/u-alice",
+            json!({"name": "Alice", "active": true, "emails": []}),
+        )
+        .await;
+    body["changelog"]["id"] = json!("10227");
+    let (status, _) = server.webhook(&token, body.to_string().as_bytes()).await;
+    assert_eq!(status, StatusCode::OK);
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-alice")
+        .await;
+    assert_eq!(jira.count("GET", "/rest/api/2/user").await, 2);
 }
 
 #[tokio::test]
