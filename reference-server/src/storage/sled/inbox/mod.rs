@@ -229,7 +229,7 @@ impl Inbox {
         let dir = data_dir.join(DIR_NAME);
         std::fs::create_dir_all(&dir).map_err(io_error("creating the inbox directory", &dir))?;
         segment::remove_spares(&dir).map_err(io_error("removing old spare segments in", &dir))?;
-        let (index, max_seq) = recover(&dir, &store)?;
+        let (index, max_seq) = recover(&dir, &store, &metrics)?;
         // Above every number in the log, and above sled's ids (used before `next-seq`).
         let floor = max_seq
             .map_or(0, |m| m.saturating_add(1))
@@ -416,26 +416,35 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
 
 /// Reads back every segment: deliveries without a final delivery-log record are pending;
 /// segments with none left are deleted (the store already records all of them durably, since
-/// that is what it read back).
-fn recover(dir: &Path, store: &Store) -> Result<(Index, Option<u64>), InboxError> {
+/// that is what it read back). A damaged segment is moved aside first ([`set_aside`]): its
+/// valid records stay in the log, the damaged file is kept as `*.corrupt`, and the records
+/// skipped are logged at error level and counted in `metrics`.
+fn recover(
+    dir: &Path,
+    store: &Store,
+    metrics: &Metrics,
+) -> Result<(Index, Option<u64>), InboxError> {
     let mut index = Index::default();
     let mut max_seq: Option<u64> = None;
     let mut deleted = false;
     let mut log = DeliveryLookup::new(store);
     for (first, path) in segment::list(dir).map_err(io_error("listing", dir))? {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .open(&path)
             .map_err(io_error("opening inbox segment", &path))?;
-        let (records, end) =
-            segment::scan(&file).map_err(io_error("reading inbox segment", &path))?;
-        if let segment::End::Invalid { offset } = end {
+        let mut scanned = segment::read_segment(&file, first)
+            .map_err(io_error("reading inbox segment", &path))?;
+        if scanned.is_damaged() {
+            (file, scanned) = set_aside(dir, first, &path, &file, scanned, metrics)?;
+        } else if let segment::End::Invalid { offset } = scanned.end {
             tracing::warn!(
                 segment = %path.display(),
                 offset,
-                "ignoring the unreadable end of an inbox segment (a write cut short by a crash, which was never acknowledged, or damage)"
+                "ignoring the unreadable end of an inbox segment (a write cut short by a crash, which was never acknowledged)"
             );
         }
+        let records = scanned.records;
         index.segments.insert(
             first,
             Segment {
@@ -471,6 +480,47 @@ fn recover(dir: &Path, store: &Store) -> Result<(Index, Option<u64>), InboxError
         segment::sync_dir(dir).map_err(io_error("syncing", dir))?;
     }
     Ok((index, max_seq))
+}
+
+/// Moves a damaged segment aside ([`segment::set_aside`]), reports it, and returns the clean
+/// copy now in its place, read back.
+fn set_aside(
+    dir: &Path,
+    first: u64,
+    path: &Path,
+    file: &File,
+    scanned: segment::Scanned,
+    metrics: &Metrics,
+) -> Result<(File, segment::Scanned), InboxError> {
+    let skipped = scanned.skipped();
+    let size = file.metadata().map_or(0, |m| m.len());
+    let damaged_bytes = scanned
+        .damaged
+        .iter()
+        .map(|d| d.to.saturating_sub(d.from))
+        .sum::<u64>()
+        + match scanned.end {
+            segment::End::Invalid { offset } => size.saturating_sub(offset),
+            segment::End::Clean => 0,
+        };
+    let kept = segment::set_aside(dir, path, file, &scanned.records)
+        .map_err(io_error("moving aside the damaged inbox segment", path))?;
+    metrics.inbox_skipped(u64::try_from(skipped).unwrap_or(u64::MAX));
+    tracing::error!(
+        segment = %path.display(),
+        kept = %kept.display(),
+        recovered = scanned.records.len(),
+        skipped_at_least = skipped,
+        damaged_bytes,
+        "an inbox segment is damaged (disk or filesystem fault, or the file was changed): its valid records were kept and will be applied, the deliveries in the damaged parts are lost unless Jira sends them again; the damaged file is kept for inspection (delete it when done)"
+    );
+    let file = OpenOptions::new()
+        .read(true)
+        .open(path)
+        .map_err(io_error("opening inbox segment", path))?;
+    let again =
+        segment::read_segment(&file, first).map_err(io_error("reading inbox segment", path))?;
+    Ok((file, again))
 }
 
 /// The segment being appended to.

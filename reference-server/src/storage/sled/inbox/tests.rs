@@ -247,10 +247,10 @@ async fn spare_segments_are_written_and_read_back_after_a_restart() {
 
     // At least one segment is a spare: longer than the records written into it.
     let mut spares = 0;
-    for (_, path) in segment::list(&inbox_dir).expect("list") {
+    for (first, path) in segment::list(&inbox_dir).expect("list") {
         let file = File::open(&path).expect("open");
         let len = file.metadata().expect("stat").len();
-        let (records, end) = segment::scan(&file).expect("scan");
+        let (records, end) = segment::scan(&file, first).expect("scan");
         assert_eq!(end, segment::End::Clean);
         let written = records
             .last()
@@ -315,7 +315,7 @@ async fn an_applied_segment_is_written_over_and_its_old_records_never_come_back(
         .into_iter()
         .find(|(_, p)| std::fs::metadata(p).expect("stat").ino() == kept_inode)
         .expect("the kept file is a segment again");
-    let (records, end) = segment::scan(File::open(&path).expect("open")).expect("scan");
+    let (records, end) = segment::scan(&File::open(&path).expect("open"), first).expect("scan");
     assert_eq!(end, segment::End::Clean, "the scan ends at an end mark");
     assert!(!records.is_empty());
     assert_eq!(records[0].seq, first);
@@ -366,5 +366,125 @@ async fn applied_segments_are_deleted_after_the_store_is_flushed() {
     let o = open(dir.path(), &store, 1);
     assert!(o.inbox.is_empty());
     assert_eq!(segment::list(&inbox_dir).expect("list").len(), 0);
+    o.close().await;
+}
+
+/// How a test damages a stored segment.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// A flipped bit in the body of the third record.
+    MiddleRecord,
+    /// The first record's header overwritten with garbage.
+    FirstHeader,
+    /// The third record's length field set to nearly 4 GiB.
+    Length,
+}
+
+/// Stores five deliveries in one segment, damages it, and checks that the next start keeps
+/// every other record pending, moves the damaged file aside as `*.corrupt` (byte for byte),
+/// reports one skipped record, and that the start after that finds a clean segment.
+async fn damaged_segment_case(damage: Damage) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    for _ in 0..5 {
+        commit_all(&o.inbox, 1).await;
+    }
+    let before = pending_bodies(&o.inbox);
+    assert_eq!(before.len(), 5);
+    o.close().await;
+
+    let inbox_dir = dir.path().join(DIR_NAME);
+    let [(first, path)] =
+        <[_; 1]>::try_from(segment::list(&inbox_dir).expect("list")).expect("one segment");
+    let (records, _) = segment::scan(&File::open(&path).expect("open"), first).expect("scan");
+    assert_eq!(records.len(), 5);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let (lost, at, patch): (usize, u64, Vec<u8>) = match damage {
+        Damage::MiddleRecord => (
+            2,
+            records[2].body_offset + 1,
+            vec![bytes[usize::try_from(records[2].body_offset + 1).expect("small")] ^ 0x10],
+        ),
+        Damage::FirstHeader => (0, 0, vec![0x5A; segment::HEADER_LEN]),
+        Damage::Length => (
+            2,
+            records[2].offset + 1,
+            0xFFFF_FFF0_u32.to_be_bytes().to_vec(),
+        ),
+    };
+    let at = usize::try_from(at).expect("small");
+    bytes[at..at + patch.len()].copy_from_slice(&patch);
+    std::fs::write(&path, &bytes).expect("write");
+
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    let mut expected = before.clone();
+    expected.remove(lost);
+    assert_eq!(pending_bodies(&o.inbox), expected, "{damage:?}");
+    let text = o.metrics.render();
+    assert!(
+        text.contains("reference_server_inbox_records_skipped_total 1\n"),
+        "{damage:?}: {text}"
+    );
+    let kept = inbox_dir.join(format!("{}.corrupt", segment::file_name(first)));
+    assert_eq!(
+        std::fs::read(&kept).expect("the damaged file is kept"),
+        bytes,
+        "{damage:?}"
+    );
+    let scanned = segment::read_segment(&File::open(&path).expect("open"), first).expect("scan");
+    assert!(!scanned.is_damaged(), "{damage:?}: {scanned:?}");
+    o.close().await;
+
+    // The next start finds nothing damaged, and keeps the damaged file.
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    assert_eq!(pending_bodies(&o.inbox), expected, "{damage:?}");
+    assert!(
+        o.metrics
+            .render()
+            .contains("reference_server_inbox_records_skipped_total 0\n")
+    );
+    assert!(kept.exists());
+    o.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_middle_record_is_skipped_and_the_records_after_it_recovered() {
+    damaged_segment_case(Damage::MiddleRecord).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_first_header_keeps_the_segment_and_the_records_after_it() {
+    damaged_segment_case(Damage::FirstHeader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_length_field_is_bounded_and_the_records_after_it_recovered() {
+    damaged_segment_case(Damage::Length).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_whose_only_record_is_damaged_is_kept_aside_not_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    commit_all(&o.inbox, 1).await;
+    o.close().await;
+    let inbox_dir = dir.path().join(DIR_NAME);
+    let [(first, path)] =
+        <[_; 1]>::try_from(segment::list(&inbox_dir).expect("list")).expect("one segment");
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[0] = 0;
+    std::fs::write(&path, &bytes).expect("write");
+
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    assert!(o.inbox.is_empty());
+    assert!(
+        o.metrics
+            .render()
+            .contains("reference_server_inbox_records_skipped_total 1\n")
+    );
+    let kept = inbox_dir.join(format!("{}.corrupt", segment::file_name(first)));
+    assert_eq!(std::fs::read(&kept).expect("kept"), bytes);
     o.close().await;
 }
