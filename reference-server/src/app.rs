@@ -116,6 +116,8 @@ pub struct AppState {
     pub tokens: TokenIndex,
     /// How many of the newest delivery log entries the worker keeps (`0`: all).
     pub delivery_log_keep: u64,
+    /// Set once the server starts to stop (`GET /readyz` answers 503 from then on).
+    pub shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {

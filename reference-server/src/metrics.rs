@@ -20,7 +20,7 @@ pub enum WebhookOutcome {
     BadBody,
     /// A change on an issue no group is linked to: acknowledged, nothing stored.
     Unlinked,
-    /// Storage failure (500).
+    /// Storage failure (503 with `Retry-After`).
     Error,
 }
 

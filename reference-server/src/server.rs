@@ -48,6 +48,12 @@ pub enum ServerError {
     /// Flushing the storage at shutdown failed.
     #[error("flushing the store at shutdown failed: {0}")]
     Flush(StorageError),
+    /// The store failed while running in a way it cannot recover from (sled keeps its first
+    /// I/O error, such as a full disk, and fails every later write): the server stopped.
+    #[error(
+        "the store failed and cannot recover without a restart: {0}; fix the disk (free space, check the kernel log for I/O errors) and start the server again"
+    )]
+    StoreFailed(String),
     /// The PostgreSQL store (`--store postgres://...`) could not be used at start.
     #[error(transparent)]
     Postgres(#[from] PgStartError),
@@ -264,6 +270,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         }),
         tokens: TokenIndex::default(),
         delivery_log_keep: config.delivery_log_keep,
+        shutting_down: std::sync::atomic::AtomicBool::new(false),
     });
     let (tx, rx) = watch::channel(false);
     if pending > 0 {
@@ -278,16 +285,36 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     };
     let serve_state = state.clone();
     let mut serve_rx = rx;
+    let stop_tx = tx.clone();
     let task = tokio::spawn(async move {
+        let signal_state = serve_state.clone();
+        let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
         crate::http::serve(listener, serve_state.clone(), settings, async move {
-            let _ = serve_rx.wait_for(|stop| *stop).await;
+            tokio::select! {
+                _ = serve_rx.wait_for(|stop| *stop) => {}
+                reason = signal_state.storage.failed() => {
+                    tracing::error!(
+                        error = %reason,
+                        "the store failed and cannot recover without a restart (sled keeps its first I/O error); stopping with a non-zero exit so a supervisor restarts the server"
+                    );
+                    let _ = failed_tx.send(reason);
+                    let _ = stop_tx.send(true);
+                }
+            }
+            signal_state
+                .shutting_down
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         })
         .await;
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "worker thread failed");
         }
         drop(serve_state);
-        storage_tasks.stop().await.map_err(ServerError::Flush)?;
+        let stopped = storage_tasks.stop().await;
+        if let Ok(reason) = failed_rx.await {
+            return Err(ServerError::StoreFailed(reason));
+        }
+        stopped.map_err(ServerError::Flush)?;
         tracing::info!("store flushed; bye");
         Ok(())
     });

@@ -539,6 +539,25 @@ impl Storage {
         Ok((Self::Sled(s), StorageTasks::Sled(tasks)))
     }
 
+    /// `Ok` when the storage can take writes; otherwise why not (`GET /readyz`). sled: the
+    /// inbox's last write and sync worked, or a probe write works again, and the store has not
+    /// failed; PostgreSQL: the database answers a query within 2 s.
+    pub async fn readiness(&self) -> Result<(), String> {
+        match self {
+            Self::Sled(s) => s.readiness().await,
+            Self::Postgres(p) => p.readiness().await,
+        }
+    }
+
+    /// Returns once the storage failed in a way it cannot recover from without a restart,
+    /// with the reason (sled: a failed flush); never for PostgreSQL, which reconnects.
+    pub async fn failed(&self) -> String {
+        match self {
+            Self::Sled(s) => s.failed().await,
+            Self::Postgres(_) => std::future::pending().await,
+        }
+    }
+
     /// Opens the PostgreSQL storage at `url` with at most `pool_size` connections (at least
     /// two: a claimed batch holds one while the worker reads through the handle): connects,
     /// applies the schema migrations ([`postgres::connect`]) and starts the backend's tick

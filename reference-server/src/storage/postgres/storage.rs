@@ -126,6 +126,23 @@ impl PgStorage {
         (storage, PgTasks { tick })
     }
 
+    /// `Ok` when the database answers `SELECT 1` within [`READY_WITHIN`]; otherwise why not.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let ping = async {
+            let c = self.conn().await?;
+            query(&c, "checking the database", "SELECT 1", &[]).await
+        };
+        match tokio::time::timeout(READY_WITHIN, ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("the database does not answer: {e}")),
+            Err(_) => Err(format!(
+                "the database did not answer within {} s ({})",
+                READY_WITHIN.as_secs(),
+                self.pg.url().describe()
+            )),
+        }
+    }
+
     /// The database handle.
     pub fn pg(&self) -> &Pg {
         &self.pg
@@ -201,6 +218,9 @@ pub(super) async fn exec(
     let st = c.prepare_cached(sql).await.map_err(db(what))?;
     c.execute(&st, params).await.map_err(db(what))
 }
+
+/// How long [`PgStorage::readiness`] waits for the database.
+const READY_WITHIN: Duration = Duration::from_secs(2);
 
 /// Runs a prepared query, returning its rows.
 pub(super) async fn query(

@@ -168,9 +168,31 @@ struct Shared {
     index: Mutex<Index>,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
+    /// Why the last write or sync failed, until a later one succeeds or [`Inbox::readiness`]
+    /// finds the disk writable again.
+    failure: Mutex<Option<String>>,
 }
 
 impl Shared {
+    fn failure(&self) -> MutexGuard<'_, Option<String>> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records how the last batch ended (only a change takes the lock's writer path).
+    fn set_failure(&self, result: Result<(), &str>) {
+        let mut f = self.failure();
+        match result {
+            Ok(()) => {
+                if f.take().is_some() {
+                    tracing::info!("the inbox can write again");
+                }
+            }
+            Err(e) => *f = Some(e.to_owned()),
+        }
+    }
+
     fn index(&self) -> MutexGuard<'_, Index> {
         // A panic while holding the lock cannot leave the index half-updated in a way that
         // loses deliveries (they are on disk), so keep going with the inner value.
@@ -243,6 +265,7 @@ impl Inbox {
             index: Mutex::new(index),
             wake: Arc::new(Notify::new()),
             metrics,
+            failure: Mutex::new(None),
         });
         let (writes, write_rx) = mpsc::unbounded_channel();
         let (janitor, janitor_rx) = mpsc::unbounded_channel();
@@ -347,6 +370,33 @@ impl Inbox {
         Ok(())
     }
 
+    /// `Ok` when the inbox can store deliveries; otherwise why not. After a failed write or
+    /// sync (a full disk, an I/O error) this writes, syncs and deletes a small probe file in
+    /// the inbox directory, and is `Ok` again (without a restart) once that works.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let Some(failure) = self.shared.failure().clone() else {
+            return Ok(());
+        };
+        let dir = self.shared.dir.clone();
+        let probed = tokio::task::spawn_blocking(move || probe(&dir))
+            .await
+            .map_err(|e| format!("the inbox probe failed: {e}"))?;
+        match probed {
+            Ok(()) => {
+                let mut f = self.shared.failure();
+                if f.as_ref() == Some(&failure) {
+                    *f = None;
+                    tracing::info!("the inbox can write again");
+                }
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "the inbox cannot store deliveries: {failure} (a probe write still fails: {e}); free disk space or fix the disk under {}",
+                self.shared.dir.display()
+            )),
+        }
+    }
+
     /// The notifier the worker waits on.
     pub fn wake(&self) -> Arc<Notify> {
         self.shared.wake.clone()
@@ -367,6 +417,27 @@ impl Inbox {
     pub fn segments(&self) -> usize {
         self.shared.index().segments.len()
     }
+}
+
+/// Name of the file [`probe`] writes.
+const PROBE: &str = "probe.tmp";
+
+/// Writes 64 KiB to a new file in `dir`, syncs it and deletes it.
+fn probe(dir: &Path) -> io::Result<()> {
+    use std::io::Write as _;
+    let path = dir.join(PROBE);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        f.write_all(&[0; 64 * 1024])?;
+        f.sync_all()
+    })();
+    let removed = std::fs::remove_file(&path);
+    result?;
+    removed
 }
 
 type Picked = (u64, Meta, Arc<File>);
@@ -784,7 +855,11 @@ async fn writer(
             }
             Ok(None) => open = false,
             Ok(Some(first)) => {
-                let (batch, buf) = collect(&mut seqs, first, &mut rx);
+                let (batch, buf, seq_failure) = collect(&mut seqs, first, &mut rx);
+                if let Some(e) = &seq_failure {
+                    // The bound file could not be written: the disk, like a failed write.
+                    shared.set_failure(Err(e));
+                }
                 let Some(first_seq) = batch
                     .placed
                     .iter()
@@ -859,6 +934,7 @@ async fn writer(
                     }),
                     Err(e) => {
                         tracing::error!(error = %e, deliveries = batch.writes.len(), "inbox write failed");
+                        shared.set_failure(Err(&e));
                         reply(batch, Some(&e));
                     }
                 }
@@ -868,12 +944,13 @@ async fn writer(
 }
 
 /// Takes `first` and whatever else is waiting (up to [`MAX_BATCH_BYTES`]), numbers and encodes
-/// them; a delivery that cannot be numbered or encoded fails alone.
+/// them; a delivery that cannot be numbered or encoded fails alone. Also returns why numbers
+/// could not be reserved, if they could not.
 fn collect(
     seqs: &mut seq::SeqGen,
     first: Write,
     rx: &mut mpsc::UnboundedReceiver<Write>,
-) -> (Batch, Vec<u8>) {
+) -> (Batch, Vec<u8>, Option<String>) {
     let mut bytes = first.body.len();
     let mut writes = vec![first];
     while bytes < MAX_BATCH_BYTES {
@@ -886,12 +963,15 @@ fn collect(
         }
     }
     let mut buf = Vec::with_capacity(bytes + writes.len() * 64);
+    let mut seq_failure = None;
     let placed = writes
         .iter()
         .map(|w| {
-            let seq = seqs
-                .next()
-                .map_err(|e| format!("reserving inbox sequence numbers failed: {e}"))?;
+            let seq = seqs.next().map_err(|e| {
+                let e = format!("reserving inbox sequence numbers failed: {e}");
+                seq_failure = Some(e.clone());
+                e
+            })?;
             Record {
                 seq,
                 received_ms: w.received_ms,
@@ -904,7 +984,7 @@ fn collect(
         })
         .collect();
     buf.extend_from_slice(&segment::END_MARK);
-    (Batch { writes, placed }, buf)
+    (Batch { writes, placed }, buf, seq_failure)
 }
 
 /// Answers every delivery of a batch: with `failure` when the batch was not stored, otherwise
@@ -958,6 +1038,7 @@ fn finish(
     if let Err(e) = result {
         tracing::error!(error = %e, deliveries = batch.writes.len(), "inbox write failed");
     }
+    shared.set_failure(result.as_ref().map(|_| ()).map_err(String::as_str));
     if stored > 0 {
         shared
             .metrics

@@ -488,3 +488,104 @@ async fn a_segment_whose_only_record_is_damaged_is_kept_aside_not_deleted() {
     assert_eq!(std::fs::read(&kept).expect("kept"), bytes);
     o.close().await;
 }
+
+/// A size-limited tmpfs mounted at a directory for one test, unmounted when dropped.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it) at `at`; `None`, with one
+    /// printed line, where mounting is not allowed (not root, no `mount`, a container without
+    /// the capability).
+    fn mount(at: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).expect("mount point");
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self(at.to_owned())),
+            Ok(o) => {
+                println!(
+                    "skipped: cannot mount a small tmpfs ({})",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                println!("skipped: cannot run mount ({e})");
+                None
+            }
+        }
+    }
+
+    /// Fills the filesystem with `filler` until a write fails.
+    fn fill(&self) -> PathBuf {
+        let path = self.0.join("filler");
+        let mut f = File::create(&path).expect("filler");
+        let chunk = vec![1u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_write_and_the_inbox_recovers_when_space_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(fs) = SmallFs::mount(&dir.path().join(DIR_NAME), "2m") else {
+        return;
+    };
+    let store = Store::open(dir.path()).expect("store");
+    let o = open(dir.path(), &store, 64 * 1024);
+    commit_all(&o.inbox, 1).await;
+    assert_eq!(o.inbox.readiness().await, Ok(()));
+    let filler = fs.fill();
+
+    // Larger than the rest of the page the last write went to.
+    let large = format!("{{\"pad\":\"{}\"}}", "x".repeat(20_000)).into_bytes();
+    let failed = o.inbox.accept("1", 0, &large).await;
+    assert!(
+        matches!(failed, Err(InboxError::Write(_))),
+        "a write to a full disk fails: {failed:?}"
+    );
+    let reason = o.inbox.readiness().await.expect_err("not ready");
+    assert!(reason.contains("No space left"), "{reason}");
+    assert!(o.inbox.accept("1", 0, &large).await.is_err(), "still full");
+    assert_eq!(o.inbox.len(), 1, "nothing failed is pending");
+
+    std::fs::remove_file(&filler).expect("free the space");
+    assert_eq!(
+        o.inbox.readiness().await,
+        Ok(()),
+        "ready again without a restart"
+    );
+    let seq = o
+        .inbox
+        .accept("1", 0, &body(3))
+        .await
+        .expect("stored again");
+    let pending = pending_bodies(&o.inbox);
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[1], (seq, body(3)));
+    o.close().await;
+
+    // What was acknowledged is read back; the failed deliveries are not.
+    let o = open(dir.path(), &store, 64 * 1024);
+    assert_eq!(pending_bodies(&o.inbox), pending);
+    o.close().await;
+}
