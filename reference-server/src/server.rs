@@ -230,6 +230,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         data_dir: config.data_dir.clone(),
         cache_mb: config.cache_mb,
         inbox_segment_bytes: config.inbox_segment_kb.saturating_mul(1024),
+        inbox_max_bytes: config.inbox_max_mb.saturating_mul(1 << 20),
     };
     let (storage, storage_tasks) = if config.store == "sled" {
         Storage::open(&storage_config, metrics.clone())
@@ -238,7 +239,11 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     } else {
         let url = PgUrl::parse(&config.store).map_err(PgStartError::from)?;
         let pool_size = usize::try_from(config.pg_pool_size).unwrap_or(usize::MAX);
-        Storage::open_postgres(&url, pool_size, metrics.clone()).await?
+        let (storage, tasks) = Storage::open_postgres(&url, pool_size, metrics.clone()).await?;
+        storage
+            .set_inbox_max_bytes(config.inbox_max_mb.saturating_mul(1 << 20))
+            .await;
+        (storage, tasks)
     };
     let listener = TcpListener::bind(config.listen)
         .await

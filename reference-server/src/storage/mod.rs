@@ -479,6 +479,8 @@ pub struct StorageConfig {
     pub cache_mb: u64,
     /// A new inbox segment starts once the current one is larger than this.
     pub inbox_segment_bytes: u64,
+    /// Deliveries are refused once the inbox holds this many bytes (0: no limit).
+    pub inbox_max_bytes: u64,
 }
 
 impl StorageConfig {
@@ -488,6 +490,7 @@ impl StorageConfig {
             data_dir,
             cache_mb: DEFAULT_CACHE_MB,
             inbox_segment_bytes: crate::config::DEFAULT_INBOX_SEGMENT_KB * 1024,
+            inbox_max_bytes: crate::config::DEFAULT_INBOX_MAX_MB << 20,
         }
     }
 }
@@ -546,6 +549,14 @@ impl Storage {
         match self {
             Self::Sled(s) => s.readiness().await,
             Self::Postgres(p) => p.readiness().await,
+        }
+    }
+
+    /// Sets `--inbox-max-mb` in bytes (0: no limit) on a backend that takes it after opening
+    /// (PostgreSQL; sled takes it from [`StorageConfig::inbox_max_bytes`]).
+    pub async fn set_inbox_max_bytes(&self, max: u64) {
+        if let Self::Postgres(p) = self {
+            p.set_inbox_max_bytes(max).await;
         }
     }
 

@@ -279,3 +279,45 @@ async fn a_store_that_cannot_write_stops_the_server_with_an_error_for_its_superv
     drop(server);
     drop(fs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_inbox_refuses_deliveries_at_its_limit_and_takes_them_again_once_applied() {
+    use reference_server::storage::{Inbox as _, Storage};
+    let Some(db) = crate::support_pg::fresh_database().await else {
+        return;
+    };
+    let (storage, tasks) = Storage::open_postgres(&db.pg_url(), 4, std::sync::Arc::default())
+        .await
+        .expect("opens");
+    storage.set_inbox_max_bytes(4000).await;
+    let body = vec![b'x'; 1000];
+    let mut refused = None;
+    for _ in 0..10 {
+        if let Err(e) = storage.accept("1", 0, &body).await {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    let refused = refused.expect("the limit is reached");
+    assert!(refused.contains("--inbox-max-mb"), "{refused}");
+    assert_eq!(storage.pending_count().await.expect("count"), 4);
+    let reason = storage
+        .readiness()
+        .await
+        .expect_err("not ready at the limit");
+    assert!(reason.contains("--inbox-max-mb"), "{reason}");
+    // Applied (gone from the inbox): the next read of its size makes room again.
+    db.client()
+        .await
+        .batch_execute("DELETE FROM inbox")
+        .await
+        .expect("delete");
+    let start = Instant::now();
+    while storage.readiness().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(15), "no room again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    storage.accept("1", 0, &body).await.expect("room again");
+    drop(storage);
+    tasks.stop().await.expect("stops");
+}

@@ -98,6 +98,9 @@ impl Inbox for PgStorage {
         received_ms: i64,
         body: &[u8],
     ) -> Result<u64, StorageError> {
+        if let Some(refusal) = self.inbox_limit.refusal() {
+            return Err(backend(refusal));
+        }
         let id = int_id_w(integration)?;
         let c = self.conn().await?;
         let row = query(
@@ -110,6 +113,9 @@ impl Inbox for PgStorage {
         let seq = row.first().map(|r| to_u64(r.get(0))).ok_or_else(|| {
             backend("PostgreSQL: accepting a delivery: no sequence number".into())
         })?;
+        self.inbox_limit
+            .used
+            .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.wake.notify_one();
         Ok(seq)
     }

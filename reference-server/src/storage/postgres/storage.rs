@@ -7,7 +7,7 @@
 //! [`StorageError::Backend`] naming what failed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{ClientWrapper, Object};
@@ -36,6 +36,32 @@ pub struct PgStorage {
     pub(super) rollbacks: Arc<Rollbacks>,
     pub(super) generations: Arc<Generations>,
     pub(super) link_keys: Arc<LinkKeys>,
+    pub(super) inbox_limit: Arc<InboxLimit>,
+}
+
+/// `--inbox-max-mb` on PostgreSQL: the bytes of the bodies in the shared inbox, read by the
+/// tick every [`DEPTH_EVERY`] and counted up by this replica's accepts in between.
+#[derive(Debug, Default)]
+pub(super) struct InboxLimit {
+    /// The limit in bytes (0: none).
+    pub(super) max: AtomicU64,
+    /// Bytes of the inbox's bodies, as last read plus what this replica accepted since.
+    pub(super) used: AtomicU64,
+}
+
+impl InboxLimit {
+    /// Why a delivery is refused now, if it is.
+    pub(super) fn refusal(&self) -> Option<String> {
+        let max = self.max.load(Ordering::Relaxed);
+        let used = self.used.load(Ordering::Relaxed);
+        (max > 0 && used >= max).then(|| {
+            format!(
+                "the inbox holds {} MiB of deliveries, at its limit of {} MiB (--inbox-max-mb): deliveries are refused until the worker applies some; check why they are not applied (a paused integration, Jira unreachable) or raise --inbox-max-mb",
+                used >> 20,
+                max >> 20
+            )
+        })
+    }
 }
 
 /// Batches dropped without `finish` whose `ROLLBACK` is still running: a claim waits for them,
@@ -86,6 +112,7 @@ impl PgStorage {
             rollbacks: Arc::default(),
             generations: Arc::default(),
             link_keys: Arc::default(),
+            inbox_limit: Arc::default(),
         };
         let this = storage.clone();
         let tick = tokio::spawn(async move {
@@ -101,6 +128,12 @@ impl PgStorage {
                     if let Ok(Ok(n)) = tokio::time::timeout(STALE_AFTER, this.pending_count()).await
                     {
                         metrics.inbox_set(i64::try_from(n).unwrap_or(i64::MAX));
+                    }
+                    if this.inbox_limit.max.load(Ordering::Relaxed) > 0
+                        && let Ok(Ok(bytes)) =
+                            tokio::time::timeout(STALE_AFTER, this.inbox_bytes()).await
+                    {
+                        this.inbox_limit.used.store(bytes, Ordering::Relaxed);
                     }
                 }
                 let read = tokio::time::timeout(STALE_AFTER, this.read_generations()).await;
@@ -126,8 +159,38 @@ impl PgStorage {
         (storage, PgTasks { tick })
     }
 
-    /// `Ok` when the database answers `SELECT 1` within [`READY_WITHIN`]; otherwise why not.
+    /// Sets `--inbox-max-mb` in bytes (0: no limit); read at once.
+    pub async fn set_inbox_max_bytes(&self, max: u64) {
+        self.inbox_limit.max.store(max, Ordering::Relaxed);
+        if max > 0
+            && let Ok(bytes) = self.inbox_bytes().await
+        {
+            self.inbox_limit.used.store(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes of the bodies in the inbox.
+    async fn inbox_bytes(&self) -> Result<u64, StorageError> {
+        let c = self.conn().await?;
+        let n: i64 = query(
+            &c,
+            "measuring the inbox",
+            "SELECT coalesce(sum(octet_length(body)), 0)::bigint FROM inbox",
+            &[],
+        )
+        .await?
+        .first()
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    /// `Ok` when the database answers `SELECT 1` within [`READY_WITHIN`] and the inbox is
+    /// below `--inbox-max-mb`; otherwise why not.
     pub async fn readiness(&self) -> Result<(), String> {
+        if let Some(refusal) = self.inbox_limit.refusal() {
+            return Err(refusal);
+        }
         let ping = async {
             let c = self.conn().await?;
             query(&c, "checking the database", "SELECT 1", &[]).await

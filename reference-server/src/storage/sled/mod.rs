@@ -144,6 +144,7 @@ impl SledStorage {
             flush.clone(),
             metrics,
             config.inbox_segment_bytes,
+            config.inbox_max_bytes,
         )
         .map_err(|e| StorageError::Open {
             what: "inbox",

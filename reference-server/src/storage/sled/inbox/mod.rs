@@ -19,8 +19,14 @@
 //! *janitor* task), so a crash never leaves a delivery that is neither in the log nor in the
 //! store; one such segment is kept and written over as a later segment, others are deleted.
 //!
+//! A backlog (a paused integration's deliveries among applied ones of others) does not keep
+//! the segments it touches on disk: segments at most half pending are compacted into one
+//! file of their pending records (see [`compact`]). Past `--inbox-max-mb` of records,
+//! deliveries are refused ([`InboxError::Full`]).
+//!
 //! On start the segments are read back: a delivery whose delivery-log record is final is
 //! skipped, every other one is pending again (applying twice is harmless: sync is idempotent).
+//! A damaged segment is moved aside with its valid records kept (see [`set_aside`]).
 
 pub(crate) mod segment;
 mod seq;
@@ -29,6 +35,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -83,6 +90,16 @@ pub enum InboxError {
     /// Data Center documents no retries: the change is lost unless Jira sends it again).
     #[error("writing the inbox failed: {0}")]
     Write(String),
+    /// The inbox holds more than `--inbox-max-mb` of deliveries not yet applied.
+    #[error(
+        "the inbox holds {used_mb} MiB of deliveries, at its limit of {max_mb} MiB (--inbox-max-mb): deliveries are refused until the worker applies some; check why they are not applied (a paused integration, Jira unreachable) or raise --inbox-max-mb"
+    )]
+    Full {
+        /// MiB of records in the log.
+        used_mb: u64,
+        /// The limit in MiB.
+        max_mb: u64,
+    },
     /// The writer task is gone (shutting down).
     #[error("the inbox writer has stopped; the server is shutting down")]
     Closed,
@@ -103,6 +120,13 @@ struct Meta {
     body_len: usize,
 }
 
+impl Meta {
+    /// Bytes the record takes in its segment.
+    fn record_len(&self) -> u64 {
+        segment::record_len(self.integration_id.len(), self.body_len)
+    }
+}
+
 #[derive(Debug)]
 struct Segment {
     file: Arc<File>,
@@ -113,12 +137,35 @@ struct Segment {
     in_flight: usize,
     /// No more appends (an older segment, or one read back on start).
     sealed: bool,
+    /// Bytes of records written to it.
+    bytes: u64,
+    /// Bytes of its records still pending.
+    live: u64,
+    /// Being compacted: not taken out of the log until that is over.
+    busy: bool,
+}
+
+impl Segment {
+    fn new(file: Arc<File>, path: PathBuf, sealed: bool, bytes: u64) -> Self {
+        Self {
+            file,
+            path,
+            open: 0,
+            in_flight: 0,
+            sealed,
+            bytes,
+            live: 0,
+            busy: false,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Index {
     pending: BTreeMap<u64, Meta>,
     segments: BTreeMap<u64, Segment>,
+    /// Bytes of records in the segments of the log (read without the lock by `accept`).
+    bytes: Arc<AtomicU64>,
 }
 
 impl Index {
@@ -128,8 +175,25 @@ impl Index {
         }
         if let Some(s) = self.segments.get_mut(&meta.segment) {
             s.open += 1;
+            s.live += meta.record_len();
         }
         self.pending.insert(seq, meta);
+    }
+
+    /// Adds a segment to the log.
+    fn insert_segment(&mut self, first: u64, segment: Segment) {
+        self.bytes.fetch_add(segment.bytes, Ordering::Relaxed);
+        self.segments.insert(first, segment);
+    }
+
+    /// Takes a segment out of the log.
+    fn remove_segment(&mut self, first: u64) -> Option<Segment> {
+        let s = self.segments.remove(&first)?;
+        self.bytes.fetch_sub(
+            s.bytes.min(self.bytes.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        Some(s)
     }
 
     /// Marks `seq` done; returns whether it was pending and the path of a segment that became
@@ -142,6 +206,7 @@ impl Index {
             return (true, None);
         };
         s.open = s.open.saturating_sub(1);
+        s.live = s.live.saturating_sub(meta.record_len());
         (true, self.take_if_done(meta.segment))
     }
 
@@ -154,8 +219,8 @@ impl Index {
         let done = self
             .segments
             .get(&first)
-            .is_some_and(|s| s.sealed && s.open == 0 && s.in_flight == 0);
-        done.then(|| self.segments.remove(&first))
+            .is_some_and(|s| s.sealed && s.open == 0 && s.in_flight == 0 && !s.busy);
+        done.then(|| self.remove_segment(first))
             .flatten()
             .map(|s| s.path)
     }
@@ -171,6 +236,12 @@ struct Shared {
     /// Why the last write or sync failed, until a later one succeeds or [`Inbox::readiness`]
     /// finds the disk writable again.
     failure: Mutex<Option<String>>,
+    /// Bytes of records in the log's segments (the index's counter).
+    bytes: Arc<AtomicU64>,
+    /// Above this many bytes deliveries are refused (`--inbox-max-mb`; 0: no limit).
+    max_bytes: u64,
+    /// Woken when a segment is sealed: the janitor looks for segments to compact.
+    compact: Notify,
 }
 
 impl Shared {
@@ -247,6 +318,7 @@ impl Inbox {
         flush: StoreFlush,
         metrics: Arc<Metrics>,
         max_segment_bytes: u64,
+        max_bytes: u64,
     ) -> Result<(Self, InboxTasks), InboxError> {
         let dir = data_dir.join(DIR_NAME);
         std::fs::create_dir_all(&dir).map_err(io_error("creating the inbox directory", &dir))?;
@@ -259,6 +331,7 @@ impl Inbox {
         let seqs = seq::SeqGen::open(&dir, floor)
             .map_err(io_error("reading the sequence bound in", &dir))?;
         metrics.inbox_set(i64::try_from(index.pending.len()).unwrap_or(i64::MAX));
+        let bytes = index.bytes.clone();
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             store,
@@ -266,6 +339,9 @@ impl Inbox {
             wake: Arc::new(Notify::new()),
             metrics,
             failure: Mutex::new(None),
+            bytes,
+            max_bytes,
+            compact: Notify::new(),
         });
         let (writes, write_rx) = mpsc::unbounded_channel();
         let (janitor, janitor_rx) = mpsc::unbounded_channel();
@@ -277,7 +353,12 @@ impl Inbox {
                 max_segment_bytes,
                 seqs,
             )),
-            janitor: tokio::spawn(janitor_task(dir, flush, janitor_rx, max_segment_bytes)),
+            janitor: tokio::spawn(janitor_task(
+                shared.clone(),
+                flush,
+                janitor_rx,
+                max_segment_bytes,
+            )),
         };
         Ok((
             Self {
@@ -297,6 +378,13 @@ impl Inbox {
         received_ms: i64,
         body: &[u8],
     ) -> Result<u64, InboxError> {
+        let used = self.shared.bytes.load(Ordering::Relaxed);
+        if self.shared.max_bytes > 0 && used >= self.shared.max_bytes {
+            return Err(InboxError::Full {
+                used_mb: used >> 20,
+                max_mb: self.shared.max_bytes >> 20,
+            });
+        }
         let handed_off = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.writes
@@ -374,6 +462,14 @@ impl Inbox {
     /// sync (a full disk, an I/O error) this writes, syncs and deletes a small probe file in
     /// the inbox directory, and is `Ok` again (without a restart) once that works.
     pub async fn readiness(&self) -> Result<(), String> {
+        let used = self.shared.bytes.load(Ordering::Relaxed);
+        if self.shared.max_bytes > 0 && used >= self.shared.max_bytes {
+            return Err(InboxError::Full {
+                used_mb: used >> 20,
+                max_mb: self.shared.max_bytes >> 20,
+            }
+            .to_string());
+        }
         let Some(failure) = self.shared.failure().clone() else {
             return Ok(());
         };
@@ -516,15 +612,12 @@ fn recover(
             );
         }
         let records = scanned.records;
-        index.segments.insert(
+        let bytes = records
+            .last()
+            .map_or(0, |r| r.body_offset + r.body_len as u64);
+        index.insert_segment(
             first,
-            Segment {
-                file: Arc::new(file),
-                path: path.clone(),
-                open: 0,
-                in_flight: 0,
-                sealed: true,
-            },
+            Segment::new(Arc::new(file), path.clone(), true, bytes),
         );
         for r in records {
             max_seq = max_seq.max(Some(r.seq));
@@ -871,6 +964,7 @@ async fn writer(
                 let Some(mut app) = appender.take() else {
                     break;
                 };
+                let written_len = buf.len().saturating_sub(segment::END_MARK.len()) as u64;
                 let joined = if app.needs_rotation() {
                     // Creating a segment syncs the directory: off the runtime's threads.
                     tokio::task::spawn_blocking(move || {
@@ -904,24 +998,21 @@ async fn writer(
                 {
                     let mut index = shared.index();
                     if let Some((first, file, path)) = rotation.created {
-                        index.segments.insert(
-                            first,
-                            Segment {
-                                file,
-                                path,
-                                open: 0,
-                                in_flight: 0,
-                                sealed: false,
-                            },
-                        );
+                        index.insert_segment(first, Segment::new(file, path, false, 0));
                     }
-                    if let Some(path) = rotation.sealed.and_then(|old| index.seal(old)) {
-                        let _ = janitor.send(path);
+                    if let Some(old) = rotation.sealed {
+                        if let Some(path) = index.seal(old) {
+                            let _ = janitor.send(path);
+                        }
+                        // A segment was sealed: see whether older ones are worth compacting.
+                        shared.compact.notify_one();
                     }
                     if let Ok((segment, _, _)) = &written
                         && let Some(seg) = index.segments.get_mut(segment)
                     {
                         seg.in_flight += 1;
+                        seg.bytes += written_len;
+                        shared.bytes.fetch_add(written_len, Ordering::Relaxed);
                     }
                 }
                 match written {
@@ -1053,12 +1144,22 @@ fn finish(
 /// is kept to be written over as a later segment, others are deleted), after making the
 /// store durable.
 async fn janitor_task(
-    dir: PathBuf,
+    shared: Arc<Shared>,
     flush: StoreFlush,
     mut rx: mpsc::UnboundedReceiver<PathBuf>,
     segment_bytes: u64,
 ) {
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            p = rx.recv() => match p {
+                Some(p) => p,
+                None => return,
+            },
+            () = shared.compact.notified() => {
+                compact(&shared, &flush).await;
+                continue;
+            }
+        };
         let mut paths = vec![first];
         while let Ok(more) = rx.try_recv() {
             paths.push(more);
@@ -1067,7 +1168,7 @@ async fn janitor_task(
             tracing::error!(error = %e, "cannot flush the store; applied inbox segments are kept until the next start");
             continue;
         }
-        let dir = dir.clone();
+        let dir = shared.dir.clone();
         let removed = tokio::task::spawn_blocking(move || {
             for p in &paths {
                 if let Err(e) = segment::retire(&dir, p, segment_bytes) {
@@ -1081,6 +1182,171 @@ async fn janitor_task(
             tracing::warn!("cannot sync the inbox directory after deleting segments");
         }
     }
+}
+
+/// A segment is compacted once at most this fraction (1/n: half) of its bytes is still pending.
+const COMPACT_BELOW: u64 = 2;
+
+/// Compaction: sealed segments of which at most half is still pending (say, the backlog
+/// of one paused integration among applied deliveries of others) are merged into one file
+/// holding only their pending records, in sequence order with their sequence numbers, named
+/// after the first of them; the others are deleted. So a backlog keeps its own bytes on disk,
+/// not the applied deliveries around it.
+///
+/// Crash safety: the pending records are chosen, then the store is flushed (the applied ones
+/// left out are durably recorded), then the merged file is written and synced as
+/// `NAME.log.rewrite`, renamed over the first segment and the directory synced, and only then
+/// are the others deleted. A crash before the rename leaves the old segments (the `.rewrite`
+/// is removed on start); after it, the records of the others are read twice on start, and the
+/// second copies are ignored, which leaves those segments with nothing pending: they are
+/// deleted.
+async fn compact(shared: &Arc<Shared>, flush: &StoreFlush) {
+    let picked: Vec<u64> = {
+        let mut index = shared.index();
+        let picked: Vec<u64> = index
+            .segments
+            .iter()
+            .filter(|(_, s)| {
+                s.sealed
+                    && s.in_flight == 0
+                    && !s.busy
+                    && s.open > 0
+                    && s.live.saturating_mul(COMPACT_BELOW) <= s.bytes
+            })
+            .map(|(first, _)| *first)
+            .collect();
+        for first in &picked {
+            if let Some(s) = index.segments.get_mut(first) {
+                s.busy = true;
+            }
+        }
+        picked
+    };
+    let Some(&target) = picked.first() else {
+        return;
+    };
+    let records: Vec<Picked> = {
+        let index = shared.index();
+        let set: std::collections::BTreeSet<u64> = picked.iter().copied().collect();
+        pick(&index, index.pending.iter(), usize::MAX, |m| {
+            set.contains(&m.segment)
+        })
+    };
+    let flushed = flush.flushed().await;
+    let written = match flushed {
+        Ok(()) => {
+            let dir = shared.dir.clone();
+            tokio::task::spawn_blocking(move || write_compacted(&dir, target, &records))
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(format!("compaction task failed: {e}"))))
+        }
+        Err(e) => Err(io::Error::other(e.to_string())),
+    };
+    let mut delete = Vec::new();
+    let mut done = None;
+    {
+        let mut index = shared.index();
+        match written {
+            Ok((file, path, placed, bytes)) => {
+                let mut seg = Segment::new(Arc::new(file), path, true, bytes);
+                for (seq, body_offset) in placed {
+                    if let Some(m) = index.pending.get_mut(&seq) {
+                        m.segment = target;
+                        m.body_offset = body_offset;
+                        seg.open += 1;
+                        seg.live += m.record_len();
+                    }
+                }
+                for first in &picked {
+                    if let Some(old) = index.remove_segment(*first)
+                        && *first != target
+                    {
+                        delete.push(old.path);
+                    }
+                }
+                index.insert_segment(target, seg);
+                done = index.take_if_done(target);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot compact inbox segments; they are kept as they are");
+                for first in &picked {
+                    if let Some(s) = index.segments.get_mut(first) {
+                        s.busy = false;
+                    }
+                }
+                for first in &picked {
+                    if let Some(p) = index.take_if_done(*first) {
+                        delete.push(p);
+                    }
+                }
+            }
+        }
+    }
+    if !delete.is_empty() || done.is_some() {
+        let dir = shared.dir.clone();
+        let removed = tokio::task::spawn_blocking(move || {
+            for p in delete.iter().chain(&done) {
+                std::fs::remove_file(p)?;
+            }
+            segment::sync_dir(&dir)
+        })
+        .await;
+        if !matches!(removed, Ok(Ok(()))) {
+            tracing::warn!(
+                "cannot delete compacted inbox segments; they are deleted on the next start"
+            );
+        }
+    }
+}
+
+/// Writes the merged file of [`compact`] and renames it over segment `target`; returns it
+/// opened, its path, where each record's body now is, and its length.
+fn write_compacted(
+    dir: &Path,
+    target: u64,
+    records: &[Picked],
+) -> io::Result<(File, PathBuf, Vec<(u64, u64)>, u64)> {
+    use std::io::Write as _;
+    let path = dir.join(segment::file_name(target));
+    let tmp = dir.join(format!(
+        "{}{}",
+        segment::file_name(target),
+        segment::REWRITE
+    ));
+    let mut out = io::BufWriter::new(
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?,
+    );
+    let mut placed = Vec::with_capacity(records.len());
+    let mut buf = Vec::new();
+    let mut body = Vec::new();
+    let mut at = 0u64;
+    for (seq, meta, file) in records {
+        body.resize(meta.body_len, 0);
+        read_at(file, &mut body, meta.body_offset)?;
+        buf.clear();
+        let body_at = Record {
+            seq: *seq,
+            received_ms: meta.received_ms,
+            integration_id: &meta.integration_id,
+            body: &body,
+        }
+        .encode_into(&mut buf)
+        .map_err(io::Error::other)?;
+        out.write_all(&buf)?;
+        placed.push((*seq, at + body_at as u64));
+        at += buf.len() as u64;
+    }
+    let out = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    out.sync_all()?;
+    drop(out);
+    std::fs::rename(&tmp, &path)?;
+    segment::sync_dir(dir)?;
+    let file = OpenOptions::new().read(true).open(&path)?;
+    Ok((file, path, placed, at))
 }
 
 #[cfg(test)]

@@ -111,6 +111,15 @@ impl Record<'_> {
     }
 }
 
+/// Bytes a record takes in a segment, header included.
+pub fn record_len(id_len: usize, body_len: usize) -> u64 {
+    (HEADER_LEN + FIXED_LEN + id_len + body_len) as u64
+}
+
+/// Suffix of the file a segment is rewritten into before it is renamed into place
+/// ([`set_aside`], and the inbox's compaction).
+pub const REWRITE: &str = REWRITE_SUFFIX;
+
 /// A record found in a segment, with where its body is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {

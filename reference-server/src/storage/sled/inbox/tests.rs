@@ -28,7 +28,7 @@ impl Opened {
 fn open(dir: &Path, store: &Store, max_segment: u64) -> Opened {
     let metrics = Arc::new(Metrics::default());
     let (flush, flusher) = StoreFlush::start(store.clone());
-    let (inbox, tasks) = Inbox::open(dir, store.clone(), flush, metrics.clone(), max_segment)
+    let (inbox, tasks) = Inbox::open(dir, store.clone(), flush, metrics.clone(), max_segment, 0)
         .expect("the inbox opens");
     Opened {
         inbox,
@@ -587,5 +587,180 @@ async fn a_full_disk_fails_the_write_and_the_inbox_recovers_when_space_returns()
     // What was acknowledged is read back; the failed deliveries are not.
     let o = open(dir.path(), &store, 64 * 1024);
     assert_eq!(pending_bodies(&o.inbox), pending);
+    o.close().await;
+}
+
+/// Bytes of the segment files in `dir`.
+fn segment_bytes(dir: &Path) -> u64 {
+    segment::list(dir)
+        .expect("list")
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).expect("stat").len())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_backlog_is_compacted_and_keeps_no_applied_segment_on_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let inbox_dir = dir.path().join(DIR_NAME);
+    // Segments of about eight records; integration "paused" gets one delivery in four and
+    // never has one applied, "busy" gets the rest, all applied.
+    let o = open(dir.path(), &store, 512);
+    for i in 0..160 {
+        let id = if i % 4 == 0 { "paused" } else { "busy" };
+        let ms = i64::try_from(i).expect("small");
+        o.inbox.accept(id, ms, &body(i)).await.expect("commit");
+    }
+    let spread = segment::list(&inbox_dir).expect("list").len();
+    assert!(spread >= 15, "{spread} segments");
+    let apply_busy = || {
+        for e in o
+            .inbox
+            .oldest_except(usize::MAX, &|id| id == "paused")
+            .expect("reads")
+        {
+            o.inbox
+                .complete(&e.integration_id, &[(e.seq, &applied())])
+                .expect("complete");
+        }
+    };
+    apply_busy();
+    let backlog = pending_bodies(&o.inbox);
+    assert_eq!(backlog.len(), 40);
+    let backlog_bytes: u64 = backlog
+        .iter()
+        .map(|(_, b)| segment::record_len("paused".len(), b.len()))
+        .sum();
+
+    // Compaction runs when a segment is sealed: keep deliveries of "busy" coming and applied.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut n = 1000;
+    loop {
+        let files = segment::list(&inbox_dir).expect("list").len();
+        let bytes = segment_bytes(&inbox_dir);
+        if files <= 4 && bytes <= backlog_bytes + 2 * 600 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{files} segment files of {bytes} bytes for a backlog of {backlog_bytes} bytes"
+        );
+        o.inbox.accept("busy", 0, &body(n)).await.expect("commit");
+        n += 1;
+        apply_busy();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        o.inbox
+            .oldest_except(usize::MAX, &|id| id != "paused")
+            .expect("reads")
+            .len(),
+        40
+    );
+    let still: Vec<(u64, Vec<u8>)> = o
+        .inbox
+        .oldest_except(usize::MAX, &|id| id != "paused")
+        .expect("reads")
+        .into_iter()
+        .map(|e| (e.seq, e.body))
+        .collect();
+    assert_eq!(
+        still, backlog,
+        "the backlog keeps its numbers, order and bodies"
+    );
+    o.close().await;
+
+    // Read back after a restart: the same backlog.
+    let o = open(dir.path(), &store, 512);
+    let after: Vec<(u64, Vec<u8>)> = o
+        .inbox
+        .oldest_except(usize::MAX, &|id| id != "paused")
+        .expect("reads")
+        .into_iter()
+        .map(|e| (e.seq, e.body))
+        .collect();
+    assert_eq!(after, backlog);
+    o.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_refuses_deliveries_at_its_limit_and_takes_them_again_once_applied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let metrics = Arc::new(Metrics::default());
+    let (flush, flusher) = StoreFlush::start(store.clone());
+    let (inbox, tasks) =
+        Inbox::open(dir.path(), store.clone(), flush, metrics, 512, 2048).expect("the inbox opens");
+    let mut refused = None;
+    for i in 0..100 {
+        match inbox.accept("1", 0, &body(i)).await {
+            Ok(_) => {}
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("the limit is reached");
+    assert!(matches!(refused, InboxError::Full { .. }), "{refused}");
+    assert!(refused.to_string().contains("--inbox-max-mb"), "{refused}");
+    let reason = inbox.readiness().await.expect_err("not ready at the limit");
+    assert!(reason.contains("--inbox-max-mb"), "{reason}");
+    let stored = inbox.len();
+    assert!((10..100).contains(&stored), "{stored}");
+
+    for e in inbox.oldest_except(usize::MAX, &|_| false).expect("reads") {
+        inbox
+            .complete(&e.integration_id, &[(e.seq, &applied())])
+            .expect("complete");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while inbox.readiness().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "applied segments did not make room"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    inbox.accept("1", 0, &body(1)).await.expect("room again");
+    drop(inbox);
+    tasks.stop().await;
+    flusher.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_a_compaction_renamed_its_file_reads_each_record_once() {
+    // The merged file (records 10 to 13) is in place of the first segment; the second one,
+    // with copies of 11 and 13, was not deleted yet.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let inbox_dir = dir.path().join(DIR_NAME);
+    std::fs::create_dir_all(&inbox_dir).expect("mkdir");
+    let write = |first: u64, seqs: &[u64]| {
+        let mut bytes = Vec::new();
+        for seq in seqs {
+            Record {
+                seq: *seq,
+                received_ms: 0,
+                integration_id: "1",
+                body: &body(usize::try_from(*seq).expect("small")),
+            }
+            .encode_into(&mut bytes)
+            .expect("encodes");
+        }
+        std::fs::write(inbox_dir.join(segment::file_name(first)), bytes).expect("write");
+    };
+    write(10, &[10, 11, 12, 13]);
+    write(11, &[11, 13]);
+    let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
+    let seqs: Vec<u64> = pending_bodies(&o.inbox).iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, [10, 11, 12, 13]);
+    assert_eq!(o.metrics.inbox_depth(), 4);
+    assert_eq!(
+        segment::list(&inbox_dir).expect("list"),
+        [(10, inbox_dir.join(segment::file_name(10)))],
+        "the copies' segment is deleted"
+    );
     o.close().await;
 }
