@@ -321,3 +321,57 @@ async fn the_postgres_inbox_refuses_deliveries_at_its_limit_and_takes_them_again
     drop(storage);
     tasks.stop().await.expect("stops");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_is_0700_and_every_file_in_it_0600() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().expect("tempdir");
+    let data = root.path().join("new").join("data");
+    let server = TestServer::start_with(tempfile::tempdir().expect("tempdir"), |c| {
+        c.data_dir.clone_from(&data);
+    })
+    .await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    // A delivery stored: the inbox's segment and sequence bound are created after the start.
+    let (status, _) = server
+        .webhook(&token, &fixture("test_post_update_assignee.json"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut server = server;
+    let handle = server.handle.take().expect("running");
+    handle.shutdown().await.expect("clean stop");
+
+    let mut files = 0;
+    let mut stack = vec![data.clone()];
+    assert_eq!(
+        std::fs::metadata(&data).expect("stat").permissions().mode() & 0o777,
+        0o700
+    );
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read") {
+            let entry = entry.expect("entry");
+            let meta = entry.metadata().expect("stat");
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                assert_eq!(mode, 0o700, "{}", entry.path().display());
+                stack.push(entry.path());
+            } else {
+                assert_eq!(
+                    mode & 0o077,
+                    0,
+                    "{} has mode {mode:o}",
+                    entry.path().display()
+                );
+                files += 1;
+            }
+        }
+    }
+    assert!(
+        files >= 3,
+        "sled's files, an inbox segment, the inbox's sequence bound"
+    );
+    drop(server);
+}

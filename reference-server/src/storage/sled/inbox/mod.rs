@@ -321,7 +321,10 @@ impl Inbox {
         max_bytes: u64,
     ) -> Result<(Self, InboxTasks), InboxError> {
         let dir = data_dir.join(DIR_NAME);
-        std::fs::create_dir_all(&dir).map_err(io_error("creating the inbox directory", &dir))?;
+        if !dir.is_dir() {
+            create_private_dir(&dir).map_err(io_error("creating the inbox directory", &dir))?;
+            segment::sync_dir(data_dir).map_err(io_error("syncing", data_dir))?;
+        }
         segment::remove_spares(&dir).map_err(io_error("removing old spare segments in", &dir))?;
         let (index, max_seq) = recover(&dir, &store, &metrics)?;
         // Above every number in the log, and above sled's ids (used before `next-seq`).
@@ -515,6 +518,18 @@ impl Inbox {
     }
 }
 
+/// Creates `dir` (and missing parents) readable by its owner only (mode 0700).
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 /// Name of the file [`probe`] writes.
 const PROBE: &str = "probe.tmp";
 
@@ -523,10 +538,7 @@ fn probe(dir: &Path) -> io::Result<()> {
     use std::io::Write as _;
     let path = dir.join(PROBE);
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
+        let mut f = segment::private(OpenOptions::new().write(true).create(true).truncate(true))
             .open(&path)?;
         f.write_all(&[0; 64 * 1024])?;
         f.sync_all()
@@ -1314,11 +1326,7 @@ fn write_compacted(
         segment::REWRITE
     ));
     let mut out = io::BufWriter::new(
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?,
+        segment::private(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?,
     );
     let mut placed = Vec::with_capacity(records.len());
     let mut buf = Vec::new();

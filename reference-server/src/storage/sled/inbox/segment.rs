@@ -454,11 +454,7 @@ pub fn create(dir: &Path, first: u64, spare: bool) -> io::Result<File> {
         OpenOptions::new().read(true).write(true).open(&path)?
     } else {
         // Not `append`: batches are written at their offset, over the end mark before them.
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?
+        private(OpenOptions::new().read(true).write(true).create_new(true)).open(&path)?
     };
     sync_dir(dir)?;
     Ok(file)
@@ -485,17 +481,15 @@ pub fn prepare_spare(dir: &Path, size: u64, cancel: &AtomicBool) -> io::Result<b
         return filled;
     }
     std::fs::rename(&filling, dir.join(SPARE_READY))?;
+    sync_dir(dir)?;
     Ok(true)
 }
 
 /// Writes `size` zero bytes to a new file at `path`, syncing after every [`FILL_STEP`] bytes
 /// and at the end; `false` when cancelled.
 fn fill_zeros(path: &Path, size: u64, cancel: &AtomicBool) -> io::Result<bool> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)?;
+    let mut file =
+        private(OpenOptions::new().write(true).create(true).truncate(true)).open(path)?;
     let zeros = vec![0u8; FILL_STEP];
     let mut left = size;
     while left > 0 {
@@ -620,11 +614,8 @@ pub fn set_aside(dir: &Path, path: &Path, file: &File, records: &[Located]) -> i
         .ok_or_else(|| io::Error::other(format!("{} has no file name", path.display())))?;
     let copy = dir.join(format!("{name}{REWRITE_SUFFIX}"));
     {
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&copy)?;
+        let mut out =
+            private(OpenOptions::new().write(true).create(true).truncate(true)).open(&copy)?;
         let mut buf = Vec::new();
         for r in records {
             let end = r.body_offset + r.body_len as u64;
@@ -657,6 +648,16 @@ pub fn set_aside(dir: &Path, path: &Path, file: &File, records: &[Located]) -> i
     std::fs::rename(&copy, path)?;
     sync_dir(dir)?;
     Ok(kept)
+}
+
+/// Files the inbox creates are readable by their owner only (mode 0600), whatever the umask.
+pub fn private(opts: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    opts
 }
 
 /// Makes the creation or removal of files in `dir` durable.
