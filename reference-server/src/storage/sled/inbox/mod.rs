@@ -540,7 +540,7 @@ fn probe(dir: &Path) -> io::Result<()> {
     let result = (|| {
         let mut f = segment::private(OpenOptions::new().write(true).create(true).truncate(true))
             .open(&path)?;
-        f.write_all(&[0; 64 * 1024])?;
+        f.write_all(&vec![0; 64 * 1024])?;
         f.sync_all()
     })();
     let removed = std::fs::remove_file(&path);
@@ -615,7 +615,7 @@ fn recover(
         let mut scanned = segment::read_segment(&file, first)
             .map_err(io_error("reading inbox segment", &path))?;
         if scanned.is_damaged() {
-            (file, scanned) = set_aside(dir, first, &path, &file, scanned, metrics)?;
+            (file, scanned) = set_aside(dir, first, &path, &file, &scanned, metrics)?;
         } else if let segment::End::Invalid { offset } = scanned.end {
             tracing::warn!(
                 segment = %path.display(),
@@ -665,7 +665,7 @@ fn set_aside(
     first: u64,
     path: &Path,
     file: &File,
-    scanned: segment::Scanned,
+    scanned: &segment::Scanned,
     metrics: &Metrics,
 ) -> Result<(File, segment::Scanned), InboxError> {
     let skipped = scanned.skipped();
@@ -1311,13 +1311,12 @@ async fn compact(shared: &Arc<Shared>, flush: &StoreFlush) {
     }
 }
 
-/// Writes the merged file of [`compact`] and renames it over segment `target`; returns it
-/// opened, its path, where each record's body now is, and its length.
-fn write_compacted(
-    dir: &Path,
-    target: u64,
-    records: &[Picked],
-) -> io::Result<(File, PathBuf, Vec<(u64, u64)>, u64)> {
+/// What [`write_compacted`] made: the file opened, its path, where each record's body now is
+/// (sequence number, offset), and its length.
+type Compacted = (File, PathBuf, Vec<(u64, u64)>, u64);
+
+/// Writes the merged file of [`compact`] and renames it over segment `target`.
+fn write_compacted(dir: &Path, target: u64, records: &[Picked]) -> io::Result<Compacted> {
     use std::io::Write as _;
     let path = dir.join(segment::file_name(target));
     let tmp = dir.join(format!(

@@ -400,7 +400,7 @@ async fn damaged_segment_case(damage: Damage) {
     let (records, _) = segment::scan(&File::open(&path).expect("open"), first).expect("scan");
     assert_eq!(records.len(), 5);
     let mut bytes = std::fs::read(&path).expect("read");
-    let (lost, at, patch): (usize, u64, Vec<u8>) = match damage {
+    let (lost, offset, replacement): (usize, u64, Vec<u8>) = match damage {
         Damage::MiddleRecord => (
             2,
             records[2].body_offset + 1,
@@ -413,8 +413,8 @@ async fn damaged_segment_case(damage: Damage) {
             0xFFFF_FFF0_u32.to_be_bytes().to_vec(),
         ),
     };
-    let at = usize::try_from(at).expect("small");
-    bytes[at..at + patch.len()].copy_from_slice(&patch);
+    let offset = usize::try_from(offset).expect("small");
+    bytes[offset..offset + replacement.len()].copy_from_slice(&replacement);
     std::fs::write(&path, &bytes).expect("write");
 
     let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
