@@ -236,6 +236,8 @@ struct Shared {
     /// Why the last write or sync failed, until a later one succeeds or [`Inbox::readiness`]
     /// finds the disk writable again.
     failure: Mutex<Option<String>>,
+    /// Whether `failure` holds one (read without the lock).
+    failed: std::sync::atomic::AtomicBool,
     /// Bytes of records in the log's segments (the index's counter).
     bytes: Arc<AtomicU64>,
     /// Above this many bytes deliveries are refused (`--inbox-max-mb`; 0: no limit).
@@ -251,16 +253,24 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records how the last batch ended (only a change takes the lock's writer path).
+    /// Records how the last batch ended. A success while nothing failed (every batch, normally)
+    /// costs one atomic load.
     fn set_failure(&self, result: Result<(), &str>) {
-        let mut f = self.failure();
         match result {
             Ok(()) => {
-                if f.take().is_some() {
-                    tracing::info!("the inbox can write again");
+                if self.failed.load(Ordering::Relaxed) {
+                    let mut f = self.failure();
+                    self.failed.store(false, Ordering::Relaxed);
+                    if f.take().is_some() {
+                        tracing::info!("the inbox can write again");
+                    }
                 }
             }
-            Err(e) => *f = Some(e.to_owned()),
+            Err(e) => {
+                let mut f = self.failure();
+                *f = Some(e.to_owned());
+                self.failed.store(true, Ordering::Relaxed);
+            }
         }
     }
 
@@ -342,6 +352,7 @@ impl Inbox {
             wake: Arc::new(Notify::new()),
             metrics,
             failure: Mutex::new(None),
+            failed: std::sync::atomic::AtomicBool::new(false),
             bytes,
             max_bytes,
             compact: Notify::new(),
@@ -485,6 +496,7 @@ impl Inbox {
                 let mut f = self.shared.failure();
                 if f.as_ref() == Some(&failure) {
                     *f = None;
+                    self.shared.failed.store(false, Ordering::Relaxed);
                     tracing::info!("the inbox can write again");
                 }
                 Ok(())
