@@ -124,6 +124,8 @@ pub struct AppState {
     /// Held while an install of a Jira host registers its webhook and persists, so that two
     /// concurrent installs of the same Jira never both create a webhook (keyed by host).
     pub install_locks: crate::integration_jira::InstallLocks,
+    /// Set once the server starts to stop (`GET /readyz` answers 503 from then on).
+    pub shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {

@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 pub const DEFAULT_DELIVERY_LOG_KEEP: u64 = 100_000;
 /// Default size of an inbox segment file, in KiB (32 MiB).
 pub const DEFAULT_INBOX_SEGMENT_KB: u64 = 32 * 1024;
+/// Default limit of the inbox, in MiB (`--inbox-max-mb`).
+pub const DEFAULT_INBOX_MAX_MB: u64 = 1024;
 
 /// Default size of the PostgreSQL connection pool (`--pg-pool-size`).
 pub const DEFAULT_PG_POOL_SIZE: u64 = crate::storage::postgres::DEFAULT_POOL_SIZE as u64;
@@ -158,6 +160,19 @@ pub struct ServeConfig {
     )]
     pub inbox_segment_kb: u64,
 
+    /// Most MiB of deliveries the inbox holds (accepted, not yet applied, with sled: the
+    /// records in its segment files). At the limit, webhooks get 503 with `Retry-After` and
+    /// an error is logged, instead of filling the disk; Jira Data Center may not send a
+    /// refused delivery again, so watch for it. Segments in which at most half is still
+    /// pending (a paused integration's backlog among applied deliveries) are compacted, so a
+    /// backlog holds only its own bytes. `0`: no limit.
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_INBOX_MAX_MB",
+        default_value_t = DEFAULT_INBOX_MAX_MB
+    )]
+    pub inbox_max_mb: u64,
+
     /// Most connections served at once; more wait in the listen queue until one closes. At
     /// start the server raises its open-file limit to the hard limit; when that cannot hold
     /// this many connections plus a reserve for the store, the number is lowered (with a
@@ -273,6 +288,7 @@ impl ServeConfig {
             jira_timeout_secs: DEFAULT_JIRA_TIMEOUT_SECS,
             jira_max_response_bytes: DEFAULT_JIRA_MAX_RESPONSE_BYTES,
             jira_status_cache_ttl_secs: DEFAULT_JIRA_STATUS_CACHE_TTL_SECS,
+            inbox_max_mb: DEFAULT_INBOX_MAX_MB,
         }
     }
 
@@ -305,6 +321,7 @@ mod tests {
         assert_eq!(cfg.cache_mb, DEFAULT_CACHE_MB);
         assert_eq!(cfg.delivery_log_keep, DEFAULT_DELIVERY_LOG_KEEP);
         assert_eq!(cfg.inbox_segment_kb, DEFAULT_INBOX_SEGMENT_KB);
+        assert_eq!(cfg.inbox_max_mb, DEFAULT_INBOX_MAX_MB);
         assert_eq!(
             cfg.public_url_for(cfg.listen),
             "http://127.0.0.1:8080".to_owned()

@@ -20,7 +20,7 @@ pub enum WebhookOutcome {
     BadBody,
     /// A change on an issue no group is linked to: acknowledged, nothing stored.
     Unlinked,
-    /// Storage failure (500).
+    /// Storage failure (503 with `Retry-After`).
     Error,
 }
 
@@ -60,6 +60,7 @@ pub struct Metrics {
     flushed_entries: AtomicU64,
     sync_nanos: AtomicU64,
     durable_wait_nanos: AtomicU64,
+    inbox_skipped: AtomicU64,
 }
 
 fn nanos(d: std::time::Duration) -> u64 {
@@ -151,6 +152,12 @@ impl Metrics {
             .fetch_add(nanos(took), Ordering::Relaxed);
     }
 
+    /// Counts inbox records skipped on start because they were damaged (at least one per
+    /// damaged stretch of a segment).
+    pub fn inbox_skipped(&self, records: u64) {
+        self.inbox_skipped.fetch_add(records, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
@@ -203,12 +210,16 @@ impl Metrics {
              reference_server_inbox_sync_seconds_total {:.6}\n\
              # HELP reference_server_inbox_durable_wait_seconds_total Time stored deliveries waited to be durable before their 200 (divide by the flushed entries for the mean).\n\
              # TYPE reference_server_inbox_durable_wait_seconds_total counter\n\
-             reference_server_inbox_durable_wait_seconds_total {:.6}\n",
+             reference_server_inbox_durable_wait_seconds_total {:.6}\n\
+             # HELP reference_server_inbox_records_skipped_total Inbox records skipped on start because they were damaged (at least one per damaged stretch of a segment; the segment is kept as *.corrupt).\n\
+             # TYPE reference_server_inbox_records_skipped_total counter\n\
+             reference_server_inbox_records_skipped_total {}\n",
             self.inbox_depth(),
             self.flushes.load(Ordering::Relaxed),
             self.flushed_entries.load(Ordering::Relaxed),
             seconds(&self.sync_nanos),
             seconds(&self.durable_wait_nanos),
+            self.inbox_skipped.load(Ordering::Relaxed),
         );
         out
     }

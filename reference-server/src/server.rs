@@ -48,6 +48,12 @@ pub enum ServerError {
     /// Flushing the storage at shutdown failed.
     #[error("flushing the store at shutdown failed: {0}")]
     Flush(StorageError),
+    /// The store failed while running in a way it cannot recover from (sled keeps its first
+    /// I/O error, such as a full disk, and fails every later write): the server stopped.
+    #[error(
+        "the store failed and cannot recover without a restart: {0}; fix the disk (free space, check the kernel log for I/O errors) and start the server again"
+    )]
+    StoreFailed(String),
     /// The PostgreSQL store (`--store postgres://...`) could not be used at start.
     #[error(transparent)]
     Postgres(#[from] PgStartError),
@@ -175,9 +181,29 @@ impl AdminToken {
     }
 }
 
-/// Creates `--data-dir` if missing, with a message that names the fix when it cannot be.
+/// Creates `--data-dir` if missing, readable by its owner only (mode 0700; its parent
+/// synced), with a message that names the fix when it cannot be. An existing directory that
+/// other users may read or enter is logged as a warning.
 fn create_data_dir(dir: &Path) -> Result<(), ServerError> {
-    let Err(source) = std::fs::create_dir_all(dir) else {
+    if dir.is_dir() {
+        if let Some(warning) = loose_mode(dir) {
+            tracing::warn!(data_dir = %dir.display(), "{warning}");
+        }
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    let Err(source) = builder.create(dir) else {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Err(e) = std::fs::File::open(parent).and_then(|f| f.sync_all())
+        {
+            tracing::warn!(error = %e, parent = %parent.display(), "cannot sync the data directory's parent");
+        }
         return Ok(());
     };
     let path = dir.display().to_string();
@@ -197,6 +223,54 @@ fn create_data_dir(dir: &Path) -> Result<(), ServerError> {
     })
 }
 
+/// What is wrong with the mode of an existing data directory, if anything: other users may
+/// read or enter it (the deliveries, the links, the admin token are in it).
+fn loose_mode(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "the data directory has mode {mode:o}: other users may read it (webhook deliveries, links, the admin token); run `chmod 700` on it"
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Makes every file under `dir` readable by its owner only (0600) and every directory under it
+/// 0700 (sled creates its files with the process's umask); `dir` itself is left as it is.
+fn make_private(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                if mode != 0o700 {
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o700))?;
+                }
+                make_private(&entry.path())?;
+            } else if meta.is_file() && mode & 0o077 != 0 {
+                std::fs::set_permissions(
+                    entry.path(),
+                    std::fs::Permissions::from_mode(mode & 0o700),
+                )?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();
@@ -209,7 +283,11 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(contents.as_bytes())?;
     f.write_all(b"\n")?;
-    f.sync_all()
+    f.sync_all()?;
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::File::open(parent)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 /// Starts a server (opens the storage, which replays the inbox; binds; serves).
@@ -224,15 +302,26 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         data_dir: config.data_dir.clone(),
         cache_mb: config.cache_mb,
         inbox_segment_bytes: config.inbox_segment_kb.saturating_mul(1024),
+        inbox_max_bytes: config.inbox_max_mb.saturating_mul(1 << 20),
     };
     let (storage, storage_tasks) = if config.store == "sled" {
-        Storage::open(&storage_config, metrics.clone())
+        let opened = Storage::open(&storage_config, metrics.clone())
             .await
-            .map_err(ServerError::Storage)?
+            .map_err(ServerError::Storage)?;
+        // sled's files get the umask's mode: owner only, like everything else in the directory.
+        make_private(&config.data_dir).map_err(|source| ServerError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        opened
     } else {
         let url = PgUrl::parse(&config.store).map_err(PgStartError::from)?;
         let pool_size = usize::try_from(config.pg_pool_size).unwrap_or(usize::MAX);
-        Storage::open_postgres(&url, pool_size, metrics.clone()).await?
+        let (storage, tasks) = Storage::open_postgres(&url, pool_size, metrics.clone()).await?;
+        storage
+            .set_inbox_max_bytes(config.inbox_max_mb.saturating_mul(1 << 20))
+            .await;
+        (storage, tasks)
     };
     let listener = TcpListener::bind(config.listen)
         .await
@@ -271,6 +360,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
             status_cache_ttl: Duration::from_secs(config.jira_status_cache_ttl_secs),
         },
         install_locks: crate::integration_jira::InstallLocks::default(),
+        shutting_down: std::sync::atomic::AtomicBool::new(false),
     });
     let (tx, rx) = watch::channel(false);
     if pending > 0 {
@@ -285,16 +375,36 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     };
     let serve_state = state.clone();
     let mut serve_rx = rx;
+    let stop_tx = tx.clone();
     let task = tokio::spawn(async move {
+        let signal_state = serve_state.clone();
+        let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
         crate::http::serve(listener, serve_state.clone(), settings, async move {
-            let _ = serve_rx.wait_for(|stop| *stop).await;
+            tokio::select! {
+                _ = serve_rx.wait_for(|stop| *stop) => {}
+                reason = signal_state.storage.failed() => {
+                    tracing::error!(
+                        error = %reason,
+                        "the store failed and cannot recover without a restart (sled keeps its first I/O error); stopping with a non-zero exit so a supervisor restarts the server"
+                    );
+                    let _ = failed_tx.send(reason);
+                    let _ = stop_tx.send(true);
+                }
+            }
+            signal_state
+                .shutting_down
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         })
         .await;
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "worker thread failed");
         }
         drop(serve_state);
-        storage_tasks.stop().await.map_err(ServerError::Flush)?;
+        let stopped = storage_tasks.stop().await;
+        if let Ok(reason) = failed_rx.await {
+            return Err(ServerError::StoreFailed(reason));
+        }
+        stopped.map_err(ServerError::Flush)?;
         tracing::info!("store flushed; bye");
         Ok(())
     });
@@ -396,5 +506,50 @@ impl ShutdownSignals {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).expect("stat").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_data_directory_others_may_read_is_warned_about() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let warning = loose_mode(dir.path()).expect("a warning");
+        assert!(
+            warning.contains("755") && warning.contains("chmod 700"),
+            "{warning}"
+        );
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod");
+        assert_eq!(loose_mode(dir.path()), None);
+    }
+
+    #[test]
+    fn a_new_data_directory_is_0700_and_files_under_it_become_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("a").join("data");
+        create_data_dir(&data).expect("created");
+        assert_eq!(mode(&data), 0o700);
+        std::fs::create_dir(data.join("db")).expect("mkdir");
+        std::fs::set_permissions(data.join("db"), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        std::fs::write(data.join("db").join("conf"), b"x").expect("write");
+        std::fs::set_permissions(
+            data.join("db").join("conf"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
+        make_private(&data).expect("modes fixed");
+        assert_eq!(mode(&data.join("db")), 0o700);
+        assert_eq!(mode(&data.join("db").join("conf")), 0o600);
     }
 }

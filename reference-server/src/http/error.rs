@@ -91,6 +91,20 @@ impl ApiError {
         )
     }
 
+    /// 503 `unavailable` for a failed write (a full disk, an I/O error, a database that does
+    /// not answer): the client should send again later ([`super::response::error`] adds
+    /// `Retry-After`). Details are logged, not sent.
+    pub fn unavailable(context: &str, err: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "{context}");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!(
+                "{context}; the server cannot store it now, send it again later (see the server log)."
+            ),
+        )
+    }
+
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({

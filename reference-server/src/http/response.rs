@@ -43,10 +43,19 @@ pub fn html(status: StatusCode, body: String) -> Resp {
     build(status, Some("text/html; charset=utf-8"), Bytes::from(body))
 }
 
+/// Seconds a 503 asks the client to wait before sending again (`Retry-After`).
+pub const RETRY_AFTER_SECS: u32 = 30;
+
 /// The error as a JSON response. After 408 and 413 the connection is closed, since the rest
-/// of the body was not read.
+/// of the body was not read. A 503 carries `Retry-After` ([`RETRY_AFTER_SECS`]).
 pub fn error(e: &ApiError) -> Resp {
     let mut r = json(e.status, &e.body());
+    if e.status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(RETRY_AFTER_SECS),
+        );
+    }
     if !e.allow.is_empty() {
         let names: Vec<&str> = e.allow.iter().map(http::Method::as_str).collect();
         if let Ok(v) = header::HeaderValue::from_str(&names.join(", ")) {

@@ -34,7 +34,7 @@ pub async fn route(state: &AppState, req: Request<Incoming>) -> Resp {
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     if path.starts_with(WEBHOOK_PREFIX) {
         tracing::debug!(%method, path = %loggable_path(path), status = status.as_u16(), micros, "request");
-    } else if path != "/healthz" && path != "/metrics" {
+    } else if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
         tracing::info!(%method, path = %loggable_path(path), status = status.as_u16(), micros, "request");
     }
     resp
@@ -81,6 +81,23 @@ async fn dispatch(state: &AppState, req: Request<Incoming>) -> Resp {
         (&Method::GET, "/healthz") => {
             return response::json(StatusCode::OK, &serde_json::json!({"status": "ok"}));
         }
+        (&Method::GET, "/readyz") => {
+            let reason = if state
+                .shutting_down
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                Err("the server is shutting down".to_owned())
+            } else {
+                state.storage.readiness().await
+            };
+            return match reason {
+                Ok(()) => response::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+                Err(reason) => response::json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({"status": "unavailable", "reason": reason}),
+                ),
+            };
+        }
         (&Method::GET, "/metrics") => {
             return response::text(
                 StatusCode::OK,
@@ -88,7 +105,7 @@ async fn dispatch(state: &AppState, req: Request<Incoming>) -> Resp {
                 state.metrics.render(),
             );
         }
-        (_, "/healthz" | "/metrics") => {
+        (_, "/healthz" | "/readyz" | "/metrics") => {
             return response::error(&ApiError::method_not_allowed(&[Method::GET]));
         }
         _ => {}

@@ -490,6 +490,8 @@ pub struct StorageConfig {
     pub cache_mb: u64,
     /// A new inbox segment starts once the current one is larger than this.
     pub inbox_segment_bytes: u64,
+    /// Deliveries are refused once the inbox holds this many bytes (0: no limit).
+    pub inbox_max_bytes: u64,
 }
 
 impl StorageConfig {
@@ -499,6 +501,7 @@ impl StorageConfig {
             data_dir,
             cache_mb: DEFAULT_CACHE_MB,
             inbox_segment_bytes: crate::config::DEFAULT_INBOX_SEGMENT_KB * 1024,
+            inbox_max_bytes: crate::config::DEFAULT_INBOX_MAX_MB << 20,
         }
     }
 }
@@ -548,6 +551,33 @@ impl Storage {
     ) -> Result<(Self, StorageTasks), StorageError> {
         let (s, tasks) = sled::SledStorage::open(config, metrics)?;
         Ok((Self::Sled(s), StorageTasks::Sled(tasks)))
+    }
+
+    /// `Ok` when the storage can take writes; otherwise why not (`GET /readyz`). sled: the
+    /// inbox's last write and sync worked, or a probe write works again, and the store has not
+    /// failed; PostgreSQL: the database answers a query within 2 s.
+    pub async fn readiness(&self) -> Result<(), String> {
+        match self {
+            Self::Sled(s) => s.readiness().await,
+            Self::Postgres(p) => p.readiness().await,
+        }
+    }
+
+    /// Sets `--inbox-max-mb` in bytes (0: no limit) on a backend that takes it after opening
+    /// (PostgreSQL; sled takes it from [`StorageConfig::inbox_max_bytes`]).
+    pub async fn set_inbox_max_bytes(&self, max: u64) {
+        if let Self::Postgres(p) = self {
+            p.set_inbox_max_bytes(max).await;
+        }
+    }
+
+    /// Returns once the storage failed in a way it cannot recover from without a restart,
+    /// with the reason (sled: a failed flush); never for PostgreSQL, which reconnects.
+    pub async fn failed(&self) -> String {
+        match self {
+            Self::Sled(s) => s.failed().await,
+            Self::Postgres(_) => std::future::pending().await,
+        }
     }
 
     /// Opens the PostgreSQL storage at `url` with at most `pool_size` connections (at least

@@ -272,7 +272,7 @@ where
         Ok(None) => return bad_token(state, &"Could not find integration for token"),
         Err(e) => {
             state.metrics.webhook(WebhookOutcome::Error);
-            return response::error(&ApiError::from(e));
+            return response::error(&ApiError::unavailable("could not look up the token", &e));
         }
     };
     let now = crate::time::now_ms();
@@ -362,7 +362,9 @@ where
                 }
                 Err(e) => {
                     state.metrics.webhook(WebhookOutcome::Error);
-                    response::error(&ApiError::internal("could not store the delivery", &e))
+                    // 503, never 200: the delivery is not stored (Jira Data Center does
+                    // not retry; see docs/operating.md).
+                    response::error(&ApiError::unavailable("could not store the delivery", &e))
                 }
             }
         }

@@ -24,6 +24,7 @@ mod support_process;
 mod api;
 mod binary;
 mod crash;
+mod disk;
 mod end_to_end;
 mod fuzz_corpus;
 mod hostile_input;

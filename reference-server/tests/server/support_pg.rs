@@ -57,6 +57,13 @@ impl TestDb {
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.url).await
     }
+
+    /// A plain client on the server's own database (the one `REFERENCE_SERVER_TEST_PG`
+    /// names), for statements that cannot run on this database, such as
+    /// `ALTER DATABASE ... ALLOW_CONNECTIONS`.
+    pub async fn admin_client(&self) -> tokio_postgres::Client {
+        connect(&self.admin_url).await
+    }
 }
 
 /// A new, empty database on the test server, or `None` when `REFERENCE_SERVER_TEST_PG` is not

@@ -130,8 +130,14 @@ impl Inbox for PgStorage {
         received_ms: i64,
         body: &[u8],
     ) -> Result<u64, StorageError> {
+        if let Some(refusal) = self.inbox_limit.refusal() {
+            return Err(backend(refusal));
+        }
         let id = int_id_w(integration)?;
         let seq = self.intake.accept(id, received_ms, body).await?;
+        self.inbox_limit
+            .used
+            .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.wake.notify_one();
         Ok(seq)
     }

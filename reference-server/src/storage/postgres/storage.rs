@@ -7,7 +7,7 @@
 //! [`StorageError::Backend`] naming what failed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{ClientWrapper, Object};
@@ -38,6 +38,32 @@ pub struct PgStorage {
     pub(super) generations: Arc<Generations>,
     pub(super) link_keys: Arc<LinkKeys>,
     pub(super) intake: Intake,
+    pub(super) inbox_limit: Arc<InboxLimit>,
+}
+
+/// `--inbox-max-mb` on PostgreSQL: the bytes of the bodies in the shared inbox, read by the
+/// tick every [`DEPTH_EVERY`] and counted up by this replica's accepts in between.
+#[derive(Debug, Default)]
+pub(super) struct InboxLimit {
+    /// The limit in bytes (0: none).
+    pub(super) max: AtomicU64,
+    /// Bytes of the inbox's bodies, as last read plus what this replica accepted since.
+    pub(super) used: AtomicU64,
+}
+
+impl InboxLimit {
+    /// Why a delivery is refused now, if it is.
+    pub(super) fn refusal(&self) -> Option<String> {
+        let max = self.max.load(Ordering::Relaxed);
+        let used = self.used.load(Ordering::Relaxed);
+        (max > 0 && used >= max).then(|| {
+            format!(
+                "the inbox holds {} MiB of deliveries, at its limit of {} MiB (--inbox-max-mb): deliveries are refused until the worker applies some; check why they are not applied (a paused integration, Jira unreachable) or raise --inbox-max-mb",
+                used >> 20,
+                max >> 20
+            )
+        })
+    }
 }
 
 /// Batches dropped without `finish` whose `ROLLBACK` is still running: a claim waits for them,
@@ -90,6 +116,7 @@ impl PgStorage {
             generations: Arc::default(),
             link_keys: Arc::default(),
             intake,
+            inbox_limit: Arc::default(),
         };
         let this = storage.clone();
         let tick = tokio::spawn(async move {
@@ -105,6 +132,12 @@ impl PgStorage {
                     if let Ok(Ok(n)) = tokio::time::timeout(STALE_AFTER, this.pending_count()).await
                     {
                         metrics.inbox_set(i64::try_from(n).unwrap_or(i64::MAX));
+                    }
+                    if this.inbox_limit.max.load(Ordering::Relaxed) > 0
+                        && let Ok(Ok(bytes)) =
+                            tokio::time::timeout(STALE_AFTER, this.inbox_bytes()).await
+                    {
+                        this.inbox_limit.used.store(bytes, Ordering::Relaxed);
                     }
                 }
                 let read = tokio::time::timeout(STALE_AFTER, this.read_generations()).await;
@@ -128,6 +161,53 @@ impl PgStorage {
             }
         });
         (storage, PgTasks { tick })
+    }
+
+    /// Sets `--inbox-max-mb` in bytes (0: no limit); read at once.
+    pub async fn set_inbox_max_bytes(&self, max: u64) {
+        self.inbox_limit.max.store(max, Ordering::Relaxed);
+        if max > 0
+            && let Ok(bytes) = self.inbox_bytes().await
+        {
+            self.inbox_limit.used.store(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes of the bodies in the inbox.
+    async fn inbox_bytes(&self) -> Result<u64, StorageError> {
+        let c = self.conn().await?;
+        let n: i64 = query(
+            &c,
+            "measuring the inbox",
+            "SELECT coalesce(sum(octet_length(body)), 0)::bigint FROM inbox",
+            &[],
+        )
+        .await?
+        .first()
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    /// `Ok` when the database answers `SELECT 1` within [`READY_WITHIN`] and the inbox is
+    /// below `--inbox-max-mb`; otherwise why not.
+    pub async fn readiness(&self) -> Result<(), String> {
+        if let Some(refusal) = self.inbox_limit.refusal() {
+            return Err(refusal);
+        }
+        let ping = async {
+            let c = self.conn().await?;
+            query(&c, "checking the database", "SELECT 1", &[]).await
+        };
+        match tokio::time::timeout(READY_WITHIN, ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("the database does not answer: {e}")),
+            Err(_) => Err(format!(
+                "the database did not answer within {} s ({})",
+                READY_WITHIN.as_secs(),
+                self.pg.url().describe()
+            )),
+        }
     }
 
     /// The database handle.
@@ -199,6 +279,9 @@ pub(super) async fn exec(
     let st = c.prepare_cached(sql).await.map_err(db(what))?;
     c.execute(&st, params).await.map_err(db(what))
 }
+
+/// How long [`PgStorage::readiness`] waits for the database.
+const READY_WITHIN: Duration = Duration::from_secs(2);
 
 /// Runs a prepared query, returning its rows.
 pub(super) async fn query(

@@ -30,6 +30,9 @@ pub enum FlushError {
 #[derive(Debug, Clone)]
 pub struct StoreFlush {
     tickets: mpsc::UnboundedSender<Ticket>,
+    /// The first failed flush: sled keeps its first I/O error and fails every later write, so
+    /// the store cannot recover without a restart.
+    failed: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl StoreFlush {
@@ -37,7 +40,32 @@ impl StoreFlush {
     /// dropped.
     pub fn start(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tickets: tx }, tokio::spawn(flusher(store, rx)))
+        let (failed_tx, failed) = tokio::sync::watch::channel(None);
+        (
+            Self {
+                tickets: tx,
+                failed,
+            },
+            tokio::spawn(flusher(store, rx, failed_tx)),
+        )
+    }
+
+    /// Why the store failed for good (a flush failed), if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.borrow().clone()
+    }
+
+    /// Returns once a flush failed (never when none does), with the reason.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.failed.clone();
+        loop {
+            if let Some(e) = rx.borrow_and_update().clone() {
+                return e;
+            }
+            if rx.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     }
 
     /// Waits until everything written to the store before this call is on disk (shares
@@ -51,7 +79,11 @@ impl StoreFlush {
     }
 }
 
-async fn flusher(store: Store, mut rx: mpsc::UnboundedReceiver<Ticket>) {
+async fn flusher(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<Ticket>,
+    failed: tokio::sync::watch::Sender<Option<String>>,
+) {
     let mut batch: Vec<Ticket> = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -66,6 +98,13 @@ async fn flusher(store: Store, mut rx: mpsc::UnboundedReceiver<Ticket>) {
         };
         if let Err(e) = &result {
             tracing::error!(error = %e, "store flush failed");
+            failed.send_if_modified(|f| {
+                let first = f.is_none();
+                if first {
+                    *f = Some(e.clone());
+                }
+                first
+            });
         }
         for t in batch.drain(..) {
             let _ = t.send(result.clone());

@@ -111,6 +111,23 @@ fn open_failure(e: StoreError, data_dir: &std::path::Path) -> StorageError {
 }
 
 impl SledStorage {
+    /// `Ok` when the store and the inbox can write; otherwise why not (see
+    /// [`inbox::Inbox::readiness`]: the inbox recovers once the disk does).
+    pub async fn readiness(&self) -> Result<(), String> {
+        if let Some(e) = self.flush.failure() {
+            return Err(format!(
+                "the sled store failed and cannot recover without a restart: {e}"
+            ));
+        }
+        self.inbox.readiness().await
+    }
+
+    /// Returns once the store failed for good (sled keeps its first I/O error and fails every
+    /// later write), with the reason; never when it does not.
+    pub async fn failed(&self) -> String {
+        self.flush.failed().await
+    }
+
     /// Opens the store in `data_dir/db` and the inbox in `data_dir/inbox` (reading back what
     /// earlier runs accepted but did not record as applied), and spawns the inbox's and the
     /// flusher's tasks on the current tokio runtime.
@@ -127,6 +144,7 @@ impl SledStorage {
             flush.clone(),
             metrics,
             config.inbox_segment_bytes,
+            config.inbox_max_bytes,
         )
         .map_err(|e| StorageError::Open {
             what: "inbox",

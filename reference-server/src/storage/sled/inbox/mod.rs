@@ -19,8 +19,14 @@
 //! *janitor* task), so a crash never leaves a delivery that is neither in the log nor in the
 //! store; one such segment is kept and written over as a later segment, others are deleted.
 //!
+//! A backlog (a paused integration's deliveries among applied ones of others) does not keep
+//! the segments it touches on disk: segments at most half pending are compacted into one
+//! file of their pending records (see [`compact`]). Past `--inbox-max-mb` of records,
+//! deliveries are refused ([`InboxError::Full`]).
+//!
 //! On start the segments are read back: a delivery whose delivery-log record is final is
 //! skipped, every other one is pending again (applying twice is harmless: sync is idempotent).
+//! A damaged segment is moved aside with its valid records kept (see [`set_aside`]).
 
 pub(crate) mod segment;
 mod seq;
@@ -29,6 +35,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -83,6 +90,16 @@ pub enum InboxError {
     /// Data Center documents no retries: the change is lost unless Jira sends it again).
     #[error("writing the inbox failed: {0}")]
     Write(String),
+    /// The inbox holds more than `--inbox-max-mb` of deliveries not yet applied.
+    #[error(
+        "the inbox holds {used_mb} MiB of deliveries, at its limit of {max_mb} MiB (--inbox-max-mb): deliveries are refused until the worker applies some; check why they are not applied (a paused integration, Jira unreachable) or raise --inbox-max-mb"
+    )]
+    Full {
+        /// MiB of records in the log.
+        used_mb: u64,
+        /// The limit in MiB.
+        max_mb: u64,
+    },
     /// The writer task is gone (shutting down).
     #[error("the inbox writer has stopped; the server is shutting down")]
     Closed,
@@ -103,6 +120,13 @@ struct Meta {
     body_len: usize,
 }
 
+impl Meta {
+    /// Bytes the record takes in its segment.
+    fn record_len(&self) -> u64 {
+        segment::record_len(self.integration_id.len(), self.body_len)
+    }
+}
+
 #[derive(Debug)]
 struct Segment {
     file: Arc<File>,
@@ -113,12 +137,35 @@ struct Segment {
     in_flight: usize,
     /// No more appends (an older segment, or one read back on start).
     sealed: bool,
+    /// Bytes of records written to it.
+    bytes: u64,
+    /// Bytes of its records still pending.
+    live: u64,
+    /// Being compacted: not taken out of the log until that is over.
+    busy: bool,
+}
+
+impl Segment {
+    fn new(file: Arc<File>, path: PathBuf, sealed: bool, bytes: u64) -> Self {
+        Self {
+            file,
+            path,
+            open: 0,
+            in_flight: 0,
+            sealed,
+            bytes,
+            live: 0,
+            busy: false,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Index {
     pending: BTreeMap<u64, Meta>,
     segments: BTreeMap<u64, Segment>,
+    /// Bytes of records in the segments of the log (read without the lock by `accept`).
+    bytes: Arc<AtomicU64>,
 }
 
 impl Index {
@@ -128,8 +175,25 @@ impl Index {
         }
         if let Some(s) = self.segments.get_mut(&meta.segment) {
             s.open += 1;
+            s.live += meta.record_len();
         }
         self.pending.insert(seq, meta);
+    }
+
+    /// Adds a segment to the log.
+    fn insert_segment(&mut self, first: u64, segment: Segment) {
+        self.bytes.fetch_add(segment.bytes, Ordering::Relaxed);
+        self.segments.insert(first, segment);
+    }
+
+    /// Takes a segment out of the log.
+    fn remove_segment(&mut self, first: u64) -> Option<Segment> {
+        let s = self.segments.remove(&first)?;
+        self.bytes.fetch_sub(
+            s.bytes.min(self.bytes.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        Some(s)
     }
 
     /// Marks `seq` done; returns whether it was pending and the path of a segment that became
@@ -142,6 +206,7 @@ impl Index {
             return (true, None);
         };
         s.open = s.open.saturating_sub(1);
+        s.live = s.live.saturating_sub(meta.record_len());
         (true, self.take_if_done(meta.segment))
     }
 
@@ -154,8 +219,8 @@ impl Index {
         let done = self
             .segments
             .get(&first)
-            .is_some_and(|s| s.sealed && s.open == 0 && s.in_flight == 0);
-        done.then(|| self.segments.remove(&first))
+            .is_some_and(|s| s.sealed && s.open == 0 && s.in_flight == 0 && !s.busy);
+        done.then(|| self.remove_segment(first))
             .flatten()
             .map(|s| s.path)
     }
@@ -168,9 +233,47 @@ struct Shared {
     index: Mutex<Index>,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
+    /// Why the last write or sync failed, until a later one succeeds or [`Inbox::readiness`]
+    /// finds the disk writable again.
+    failure: Mutex<Option<String>>,
+    /// Whether `failure` holds one (read without the lock).
+    failed: std::sync::atomic::AtomicBool,
+    /// Bytes of records in the log's segments (the index's counter).
+    bytes: Arc<AtomicU64>,
+    /// Above this many bytes deliveries are refused (`--inbox-max-mb`; 0: no limit).
+    max_bytes: u64,
+    /// Woken when a segment is sealed: the janitor looks for segments to compact.
+    compact: Notify,
 }
 
 impl Shared {
+    fn failure(&self) -> MutexGuard<'_, Option<String>> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records how the last batch ended. A success while nothing failed (every batch, normally)
+    /// costs one atomic load.
+    fn set_failure(&self, result: Result<(), &str>) {
+        match result {
+            Ok(()) => {
+                if self.failed.load(Ordering::Relaxed) {
+                    let mut f = self.failure();
+                    self.failed.store(false, Ordering::Relaxed);
+                    if f.take().is_some() {
+                        tracing::info!("the inbox can write again");
+                    }
+                }
+            }
+            Err(e) => {
+                let mut f = self.failure();
+                *f = Some(e.to_owned());
+                self.failed.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn index(&self) -> MutexGuard<'_, Index> {
         // A panic while holding the lock cannot leave the index half-updated in a way that
         // loses deliveries (they are on disk), so keep going with the inner value.
@@ -225,11 +328,15 @@ impl Inbox {
         flush: StoreFlush,
         metrics: Arc<Metrics>,
         max_segment_bytes: u64,
+        max_bytes: u64,
     ) -> Result<(Self, InboxTasks), InboxError> {
         let dir = data_dir.join(DIR_NAME);
-        std::fs::create_dir_all(&dir).map_err(io_error("creating the inbox directory", &dir))?;
+        if !dir.is_dir() {
+            create_private_dir(&dir).map_err(io_error("creating the inbox directory", &dir))?;
+            segment::sync_dir(data_dir).map_err(io_error("syncing", data_dir))?;
+        }
         segment::remove_spares(&dir).map_err(io_error("removing old spare segments in", &dir))?;
-        let (index, max_seq) = recover(&dir, &store)?;
+        let (index, max_seq) = recover(&dir, &store, &metrics)?;
         // Above every number in the log, and above sled's ids (used before `next-seq`).
         let floor = max_seq
             .map_or(0, |m| m.saturating_add(1))
@@ -237,12 +344,18 @@ impl Inbox {
         let seqs = seq::SeqGen::open(&dir, floor)
             .map_err(io_error("reading the sequence bound in", &dir))?;
         metrics.inbox_set(i64::try_from(index.pending.len()).unwrap_or(i64::MAX));
+        let bytes = index.bytes.clone();
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             store,
             index: Mutex::new(index),
             wake: Arc::new(Notify::new()),
             metrics,
+            failure: Mutex::new(None),
+            failed: std::sync::atomic::AtomicBool::new(false),
+            bytes,
+            max_bytes,
+            compact: Notify::new(),
         });
         let (writes, write_rx) = mpsc::unbounded_channel();
         let (janitor, janitor_rx) = mpsc::unbounded_channel();
@@ -254,7 +367,12 @@ impl Inbox {
                 max_segment_bytes,
                 seqs,
             )),
-            janitor: tokio::spawn(janitor_task(dir, flush, janitor_rx, max_segment_bytes)),
+            janitor: tokio::spawn(janitor_task(
+                shared.clone(),
+                flush,
+                janitor_rx,
+                max_segment_bytes,
+            )),
         };
         Ok((
             Self {
@@ -274,6 +392,13 @@ impl Inbox {
         received_ms: i64,
         body: &[u8],
     ) -> Result<u64, InboxError> {
+        let used = self.shared.bytes.load(Ordering::Relaxed);
+        if self.shared.max_bytes > 0 && used >= self.shared.max_bytes {
+            return Err(InboxError::Full {
+                used_mb: used >> 20,
+                max_mb: self.shared.max_bytes >> 20,
+            });
+        }
         let handed_off = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.writes
@@ -347,6 +472,42 @@ impl Inbox {
         Ok(())
     }
 
+    /// `Ok` when the inbox can store deliveries; otherwise why not. After a failed write or
+    /// sync (a full disk, an I/O error) this writes, syncs and deletes a small probe file in
+    /// the inbox directory, and is `Ok` again (without a restart) once that works.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let used = self.shared.bytes.load(Ordering::Relaxed);
+        if self.shared.max_bytes > 0 && used >= self.shared.max_bytes {
+            return Err(InboxError::Full {
+                used_mb: used >> 20,
+                max_mb: self.shared.max_bytes >> 20,
+            }
+            .to_string());
+        }
+        let Some(failure) = self.shared.failure().clone() else {
+            return Ok(());
+        };
+        let dir = self.shared.dir.clone();
+        let probed = tokio::task::spawn_blocking(move || probe(&dir))
+            .await
+            .map_err(|e| format!("the inbox probe failed: {e}"))?;
+        match probed {
+            Ok(()) => {
+                let mut f = self.shared.failure();
+                if f.as_ref() == Some(&failure) {
+                    *f = None;
+                    self.shared.failed.store(false, Ordering::Relaxed);
+                    tracing::info!("the inbox can write again");
+                }
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "the inbox cannot store deliveries: {failure} (a probe write still fails: {e}); free disk space or fix the disk under {}",
+                self.shared.dir.display()
+            )),
+        }
+    }
+
     /// The notifier the worker waits on.
     pub fn wake(&self) -> Arc<Notify> {
         self.shared.wake.clone()
@@ -367,6 +528,36 @@ impl Inbox {
     pub fn segments(&self) -> usize {
         self.shared.index().segments.len()
     }
+}
+
+/// Creates `dir` (and missing parents) readable by its owner only (mode 0700).
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Name of the file [`probe`] writes.
+const PROBE: &str = "probe.tmp";
+
+/// Writes 64 KiB to a new file in `dir`, syncs it and deletes it.
+fn probe(dir: &Path) -> io::Result<()> {
+    use std::io::Write as _;
+    let path = dir.join(PROBE);
+    let result = (|| {
+        let mut f = segment::private(OpenOptions::new().write(true).create(true).truncate(true))
+            .open(&path)?;
+        f.write_all(&vec![0; 64 * 1024])?;
+        f.sync_all()
+    })();
+    let removed = std::fs::remove_file(&path);
+    result?;
+    removed
 }
 
 type Picked = (u64, Meta, Arc<File>);
@@ -416,35 +607,41 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
 
 /// Reads back every segment: deliveries without a final delivery-log record are pending;
 /// segments with none left are deleted (the store already records all of them durably, since
-/// that is what it read back).
-fn recover(dir: &Path, store: &Store) -> Result<(Index, Option<u64>), InboxError> {
+/// that is what it read back). A damaged segment is moved aside first ([`set_aside`]): its
+/// valid records stay in the log, the damaged file is kept as `*.corrupt`, and the records
+/// skipped are logged at error level and counted in `metrics`.
+fn recover(
+    dir: &Path,
+    store: &Store,
+    metrics: &Metrics,
+) -> Result<(Index, Option<u64>), InboxError> {
     let mut index = Index::default();
     let mut max_seq: Option<u64> = None;
     let mut deleted = false;
     let mut log = DeliveryLookup::new(store);
     for (first, path) in segment::list(dir).map_err(io_error("listing", dir))? {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .open(&path)
             .map_err(io_error("opening inbox segment", &path))?;
-        let (records, end) =
-            segment::scan(&file).map_err(io_error("reading inbox segment", &path))?;
-        if let segment::End::Invalid { offset } = end {
+        let mut scanned = segment::read_segment(&file, first)
+            .map_err(io_error("reading inbox segment", &path))?;
+        if scanned.is_damaged() {
+            (file, scanned) = set_aside(dir, first, &path, &file, &scanned, metrics)?;
+        } else if let segment::End::Invalid { offset } = scanned.end {
             tracing::warn!(
                 segment = %path.display(),
                 offset,
-                "ignoring the unreadable end of an inbox segment (a write cut short by a crash, which was never acknowledged, or damage)"
+                "ignoring the unreadable end of an inbox segment (a write cut short by a crash, which was never acknowledged)"
             );
         }
-        index.segments.insert(
+        let records = scanned.records;
+        let bytes = records
+            .last()
+            .map_or(0, |r| r.body_offset + r.body_len as u64);
+        index.insert_segment(
             first,
-            Segment {
-                file: Arc::new(file),
-                path: path.clone(),
-                open: 0,
-                in_flight: 0,
-                sealed: true,
-            },
+            Segment::new(Arc::new(file), path.clone(), true, bytes),
         );
         for r in records {
             max_seq = max_seq.max(Some(r.seq));
@@ -471,6 +668,47 @@ fn recover(dir: &Path, store: &Store) -> Result<(Index, Option<u64>), InboxError
         segment::sync_dir(dir).map_err(io_error("syncing", dir))?;
     }
     Ok((index, max_seq))
+}
+
+/// Moves a damaged segment aside ([`segment::set_aside`]), reports it, and returns the clean
+/// copy now in its place, read back.
+fn set_aside(
+    dir: &Path,
+    first: u64,
+    path: &Path,
+    file: &File,
+    scanned: &segment::Scanned,
+    metrics: &Metrics,
+) -> Result<(File, segment::Scanned), InboxError> {
+    let skipped = scanned.skipped();
+    let size = file.metadata().map_or(0, |m| m.len());
+    let damaged_bytes = scanned
+        .damaged
+        .iter()
+        .map(|d| d.to.saturating_sub(d.from))
+        .sum::<u64>()
+        + match scanned.end {
+            segment::End::Invalid { offset } => size.saturating_sub(offset),
+            segment::End::Clean => 0,
+        };
+    let kept = segment::set_aside(dir, path, file, &scanned.records)
+        .map_err(io_error("moving aside the damaged inbox segment", path))?;
+    metrics.inbox_skipped(u64::try_from(skipped).unwrap_or(u64::MAX));
+    tracing::error!(
+        segment = %path.display(),
+        kept = %kept.display(),
+        recovered = scanned.records.len(),
+        skipped_at_least = skipped,
+        damaged_bytes,
+        "an inbox segment is damaged (disk or filesystem fault, or the file was changed): its valid records were kept and will be applied, the deliveries in the damaged parts are lost unless Jira sends them again; the damaged file is kept for inspection (delete it when done)"
+    );
+    let file = OpenOptions::new()
+        .read(true)
+        .open(path)
+        .map_err(io_error("opening inbox segment", path))?;
+    let again =
+        segment::read_segment(&file, first).map_err(io_error("reading inbox segment", path))?;
+    Ok((file, again))
 }
 
 /// The segment being appended to.
@@ -734,7 +972,11 @@ async fn writer(
             }
             Ok(None) => open = false,
             Ok(Some(first)) => {
-                let (batch, buf) = collect(&mut seqs, first, &mut rx);
+                let (batch, buf, seq_failure) = collect(&mut seqs, first, &mut rx);
+                if let Some(e) = &seq_failure {
+                    // The bound file could not be written: the disk, like a failed write.
+                    shared.set_failure(Err(e));
+                }
                 let Some(first_seq) = batch
                     .placed
                     .iter()
@@ -746,6 +988,7 @@ async fn writer(
                 let Some(mut app) = appender.take() else {
                     break;
                 };
+                let written_len = buf.len().saturating_sub(segment::END_MARK.len()) as u64;
                 let joined = if app.needs_rotation() {
                     // Creating a segment syncs the directory: off the runtime's threads.
                     tokio::task::spawn_blocking(move || {
@@ -779,24 +1022,21 @@ async fn writer(
                 {
                     let mut index = shared.index();
                     if let Some((first, file, path)) = rotation.created {
-                        index.segments.insert(
-                            first,
-                            Segment {
-                                file,
-                                path,
-                                open: 0,
-                                in_flight: 0,
-                                sealed: false,
-                            },
-                        );
+                        index.insert_segment(first, Segment::new(file, path, false, 0));
                     }
-                    if let Some(path) = rotation.sealed.and_then(|old| index.seal(old)) {
-                        let _ = janitor.send(path);
+                    if let Some(old) = rotation.sealed {
+                        if let Some(path) = index.seal(old) {
+                            let _ = janitor.send(path);
+                        }
+                        // A segment was sealed: see whether older ones are worth compacting.
+                        shared.compact.notify_one();
                     }
                     if let Ok((segment, _, _)) = &written
                         && let Some(seg) = index.segments.get_mut(segment)
                     {
                         seg.in_flight += 1;
+                        seg.bytes += written_len;
+                        shared.bytes.fetch_add(written_len, Ordering::Relaxed);
                     }
                 }
                 match written {
@@ -809,6 +1049,7 @@ async fn writer(
                     }),
                     Err(e) => {
                         tracing::error!(error = %e, deliveries = batch.writes.len(), "inbox write failed");
+                        shared.set_failure(Err(&e));
                         reply(batch, Some(&e));
                     }
                 }
@@ -818,12 +1059,13 @@ async fn writer(
 }
 
 /// Takes `first` and whatever else is waiting (up to [`MAX_BATCH_BYTES`]), numbers and encodes
-/// them; a delivery that cannot be numbered or encoded fails alone.
+/// them; a delivery that cannot be numbered or encoded fails alone. Also returns why numbers
+/// could not be reserved, if they could not.
 fn collect(
     seqs: &mut seq::SeqGen,
     first: Write,
     rx: &mut mpsc::UnboundedReceiver<Write>,
-) -> (Batch, Vec<u8>) {
+) -> (Batch, Vec<u8>, Option<String>) {
     let mut bytes = first.body.len();
     let mut writes = vec![first];
     while bytes < MAX_BATCH_BYTES {
@@ -836,12 +1078,15 @@ fn collect(
         }
     }
     let mut buf = Vec::with_capacity(bytes + writes.len() * 64);
+    let mut seq_failure = None;
     let placed = writes
         .iter()
         .map(|w| {
-            let seq = seqs
-                .next()
-                .map_err(|e| format!("reserving inbox sequence numbers failed: {e}"))?;
+            let seq = seqs.next().map_err(|e| {
+                let e = format!("reserving inbox sequence numbers failed: {e}");
+                seq_failure = Some(e.clone());
+                e
+            })?;
             Record {
                 seq,
                 received_ms: w.received_ms,
@@ -854,7 +1099,7 @@ fn collect(
         })
         .collect();
     buf.extend_from_slice(&segment::END_MARK);
-    (Batch { writes, placed }, buf)
+    (Batch { writes, placed }, buf, seq_failure)
 }
 
 /// Answers every delivery of a batch: with `failure` when the batch was not stored, otherwise
@@ -908,6 +1153,7 @@ fn finish(
     if let Err(e) = result {
         tracing::error!(error = %e, deliveries = batch.writes.len(), "inbox write failed");
     }
+    shared.set_failure(result.as_ref().map(|_| ()).map_err(String::as_str));
     if stored > 0 {
         shared
             .metrics
@@ -922,12 +1168,22 @@ fn finish(
 /// is kept to be written over as a later segment, others are deleted), after making the
 /// store durable.
 async fn janitor_task(
-    dir: PathBuf,
+    shared: Arc<Shared>,
     flush: StoreFlush,
     mut rx: mpsc::UnboundedReceiver<PathBuf>,
     segment_bytes: u64,
 ) {
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            p = rx.recv() => match p {
+                Some(p) => p,
+                None => return,
+            },
+            () = shared.compact.notified() => {
+                compact(&shared, &flush).await;
+                continue;
+            }
+        };
         let mut paths = vec![first];
         while let Ok(more) = rx.try_recv() {
             paths.push(more);
@@ -936,7 +1192,7 @@ async fn janitor_task(
             tracing::error!(error = %e, "cannot flush the store; applied inbox segments are kept until the next start");
             continue;
         }
-        let dir = dir.clone();
+        let dir = shared.dir.clone();
         let removed = tokio::task::spawn_blocking(move || {
             for p in &paths {
                 if let Err(e) = segment::retire(&dir, p, segment_bytes) {
@@ -950,6 +1206,166 @@ async fn janitor_task(
             tracing::warn!("cannot sync the inbox directory after deleting segments");
         }
     }
+}
+
+/// A segment is compacted once at most this fraction (1/n: half) of its bytes is still pending.
+const COMPACT_BELOW: u64 = 2;
+
+/// Compaction: sealed segments of which at most half is still pending (say, the backlog
+/// of one paused integration among applied deliveries of others) are merged into one file
+/// holding only their pending records, in sequence order with their sequence numbers, named
+/// after the first of them; the others are deleted. So a backlog keeps its own bytes on disk,
+/// not the applied deliveries around it.
+///
+/// Crash safety: the pending records are chosen, then the store is flushed (the applied ones
+/// left out are durably recorded), then the merged file is written and synced as
+/// `NAME.log.rewrite`, renamed over the first segment and the directory synced, and only then
+/// are the others deleted. A crash before the rename leaves the old segments (the `.rewrite`
+/// is removed on start); after it, the records of the others are read twice on start, and the
+/// second copies are ignored, which leaves those segments with nothing pending: they are
+/// deleted.
+async fn compact(shared: &Arc<Shared>, flush: &StoreFlush) {
+    let picked: Vec<u64> = {
+        let mut index = shared.index();
+        let picked: Vec<u64> = index
+            .segments
+            .iter()
+            .filter(|(_, s)| {
+                s.sealed
+                    && s.in_flight == 0
+                    && !s.busy
+                    && s.open > 0
+                    && s.live.saturating_mul(COMPACT_BELOW) <= s.bytes
+            })
+            .map(|(first, _)| *first)
+            .collect();
+        for first in &picked {
+            if let Some(s) = index.segments.get_mut(first) {
+                s.busy = true;
+            }
+        }
+        picked
+    };
+    let Some(&target) = picked.first() else {
+        return;
+    };
+    let records: Vec<Picked> = {
+        let index = shared.index();
+        let set: std::collections::BTreeSet<u64> = picked.iter().copied().collect();
+        pick(&index, index.pending.iter(), usize::MAX, |m| {
+            set.contains(&m.segment)
+        })
+    };
+    let flushed = flush.flushed().await;
+    let written = match flushed {
+        Ok(()) => {
+            let dir = shared.dir.clone();
+            tokio::task::spawn_blocking(move || write_compacted(&dir, target, &records))
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(format!("compaction task failed: {e}"))))
+        }
+        Err(e) => Err(io::Error::other(e.to_string())),
+    };
+    let mut delete = Vec::new();
+    let mut done = None;
+    {
+        let mut index = shared.index();
+        match written {
+            Ok((file, path, placed, bytes)) => {
+                let mut seg = Segment::new(Arc::new(file), path, true, bytes);
+                for (seq, body_offset) in placed {
+                    if let Some(m) = index.pending.get_mut(&seq) {
+                        m.segment = target;
+                        m.body_offset = body_offset;
+                        seg.open += 1;
+                        seg.live += m.record_len();
+                    }
+                }
+                for first in &picked {
+                    if let Some(old) = index.remove_segment(*first)
+                        && *first != target
+                    {
+                        delete.push(old.path);
+                    }
+                }
+                index.insert_segment(target, seg);
+                done = index.take_if_done(target);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot compact inbox segments; they are kept as they are");
+                for first in &picked {
+                    if let Some(s) = index.segments.get_mut(first) {
+                        s.busy = false;
+                    }
+                }
+                for first in &picked {
+                    if let Some(p) = index.take_if_done(*first) {
+                        delete.push(p);
+                    }
+                }
+            }
+        }
+    }
+    if !delete.is_empty() || done.is_some() {
+        let dir = shared.dir.clone();
+        let removed = tokio::task::spawn_blocking(move || {
+            for p in delete.iter().chain(&done) {
+                std::fs::remove_file(p)?;
+            }
+            segment::sync_dir(&dir)
+        })
+        .await;
+        if !matches!(removed, Ok(Ok(()))) {
+            tracing::warn!(
+                "cannot delete compacted inbox segments; they are deleted on the next start"
+            );
+        }
+    }
+}
+
+/// What [`write_compacted`] made: the file opened, its path, where each record's body now is
+/// (sequence number, offset), and its length.
+type Compacted = (File, PathBuf, Vec<(u64, u64)>, u64);
+
+/// Writes the merged file of [`compact`] and renames it over segment `target`.
+fn write_compacted(dir: &Path, target: u64, records: &[Picked]) -> io::Result<Compacted> {
+    use std::io::Write as _;
+    let path = dir.join(segment::file_name(target));
+    let tmp = dir.join(format!(
+        "{}{}",
+        segment::file_name(target),
+        segment::REWRITE
+    ));
+    let mut out = io::BufWriter::new(
+        segment::private(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?,
+    );
+    let mut placed = Vec::with_capacity(records.len());
+    let mut buf = Vec::new();
+    let mut body = Vec::new();
+    let mut at = 0u64;
+    for (seq, meta, file) in records {
+        body.resize(meta.body_len, 0);
+        read_at(file, &mut body, meta.body_offset)?;
+        buf.clear();
+        let body_at = Record {
+            seq: *seq,
+            received_ms: meta.received_ms,
+            integration_id: &meta.integration_id,
+            body: &body,
+        }
+        .encode_into(&mut buf)
+        .map_err(io::Error::other)?;
+        out.write_all(&buf)?;
+        placed.push((*seq, at + body_at as u64));
+        at += buf.len() as u64;
+    }
+    let out = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    out.sync_all()?;
+    drop(out);
+    std::fs::rename(&tmp, &path)?;
+    segment::sync_dir(dir)?;
+    let file = OpenOptions::new().read(true).open(&path)?;
+    Ok((file, path, placed, at))
 }
 
 #[cfg(test)]

@@ -12,10 +12,13 @@
 //!
 //! Records are only appended, in batches followed by one `fdatasync`; a segment is never
 //! appended to after a restart. Each batch is written with an *end mark* of [`HEADER_LEN`] zero
-//! bytes after it, which the next batch overwrites. Reading stops cleanly at zeros where a
-//! header would start, and stops at the first record that is cut short, fails its checksum,
-//! or whose sequence number is not above the one before it: after a crash that is the batch
-//! whose write was not acknowledged.
+//! bytes after it, which the next batch overwrites. A record is valid when its length fits in
+//! the segment, its checksum matches and its sequence number is at least the segment's first
+//! (from its name) and above the one before it. Reading skips whatever is not a valid record
+//! and resumes at the next valid one ([`read_segment`]): bytes that end the segment are the end
+//! mark and what follows it, or, after a crash, the batch whose write was not acknowledged;
+//! bytes with valid records after them are damage, and the start of the inbox moves such a
+//! segment aside ([`set_aside`]).
 //!
 //! A segment may start as a *spare*: a file zero-filled to the segment size and synced ahead of
 //! time ([`prepare_spare`]), renamed into place when a segment is needed ([`create`]) and then
@@ -36,7 +39,7 @@
 //! until overwritten.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Write as _};
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -108,6 +111,15 @@ impl Record<'_> {
     }
 }
 
+/// Bytes a record takes in a segment, header included.
+pub fn record_len(id_len: usize, body_len: usize) -> u64 {
+    (HEADER_LEN + FIXED_LEN + id_len + body_len) as u64
+}
+
+/// Suffix of the file a segment is rewritten into before it is renamed into place
+/// ([`set_aside`], and the inbox's compaction).
+pub const REWRITE: &str = REWRITE_SUFFIX;
+
 /// A record found in a segment, with where its body is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
@@ -117,6 +129,8 @@ pub struct Located {
     pub received_ms: i64,
     /// Integration id.
     pub integration_id: String,
+    /// Offset of the record (its header) in the segment file.
+    pub offset: u64,
     /// Offset of the body in the segment file.
     pub body_offset: u64,
     /// Length of the body.
@@ -127,18 +141,104 @@ pub struct Located {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
     /// Every byte belonged to a valid record, or the rest is zeros (the unwritten part of a
-    /// spare).
+    /// spare, or an end mark with an applied segment's old bytes after it).
     Clean,
-    /// The bytes from this offset on are not a valid record (a torn write or damage); nothing
-    /// after it is read.
+    /// The bytes from this offset to the end are not a valid record (a torn write or
+    /// damage).
     Invalid {
         /// Offset of the first byte not read.
         offset: u64,
     },
 }
 
-/// Decodes one payload (after its checksum was verified).
-fn decode_payload(payload: &[u8]) -> Option<(u64, i64, &str, usize)> {
+/// Bytes between two valid records of a segment that are not a valid record themselves:
+/// damage (a flipped bit, a lost block, a wrong length), skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// First byte skipped.
+    pub from: u64,
+    /// Offset of the valid record after it.
+    pub to: u64,
+}
+
+/// Everything [`read_segment`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned {
+    /// The valid records, in order.
+    pub records: Vec<Located>,
+    /// How the segment ends.
+    pub end: End,
+    /// Damaged stretches with valid records after them.
+    pub damaged: Vec<Damage>,
+}
+
+impl Scanned {
+    /// Whether the segment is damaged: valid records come after bytes that are not one, or
+    /// the segment holds no valid record but does not start with zeros (its first header is
+    /// bad). A torn tail after valid records is what a crash during an unacknowledged write
+    /// leaves, and is not counted.
+    pub fn is_damaged(&self) -> bool {
+        !self.damaged.is_empty()
+            || (self.records.is_empty() && matches!(self.end, End::Invalid { .. }))
+    }
+
+    /// How many records were skipped, at least: one per damaged stretch (the records inside
+    /// one cannot be told apart).
+    pub fn skipped(&self) -> usize {
+        self.damaged.len() + usize::from(self.records.is_empty() && self.is_damaged())
+    }
+}
+
+/// Bytes a segment is read from, by offset.
+pub trait Source {
+    /// Number of bytes.
+    fn size(&self) -> io::Result<u64>;
+    /// Reads up to `buf.len()` bytes at `offset`; 0 at the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl Source for File {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+
+    #[cfg(unix)]
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, offset)
+    }
+
+    #[cfg(not(unix))]
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        use std::io::{Read as _, Seek as _};
+        let mut f = self;
+        f.seek(io::SeekFrom::Start(offset))?;
+        f.read(buf)
+    }
+}
+
+impl Source for [u8] {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.len() as u64)
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let rest = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.get(o..))
+            .unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf.get_mut(..n)
+            .unwrap_or_default()
+            .copy_from_slice(rest.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
+
+/// Decodes one payload and checks it against its checksum.
+fn decode_payload(payload: &[u8], crc: u32) -> Option<(u64, i64, &str, usize)> {
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
     let (seq, rest) = payload.split_at_checked(8)?;
     let (ms, rest) = rest.split_at_checked(8)?;
     let (id_len, rest) = rest.split_at_checked(2)?;
@@ -152,58 +252,157 @@ fn decode_payload(payload: &[u8]) -> Option<(u64, i64, &str, usize)> {
     ))
 }
 
-/// Reads every valid record of a segment, in order, without keeping bodies in memory.
-pub fn scan(reader: impl Read) -> io::Result<(Vec<Located>, End)> {
-    let mut reader = BufReader::with_capacity(256 * 1024, reader);
-    let mut out: Vec<Located> = Vec::new();
-    let mut offset = 0u64;
-    let mut payload = Vec::new();
-    loop {
-        let mut header = [0u8; HEADER_LEN];
-        match read_full(&mut reader, &mut header)? {
-            0 => return Ok((out, End::Clean)),
-            n if n < HEADER_LEN => return Ok((out, End::Invalid { offset })),
-            _ => {}
+/// How many bytes [`Window`] reads at a time.
+const WINDOW: usize = 256 * 1024;
+
+/// A window of a [`Source`], moved forward as the scan goes.
+struct Window<'a, S: ?Sized> {
+    src: &'a S,
+    size: u64,
+    start: u64,
+    buf: Vec<u8>,
+}
+
+impl<S: Source + ?Sized> Window<'_, S> {
+    /// The bytes at `offset..offset + n` (`n` at most [`WINDOW`]), fewer at the end.
+    fn get(&mut self, offset: u64, n: usize) -> io::Result<&[u8]> {
+        if offset >= self.size {
+            return Ok(&[]);
         }
-        if header == [0; HEADER_LEN] {
-            // The unwritten rest of a spare.
-            return Ok((out, End::Clean));
+        let end = offset.saturating_add(n as u64).min(self.size);
+        if offset < self.start || end > self.start + self.buf.len() as u64 {
+            let want = usize::try_from(self.size - offset).map_or(WINDOW, |l| l.min(WINDOW));
+            self.buf.resize(want, 0);
+            let got = read_full_at(self.src, &mut self.buf, offset)?;
+            self.buf.truncate(got);
+            self.start = offset;
         }
-        let [magic, l0, l1, l2, l3, c0, c1, c2, c3] = header;
-        let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
-        if magic != MAGIC || len < FIXED_LEN {
-            return Ok((out, End::Invalid { offset }));
-        }
-        payload.resize(len, 0);
-        if read_full(&mut reader, &mut payload)? < len
-            || crc32fast::hash(&payload) != u32::from_be_bytes([c0, c1, c2, c3])
-        {
-            return Ok((out, End::Invalid { offset }));
-        }
-        let Some((seq, received_ms, id, body_start)) = decode_payload(&payload) else {
-            return Ok((out, End::Invalid { offset }));
+        let from = usize::try_from(offset - self.start).unwrap_or(usize::MAX);
+        let to = usize::try_from(end - self.start).unwrap_or(usize::MAX);
+        Ok(self.buf.get(from..to).unwrap_or_default())
+    }
+
+    /// The valid record starting at `offset`, if there is one: its length is bounded by
+    /// the bytes left in the segment (a damaged length never makes the scan allocate more
+    /// than the segment's size), and its checksum matches.
+    fn record_at(&mut self, offset: u64) -> io::Result<Option<(Located, u64)>> {
+        let Ok(header) = <[u8; HEADER_LEN]>::try_from(self.get(offset, HEADER_LEN)?) else {
+            return Ok(None);
         };
-        if out.last().is_some_and(|prev| seq <= prev.seq) {
-            // Not written after the record before it: left from the file's earlier use.
-            return Ok((out, End::Invalid { offset }));
+        let [magic, l0, l1, l2, l3, c0, c1, c2, c3] = header;
+        let len = u64::from(u32::from_be_bytes([l0, l1, l2, l3]));
+        let payload_at = offset + HEADER_LEN as u64;
+        if magic != MAGIC || len < FIXED_LEN as u64 || len > self.size.saturating_sub(payload_at) {
+            return Ok(None);
         }
-        let payload_offset = offset + HEADER_LEN as u64;
-        out.push(Located {
+        let Ok(n) = usize::try_from(len) else {
+            return Ok(None);
+        };
+        let crc = u32::from_be_bytes([c0, c1, c2, c3]);
+        let large;
+        let payload = if n <= WINDOW {
+            self.get(payload_at, n)?
+        } else {
+            let mut buf = vec![0; n];
+            let got = read_full_at(self.src, &mut buf, payload_at)?;
+            buf.truncate(got);
+            large = buf;
+            &large
+        };
+        if payload.len() < n {
+            return Ok(None);
+        }
+        let Some((seq, received_ms, id, body_start)) = decode_payload(payload, crc) else {
+            return Ok(None);
+        };
+        let located = Located {
             seq,
             received_ms,
             integration_id: id.to_owned(),
-            body_offset: payload_offset + body_start as u64,
-            body_len: len - body_start,
-        });
-        offset = payload_offset + len as u64;
+            offset,
+            body_offset: payload_at + body_start as u64,
+            body_len: n - body_start,
+        };
+        Ok(Some((located, payload_at + len)))
+    }
+
+    /// Offset of the next [`MAGIC`] byte at or after `at` (the size when there is none).
+    fn next_magic(&mut self, mut at: u64) -> io::Result<u64> {
+        loop {
+            let chunk = self.get(at, WINDOW)?;
+            if chunk.is_empty() {
+                return Ok(self.size);
+            }
+            match chunk.iter().position(|b| *b == MAGIC) {
+                Some(i) => return Ok(at + i as u64),
+                None => at += chunk.len() as u64,
+            }
+        }
     }
 }
 
-/// Like `read_exact`, but returns how many bytes were read before the end of the input.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads every valid record of a segment, in order, without keeping bodies in memory.
+/// Records have sequence numbers of at least `floor` (the segment's first, from its name),
+/// each above the one before; anything else is left from the file's earlier use.
+///
+/// After bytes that are not a valid record (a torn write, or damage), reading resumes at the
+/// next valid record, found by trying every [`MAGIC`] byte after them; such stretches are
+/// reported in [`Scanned::damaged`] when valid records follow, and as [`End::Invalid`] when
+/// they reach the end (unless they start with zeros: an end mark or the unwritten rest of a
+/// spare). A length field is never trusted beyond the bytes left in the segment.
+pub fn read_segment<S: Source + ?Sized>(src: &S, floor: u64) -> io::Result<Scanned> {
+    let size = src.size()?;
+    let mut window = Window {
+        src,
+        size,
+        start: 0,
+        buf: Vec::new(),
+    };
+    let mut records: Vec<Located> = Vec::new();
+    let mut damaged = Vec::new();
+    let mut bad_from: Option<u64> = None;
+    let mut offset = 0u64;
+    while offset < size {
+        let found = window.record_at(offset)?.filter(|(r, _)| {
+            records
+                .last()
+                .map_or(r.seq >= floor, |prev| r.seq > prev.seq)
+        });
+        if let Some((record, next)) = found {
+            if let Some(from) = bad_from.take() {
+                damaged.push(Damage { from, to: offset });
+            }
+            records.push(record);
+            offset = next;
+        } else {
+            bad_from.get_or_insert(offset);
+            offset = window.next_magic(offset + 1)?;
+        }
+    }
+    let end = match bad_from {
+        None => End::Clean,
+        Some(from) if window.get(from, HEADER_LEN)? == END_MARK => End::Clean,
+        Some(offset) => End::Invalid { offset },
+    };
+    Ok(Scanned {
+        records,
+        end,
+        damaged,
+    })
+}
+
+/// [`read_segment`], without the damaged stretches.
+#[cfg(test)]
+pub fn scan<S: Source + ?Sized>(src: &S, floor: u64) -> io::Result<(Vec<Located>, End)> {
+    let s = read_segment(src, floor)?;
+    Ok((s.records, s.end))
+}
+
+/// Like `read_exact_at`, but returns how many bytes were read before the end of the input.
+fn read_full_at<S: Source + ?Sized>(src: &S, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut filled = 0;
     while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
-        match reader.read(rest) {
+        match src.read_at(rest, offset + filled as u64) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -255,11 +454,7 @@ pub fn create(dir: &Path, first: u64, spare: bool) -> io::Result<File> {
         OpenOptions::new().read(true).write(true).open(&path)?
     } else {
         // Not `append`: batches are written at their offset, over the end mark before them.
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?
+        private(OpenOptions::new().read(true).write(true).create_new(true)).open(&path)?
     };
     sync_dir(dir)?;
     Ok(file)
@@ -286,17 +481,15 @@ pub fn prepare_spare(dir: &Path, size: u64, cancel: &AtomicBool) -> io::Result<b
         return filled;
     }
     std::fs::rename(&filling, dir.join(SPARE_READY))?;
+    sync_dir(dir)?;
     Ok(true)
 }
 
 /// Writes `size` zero bytes to a new file at `path`, syncing after every [`FILL_STEP`] bytes
 /// and at the end; `false` when cancelled.
 fn fill_zeros(path: &Path, size: u64, cancel: &AtomicBool) -> io::Result<bool> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)?;
+    let mut file =
+        private(OpenOptions::new().write(true).create(true).truncate(true)).open(path)?;
     let zeros = vec![0u8; FILL_STEP];
     let mut left = size;
     while left > 0 {
@@ -379,7 +572,8 @@ pub fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     f.write_all(buf)
 }
 
-/// Removes spare files an earlier run left behind.
+/// Removes spare files and unfinished copies of damaged segments ([`set_aside`]) an earlier
+/// run left behind.
 pub fn remove_spares(dir: &Path) -> io::Result<()> {
     for name in [SPARE_FILLING, SPARE_READY, SPARE_RECYCLED] {
         match std::fs::remove_file(dir.join(name)) {
@@ -387,7 +581,83 @@ pub fn remove_spares(dir: &Path) -> io::Result<()> {
             _ => {}
         }
     }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let copy = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(REWRITE_SUFFIX))
+            .is_some_and(|n| parse_name(n).is_some());
+        if copy {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
     Ok(())
+}
+
+/// What a damaged segment moved aside is renamed to (after its name): `NAME.log.corrupt`.
+pub const CORRUPT_SUFFIX: &str = ".corrupt";
+/// The clean copy of a damaged segment being written (see [`set_aside`]).
+const REWRITE_SUFFIX: &str = ".rewrite";
+
+/// Moves a damaged segment aside and puts a copy of its valid `records` in its place: the
+/// records are copied byte for byte to `NAME.log.rewrite` and synced, the damaged file is
+/// linked as `NAME.log.corrupt` (`.corrupt.1`, `.corrupt.2`, ... when that name is taken;
+/// kept for inspection, never deleted by the server), the copy is renamed over the segment,
+/// and the directory is synced. A crash in between leaves either the damaged segment (read
+/// again next time) or the copy; a leftover `.rewrite` is removed by [`remove_spares`].
+/// Returns where the damaged file is kept.
+pub fn set_aside(dir: &Path, path: &Path, file: &File, records: &[Located]) -> io::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| io::Error::other(format!("{} has no file name", path.display())))?;
+    let copy = dir.join(format!("{name}{REWRITE_SUFFIX}"));
+    {
+        let mut out =
+            private(OpenOptions::new().write(true).create(true).truncate(true)).open(&copy)?;
+        let mut buf = Vec::new();
+        for r in records {
+            let end = r.body_offset + r.body_len as u64;
+            let len = usize::try_from(end.saturating_sub(r.offset))
+                .map_err(|_| io::Error::other("an inbox record is larger than memory"))?;
+            buf.resize(len, 0);
+            if read_full_at(file, &mut buf, r.offset)? < len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{} became shorter while it was read", path.display()),
+                ));
+            }
+            out.write_all(&buf)?;
+        }
+        out.sync_all()?;
+    }
+    let mut n = 0u32;
+    let kept = loop {
+        let kept = if n == 0 {
+            dir.join(format!("{name}{CORRUPT_SUFFIX}"))
+        } else {
+            dir.join(format!("{name}{CORRUPT_SUFFIX}.{n}"))
+        };
+        match std::fs::hard_link(path, &kept) {
+            Ok(()) => break kept,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    std::fs::rename(&copy, path)?;
+    sync_dir(dir)?;
+    Ok(kept)
+}
+
+/// Files the inbox creates are readable by their owner only (mode 0600), whatever the umask.
+pub fn private(opts: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    opts
 }
 
 /// Makes the creation or removal of files in `dir` durable.
@@ -486,7 +756,7 @@ mod tests {
         file.write_all(&bytes).expect("write");
         let path = dir.path().join(file_name(7));
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), 4096);
-        let (found, end) = scan(File::open(&path).expect("open")).expect("scan");
+        let (found, end) = scan(&File::open(&path).expect("open"), 7).expect("scan");
         assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), [7, 8]);
         assert_eq!(end, End::Clean);
         assert_eq!(list(dir.path()).expect("list"), [(7, path)]);
@@ -546,13 +816,185 @@ mod tests {
         let second_at = HEADER_LEN + FIXED_LEN + 1 + 5;
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;
-        let (found, end) = scan(bytes.as_slice()).expect("reads");
+        let (found, end) = scan(bytes.as_slice(), 0).expect("reads");
         assert_eq!(found.len(), 1);
         assert_eq!(
             end,
             End::Invalid {
                 offset: second_at as u64
             }
+        );
+    }
+
+    fn five() -> (Vec<u8>, Vec<Located>) {
+        let bodies: Vec<Vec<u8>> = (0..5u8).map(|i| vec![b'a' + i; 40]).collect();
+        let recs: Vec<Record<'_>> = bodies
+            .iter()
+            .zip(10u64..)
+            .map(|(body, seq)| Record {
+                seq,
+                received_ms: 0,
+                integration_id: "1",
+                body,
+            })
+            .collect();
+        let (bytes, _) = encode(&recs);
+        let (found, end) = scan(bytes.as_slice(), 10).expect("reads");
+        assert_eq!(end, End::Clean);
+        (bytes, found)
+    }
+
+    /// A source that remembers the largest read asked of it.
+    struct Counting<'a>(&'a [u8], std::cell::Cell<usize>);
+
+    impl Source for Counting<'_> {
+        fn size(&self) -> io::Result<u64> {
+            self.0.size()
+        }
+
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            self.1.set(self.1.get().max(buf.len()));
+            self.0.read_at(buf, offset)
+        }
+    }
+
+    #[test]
+    fn after_a_damaged_record_reading_resumes_at_the_next_valid_one() {
+        let (clean, found) = five();
+        for (name, at, patch) in [
+            ("a body bit", found[2].body_offset + 3, None),
+            ("the first header", 0, Some(vec![0x42; HEADER_LEN])),
+            (
+                "a zeroed header",
+                found[2].offset,
+                Some(vec![0; HEADER_LEN]),
+            ),
+            (
+                "a length",
+                found[2].offset + 1,
+                Some(vec![0xFF, 0xFF, 0xFF, 0xF0]),
+            ),
+            (
+                "a short length",
+                found[2].offset + 1,
+                Some(vec![0, 0, 0, 30]),
+            ),
+        ] {
+            let mut bytes = clean.clone();
+            let at = usize::try_from(at).expect("small");
+            match patch {
+                None => bytes[at] ^= 0x01,
+                Some(p) => bytes[at..at + p.len()].copy_from_slice(&p),
+            }
+            let lost = usize::from(at >= usize::try_from(found[2].offset).expect("small")) * 2;
+            let source = Counting(&bytes, std::cell::Cell::new(0));
+            let scanned = read_segment(&source, 10).expect("reads");
+            let mut expected = found.clone();
+            expected.remove(lost);
+            assert_eq!(scanned.records, expected, "{name}");
+            assert_eq!(scanned.end, End::Clean, "{name}");
+            assert_eq!(
+                scanned.damaged,
+                [Damage {
+                    from: found[lost].offset,
+                    to: found[lost + 1].offset
+                }],
+                "{name}"
+            );
+            assert!(scanned.is_damaged());
+            assert_eq!(scanned.skipped(), 1, "{name}");
+            assert!(
+                source.1.get() <= bytes.len(),
+                "{name}: a read of {} bytes from a segment of {}",
+                source.1.get(),
+                bytes.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_length_is_never_trusted_beyond_the_segment() {
+        let (mut bytes, found) = five();
+        // A payload longer than the window is read at once: still bounded by the file.
+        bytes.resize(bytes.len() + 2 * WINDOW, 0x33);
+        let at = usize::try_from(found[4].offset + 1).expect("small");
+        let len = u32::try_from(bytes.len()).expect("small");
+        bytes[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        let source = Counting(&bytes, std::cell::Cell::new(0));
+        let scanned = read_segment(&source, 10).expect("reads");
+        assert_eq!(scanned.records, found[..4]);
+        assert_eq!(
+            scanned.end,
+            End::Invalid {
+                offset: found[4].offset
+            }
+        );
+        assert!(!scanned.is_damaged(), "a torn tail is not damage");
+        assert!(source.1.get() <= bytes.len());
+        let too_long = u32::try_from(bytes.len() - at - 4 - HEADER_LEN + 5).expect("small");
+        bytes[at..at + 4].copy_from_slice(&too_long.to_be_bytes());
+        let source = Counting(&bytes, std::cell::Cell::new(0));
+        assert_eq!(
+            read_segment(&source, 10).expect("reads").records,
+            found[..4]
+        );
+        let largest = source.1.get();
+        assert!(largest > WINDOW && largest <= bytes.len(), "{largest}");
+    }
+
+    #[test]
+    fn records_below_the_segment_start_are_old_bytes_not_records() {
+        let (bytes, found) = five();
+        let (old, _) = scan(bytes.as_slice(), 11).expect("reads");
+        assert_eq!(old, found[1..]);
+        let mut zeroed = bytes.clone();
+        zeroed[..HEADER_LEN].fill(0);
+        let scanned = read_segment(zeroed.as_slice(), 100).expect("reads");
+        assert_eq!(scanned.records, []);
+        assert_eq!(scanned.end, End::Clean, "an applied segment written over");
+        assert!(!scanned.is_damaged());
+    }
+
+    #[test]
+    fn a_damaged_segment_is_set_aside_with_a_clean_copy_in_its_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut bytes, found) = five();
+        bytes[usize::try_from(found[1].body_offset).expect("small")] ^= 0x80;
+        let path = dir.path().join(file_name(10));
+        std::fs::write(&path, &bytes).expect("write");
+        let file = File::open(&path).expect("open");
+        let scanned = read_segment(&file, 10).expect("reads");
+        assert_eq!(scanned.records.len(), 4);
+        let kept = set_aside(dir.path(), &path, &file, &scanned.records).expect("set aside");
+        assert_eq!(kept, dir.path().join(format!("{}.corrupt", file_name(10))));
+        assert_eq!(std::fs::read(&kept).expect("kept"), bytes);
+        let copy = read_segment(&File::open(&path).expect("open"), 10).expect("reads");
+        assert!(!copy.is_damaged());
+        assert_eq!(
+            copy.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [10, 12, 13, 14]
+        );
+        // A second damaged copy does not replace the first one kept.
+        let again = set_aside(dir.path(), &path, &file, &scanned.records).expect("again");
+        assert_eq!(
+            again,
+            dir.path().join(format!("{}.corrupt.1", file_name(10)))
+        );
+        // An unfinished copy is removed on start; kept files and segments are not.
+        std::fs::write(dir.path().join(format!("{}.rewrite", file_name(10))), b"x").expect("write");
+        remove_spares(dir.path()).expect("remove");
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                file_name(10),
+                format!("{}.corrupt", file_name(10)),
+                format!("{}.corrupt.1", file_name(10))
+            ]
         );
     }
 
@@ -569,7 +1011,7 @@ mod tests {
                 })
                 .collect();
             let (bytes, bodies) = encode(&recs);
-            let (found, end) = scan(bytes.as_slice()).expect("reads");
+            let (found, end) = scan(bytes.as_slice(), 0).expect("reads");
             assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), [5, 6]);
             let third_at = bodies[1] + 2;
             assert_eq!(
@@ -617,7 +1059,7 @@ mod tests {
         assert_eq!(kept[..HEADER_LEN], END_MARK, "its first header is zeroed");
         assert_eq!(kept[HEADER_LEN..], bytes[HEADER_LEN..], "the rest is left");
         assert_eq!(
-            scan(File::open(&path).expect("open")).expect("reads"),
+            scan(&File::open(&path).expect("open"), 9).expect("reads"),
             (vec![], End::Clean),
             "the old record is not read"
         );
@@ -698,7 +1140,7 @@ mod tests {
                 }
                 at += bytes.len() - END_MARK.len();
             }
-            let (found, _) = scan(file.as_slice()).expect("reads");
+            let (found, _) = scan(file.as_slice(), first).expect("reads");
             let seqs: Vec<u64> = found.iter().map(|r| r.seq).collect();
             prop_assert_eq!(seqs, complete);
         }
@@ -714,7 +1156,7 @@ mod tests {
         ) {
             let recs = numbered(u64::from(start), &items);
             let (bytes, body_offsets) = encode(&recs);
-            let (found, end) = scan(bytes.as_slice()).expect("reads");
+            let (found, end) = scan(bytes.as_slice(), 0).expect("reads");
             prop_assert_eq!(end, End::Clean);
             prop_assert_eq!(found.len(), recs.len());
             for ((f, r), at) in found.iter().zip(&recs).zip(&body_offsets) {
@@ -726,7 +1168,7 @@ mod tests {
                 prop_assert_eq!(&bytes[start..start + f.body_len], r.body);
             }
             let cut = cut.index(bytes.len() + 1);
-            let (partial, end) = scan(&bytes[..cut]).expect("reads");
+            let (partial, end) = scan(&bytes[..cut], 0).expect("reads");
             let complete = body_offsets
                 .iter()
                 .zip(&recs)

@@ -11,7 +11,6 @@
 //! interval is not synced before ids from that interval are handed out, so a crash soon after
 //! a restart can hand out the same ids again.
 
-use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -60,7 +59,13 @@ impl SeqGen {
                 .checked_add(RESERVE)
                 .ok_or_else(|| io::Error::other("inbox sequence numbers are exhausted"))?;
             let tmp = self.dir.join(format!("{FILE_NAME}.tmp"));
-            let mut f = File::create(&tmp)?;
+            let mut f = segment::private(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true),
+            )
+            .open(&tmp)?;
             writeln!(f, "{bound}")?;
             f.sync_all()?;
             drop(f);
