@@ -8,17 +8,20 @@
 //! finished: the processed entries are written to the delivery log (on the embedded backend
 //! one chunk per integration) and removed from the inbox; a crash before that applies them
 //! again on start, where the group watermarks make them duplicates. When Jira is needed
-//! and unreachable, the entry stays in the inbox and is retried with exponential backoff (1 s
-//! doubling to 60 s); later entries of the same integration wait behind it, which keeps their
-//! order, while other integrations' entries go on. After each batch the delivery log of each
+//! and unreachable, the entry stays in the inbox and is retried on its own with exponential
+//! backoff and jitter (1 s doubling to 60 s), while later entries, of the same integration too,
+//! go on (the groups' watermarks skip an older change that arrives after a newer one, so
+//! per-group order holds). Its retry state (attempts, first failure, next attempt, last
+//! error) is stored with it and survives a restart. After `--retry-max-attempts` attempts or
+//! `--retry-max-age-secs` since the first failure it moves to the dead letters, with its body
+//! (`GET /api/v1/integrations/{id}/dead-letters`). After each batch the delivery log of each
 //! integration it touched is pruned to its newest `--delivery-log-keep` entries. The inbox is
 //! replayed on start: anything acknowledged but not yet applied is applied then (sync is
 //! idempotent, so an entry applied just before a crash is harmless to apply again).
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assignee_sync::{
     GroupResult, InboundEvent, JiraStatus as SyncStatus, JiraUser as SyncUser, OrderingKey,
@@ -30,11 +33,12 @@ use tokio::sync::watch;
 use crate::app::AppState;
 use crate::integration_jira::{Clients, LookupError, refresh_statuses};
 use crate::storage::records::{
-    DeliveryRecord, DeliveryState, GroupOutcomeRecord, IntegrationRecord, StatusCategories,
+    DeadLetterRecord, DeliveryRecord, DeliveryState, GroupOutcomeRecord, IntegrationRecord,
+    RetryRecord, StatusCategories,
 };
 use crate::storage::{
-    DeliveryLog as _, Inbox as _, InboxBatch, InboxEntry, Integrations as _, Storage, StorageError,
-    Tracker as _,
+    DeliveryLog as _, Inbox as _, InboxBatch, InboxEntry, Integrations as _, Storage, StorageBatch,
+    StorageError, Tracker as _,
 };
 
 const BATCH: usize = 256;
@@ -42,6 +46,38 @@ const BATCH: usize = 256;
 const PRUNE_BUDGET: usize = 4 * BATCH;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_mins(1);
+
+/// The wait before attempt `attempts + 1` of delivery `seq`: [`FIRST_BACKOFF`] doubling per
+/// failed attempt up to [`MAX_BACKOFF`], then a random half of it taken off ("equal jitter"),
+/// so that deliveries that failed together are not all retried in the same instant.
+fn backoff(attempts: u32, seq: u64) -> Duration {
+    use std::hash::BuildHasher as _;
+    let exp = attempts.saturating_sub(1).min(16);
+    let full = FIRST_BACKOFF.saturating_mul(1 << exp).min(MAX_BACKOFF);
+    let half = full / 2;
+    let half_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX).max(1);
+    let random = std::collections::hash_map::RandomState::new().hash_one((seq, attempts));
+    half + Duration::from_millis(random % half_ms)
+}
+
+/// When the worker gives up on a delivery that keeps failing (`--retry-max-attempts`,
+/// `--retry-max-age-secs`).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Most attempts.
+    pub max_attempts: u32,
+    /// Longest time from the first failed attempt.
+    pub max_age: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: crate::config::DEFAULT_RETRY_MAX_ATTEMPTS,
+            max_age: Duration::from_secs(crate::config::DEFAULT_RETRY_MAX_AGE_SECS),
+        }
+    }
+}
 
 /// Why an entry must be retried later.
 #[derive(Debug)]
@@ -71,14 +107,11 @@ impl Worker {
 
     /// Runs until `shutdown` turns true; finishes the entry in progress first.
     ///
-    /// When an entry must wait for Jira, its integration is paused (its later entries wait
-    /// behind it, which keeps their order) with a per-integration backoff, while entries of
-    /// other integrations keep flowing.
+    /// An entry that must wait for Jira is retried on its own (see [`RetryPolicy`]): later
+    /// entries, of its integration too, keep flowing meanwhile.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let storage = &self.state.storage;
         let wake = storage.wake();
-        // integration -> (retry not before, next backoff)
-        let mut paused: HashMap<String, (Instant, Duration)> = HashMap::new();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -86,13 +119,7 @@ impl Worker {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let now = Instant::now();
-            let is_paused = |integration: &str| {
-                paused
-                    .get(integration)
-                    .is_some_and(|(until, _)| *until > now)
-            };
-            let mut batch = match storage.claim(BATCH, &is_paused).await {
+            let mut batch = match storage.claim(BATCH, &|_| false).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the inbox");
@@ -104,10 +131,13 @@ impl Worker {
                 }
             };
             if batch.entries().is_empty() {
-                let next_retry = paused.values().map(|(until, _)| *until).min();
+                let next_retry = storage.next_retry_ms().map(|at| {
+                    let wait = at.saturating_sub(crate::time::now_ms()).max(0);
+                    Duration::from_millis(u64::try_from(wait).unwrap_or_default())
+                });
                 let sleep = async {
                     match next_retry {
-                        Some(t) => tokio::time::sleep_until(t.into()).await,
+                        Some(wait) => tokio::time::sleep(wait).await,
                         None => std::future::pending::<()>().await,
                     }
                 };
@@ -118,7 +148,7 @@ impl Worker {
                 }
                 continue;
             }
-            let mut blocked_now: Vec<String> = Vec::new();
+            self.state.faults.maybe_panic_worker();
             // Integrations with applied entries: their delivery log is pruned after the batch.
             let mut touched: Vec<String> = Vec::new();
             for index in 0..batch.entries().len() {
@@ -128,33 +158,15 @@ impl Worker {
                 let Some(entry) = batch.entries().get(index) else {
                     break;
                 };
-                if blocked_now.contains(&entry.integration_id) {
-                    continue;
-                }
                 match self.apply(&batch, entry).await {
                     Ok(record) => {
-                        paused.remove(&entry.integration_id);
                         self.count(entry, &record);
                         if !touched.contains(&entry.integration_id) {
                             touched.push(entry.integration_id.clone());
                         }
                         batch.done(index, record);
                     }
-                    Err(Retry(reason)) => {
-                        let backoff = paused
-                            .get(&entry.integration_id)
-                            .map_or(FIRST_BACKOFF, |(_, b)| *b);
-                        tracing::warn!(seq = entry.seq, integration = %entry.integration_id, %reason, retry_in = ?backoff, "delivery will be retried");
-                        let pending = Self::pending_record(entry, &reason);
-                        paused.insert(
-                            entry.integration_id.clone(),
-                            (Instant::now() + backoff, (backoff * 2).min(MAX_BACKOFF)),
-                        );
-                        blocked_now.push(entry.integration_id.clone());
-                        if let Err(e) = batch.retry_later(index, pending).await {
-                            tracing::error!(error = %e, "cannot update the delivery log");
-                        }
-                    }
+                    Err(Retry(reason)) => self.retry_or_give_up(&mut batch, index, &reason).await,
                 }
             }
             // On failure the processed entries stay in the inbox and are applied again (which
@@ -165,6 +177,81 @@ impl Worker {
             }
         }
         tracing::info!("worker stopped");
+    }
+
+    /// Entry `index` failed with `reason`: schedules its next attempt (exponential backoff
+    /// with jitter), or, once its retry budget is used up, moves it to the dead letters.
+    async fn retry_or_give_up(&self, batch: &mut StorageBatch<'_>, index: usize, reason: &str) {
+        let Some(entry) = batch.entries().get(index) else {
+            return;
+        };
+        let (seq, integration) = (entry.seq, entry.integration_id.clone());
+        let previous = match batch.retry_state(index).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, seq, "cannot read a delivery's retry state");
+                None
+            }
+        };
+        let now = crate::time::now_ms();
+        let attempts = previous
+            .as_ref()
+            .map_or(0, |p| p.attempts)
+            .saturating_add(1);
+        let first_failure_ms = previous.as_ref().map_or(now, |p| p.first_failure_ms);
+        let age_ms = now.saturating_sub(first_failure_ms).max(0);
+        let policy = self.state.retry;
+        let max_age_ms = i64::try_from(policy.max_age.as_millis()).unwrap_or(i64::MAX);
+        if attempts >= policy.max_attempts || age_ms >= max_age_ms {
+            let event = crate::storage::stored::read(&entry.body).ok();
+            let base = Self::base_record(entry, event.as_ref());
+            let letter = DeadLetterRecord {
+                seq,
+                integration_id: integration.clone(),
+                received_ms: entry.received_ms,
+                event: base.event.clone(),
+                issue_key: base.issue_key.clone(),
+                attempts,
+                first_failure_ms,
+                dead_ms: now,
+                last_error: reason.to_owned(),
+                body: entry.body.clone(),
+            };
+            let record = DeliveryRecord {
+                state: DeliveryState::Failed,
+                reason: Some(format!(
+                    "gave up after {attempts} attempt(s) over {} s, kept as a dead letter \
+                     (GET /api/v1/integrations/{integration}/dead-letters): {reason}",
+                    age_ms / 1000
+                )),
+                ..base
+            };
+            tracing::error!(seq, integration = %integration, attempts, %reason, "delivery moved to the dead letters");
+            match batch.dead_letter(index, record, &letter).await {
+                Ok(()) => {
+                    self.state.metrics.dead_letter("dead_lettered");
+                    self.state.metrics.delivery("failed");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, seq, "cannot store a dead letter; the delivery stays in the inbox")
+                }
+            }
+            return;
+        }
+        let backoff = backoff(attempts, seq);
+        let retry = RetryRecord {
+            attempts,
+            first_failure_ms,
+            next_attempt_ms: now
+                .saturating_add(i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX)),
+            last_error: reason.to_owned(),
+        };
+        tracing::warn!(seq, integration = %integration, attempts, %reason, retry_in = ?backoff, "delivery will be retried");
+        self.state.metrics.retry();
+        let pending = Self::pending_record(entry, reason);
+        if let Err(e) = batch.retry_later(index, pending, &retry).await {
+            tracing::error!(error = %e, "cannot record a delivery's retry");
+        }
     }
 
     /// Keeps an integration's delivery log to its newest `delivery_log_keep` entries (at most

@@ -34,5 +34,6 @@ mod limits;
 mod postgres;
 mod postgres_store;
 mod replicas;
+mod retries;
 mod storage;
 mod webhooks;

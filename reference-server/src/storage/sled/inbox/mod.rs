@@ -295,15 +295,26 @@ impl Inbox {
     /// The oldest pending entries, at most `limit`, in sequence order, skipping those whose
     /// integration id `skip` returns true for (integrations waiting for Jira), so others are
     /// not held up.
+    #[cfg(test)]
     pub fn oldest_except(
         &self,
         limit: usize,
         skip: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<InboxEntry>, InboxError> {
+        self.oldest_where(limit, &|integration, _| !skip(integration))
+    }
+
+    /// The oldest pending entries, at most `limit`, in sequence order, keeping those `keep`
+    /// (integration id, sequence number) returns true for.
+    pub fn oldest_where(
+        &self,
+        limit: usize,
+        keep: &dyn Fn(&str, u64) -> bool,
+    ) -> Result<Vec<InboxEntry>, InboxError> {
         let picked = {
             let index = self.shared.index();
-            pick(&index, index.pending.iter(), limit, |m| {
-                !skip(&m.integration_id)
+            pick(&index, index.pending.iter(), limit, |seq, m| {
+                keep(&m.integration_id, seq)
             })
         };
         picked.into_iter().map(read_entry).collect()
@@ -314,7 +325,7 @@ impl Inbox {
     pub fn pending_for(&self, integration_id: &str) -> Result<Vec<InboxEntry>, InboxError> {
         let picked = {
             let index = self.shared.index();
-            pick(&index, index.pending.iter().rev(), usize::MAX, |m| {
+            pick(&index, index.pending.iter().rev(), usize::MAX, |_, m| {
                 &*m.integration_id == integration_id
             })
         };
@@ -375,9 +386,9 @@ fn pick<'a>(
     index: &Index,
     iter: impl Iterator<Item = (&'a u64, &'a Meta)>,
     limit: usize,
-    keep: impl Fn(&Meta) -> bool,
+    keep: impl Fn(u64, &Meta) -> bool,
 ) -> Vec<Picked> {
-    iter.filter(|(_, m)| keep(m))
+    iter.filter(|(seq, m)| keep(**seq, m))
         .filter_map(|(seq, m)| {
             let file = index.segments.get(&m.segment)?.file.clone();
             Some((*seq, m.clone(), file))
