@@ -233,7 +233,7 @@ impl Worker {
                     self.state.metrics.delivery("failed");
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, seq, "cannot store a dead letter; the delivery stays in the inbox")
+                    tracing::error!(error = %e, seq, "cannot store a dead letter; the delivery stays in the inbox");
                 }
             }
             return;
