@@ -351,7 +351,11 @@ fn supervise_worker(
     loop {
         let started = std::time::Instant::now();
         let worker = Worker::new(state.clone());
-        let run = std::panic::AssertUnwindSafe(|| rt.block_on(worker.run(shutdown.clone())));
+        // The worker's lanes are local tasks: they run on this thread, in this set.
+        let lanes = tokio::task::LocalSet::new();
+        let run = std::panic::AssertUnwindSafe(|| {
+            rt.block_on(lanes.run_until(worker.run(shutdown.clone())));
+        });
         let Err(panic) = std::panic::catch_unwind(run) else {
             return;
         };

@@ -1,4 +1,11 @@
-//! Background worker: applies inbox entries through `assignee-sync`, in arrival order.
+//! Background worker: applies inbox entries through `assignee-sync`, each integration's in
+//! arrival order.
+//!
+//! The worker runs one *lane* per integration with entries to apply (at most
+//! [`crate::storage::Inbox::worker_lanes`] at once: 8 on sled, half the connection pool on
+//! PostgreSQL), as local tasks on its thread: a lane claims only its integration's entries, so
+//! an integration whose Jira is slow (up to the Jira client's timeout per call) holds up only
+//! its own lane while the others go on.
 //!
 //! For each entry: read its stored form ([`crate::storage::stored::read`]), build an
 //! [`assignee_sync::InboundEvent`] (status categories from the cached `GET /rest/api/2/status`,
@@ -14,12 +21,14 @@
 //! per-group order holds). Its retry state (attempts, first failure, next attempt, last
 //! error) is stored with it and survives a restart. After `--retry-max-attempts` attempts or
 //! `--retry-max-age-secs` since the first failure it moves to the dead letters, with its body
-//! (`GET /api/v1/integrations/{id}/dead-letters`). After each batch the delivery log of each
-//! integration it touched is pruned to its newest `--delivery-log-keep` entries. The inbox is
+//! (`GET /api/v1/integrations/{id}/dead-letters`). After each batch the delivery log of its
+//! integration is pruned to its newest `--delivery-log-keep` entries. The inbox is
 //! replayed on start: anything acknowledged but not yet applied is applied then (sync is
 //! idempotent, so an entry applied just before a crash is harmless to apply again).
 
 use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +38,7 @@ use assignee_sync::{
 };
 use jira_webhook_model::LeanEvent;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::app::AppState;
 use crate::integration_jira::{Clients, LookupError, refresh_statuses};
@@ -105,13 +115,22 @@ impl Worker {
         }
     }
 
-    /// Runs until `shutdown` turns true; finishes the entry in progress first.
+    /// Runs until `shutdown` turns true; finishes the entries in progress first. Must run
+    /// inside a [`tokio::task::LocalSet`] (the lanes are local tasks).
     ///
-    /// An entry that must wait for Jira is retried on its own (see [`RetryPolicy`]): later
-    /// entries, of its integration too, keep flowing meanwhile.
+    /// One lane per integration with deliveries to apply (at most
+    /// [`crate::storage::Inbox::worker_lanes`] at once): each claims and applies only its
+    /// integration's deliveries, so an integration whose Jira is slow holds up only its own
+    /// lane. An entry that must wait for Jira is retried on its own (see [`RetryPolicy`]):
+    /// later entries, of its integration too, keep flowing meanwhile. A lane that panics
+    /// panics the worker (the server restarts it).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let storage = &self.state.storage;
+        let this = Rc::new(self);
+        let storage = &this.state.storage;
         let wake = storage.wake();
+        let max_lanes = storage.worker_lanes().max(1);
+        let mut lanes: JoinSet<()> = JoinSet::new();
+        let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -119,38 +138,77 @@ impl Worker {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let mut batch = match storage.claim(BATCH, &|_| false).await {
+            if lanes.len() < max_lanes {
+                let busy = |i: &str| running.values().any(|r| r == i);
+                match storage
+                    .due_integrations(max_lanes - lanes.len(), &busy)
+                    .await
+                {
+                    Ok(due) => {
+                        for integration in due {
+                            let lane = Rc::clone(&this).lane(integration.clone(), shutdown.clone());
+                            let handle = lanes.spawn_local(lane);
+                            running.insert(handle.id(), integration);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the inbox");
+                        tokio::select! {
+                            () = tokio::time::sleep(FIRST_BACKOFF) => {}
+                            _ = shutdown.changed() => break,
+                        }
+                        continue;
+                    }
+                }
+            }
+            let next_retry = storage.next_retry_ms().map(|at| {
+                let wait = at.saturating_sub(crate::time::now_ms()).max(0);
+                Duration::from_millis(u64::try_from(wait).unwrap_or_default())
+            });
+            let sleep = async {
+                match next_retry {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = &mut notified => {}
+                () = sleep => {}
+                Some(ended) = lanes.join_next_with_id() => {
+                    running.remove(&lane_ended(ended));
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        // The lanes stop after the entry in progress.
+        while let Some(ended) = lanes.join_next_with_id().await {
+            lane_ended(ended);
+        }
+        tracing::info!("worker stopped");
+    }
+
+    /// Applies the deliveries of one integration, a batch at a time, until none is due.
+    async fn lane(self: Rc<Self>, integration: String, shutdown: watch::Receiver<bool>) {
+        let storage = &self.state.storage;
+        let other = |i: &str| i != integration;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let mut batch = match storage.claim(BATCH, &other).await {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot read the inbox");
-                    tokio::select! {
-                        () = tokio::time::sleep(FIRST_BACKOFF) => {}
-                        _ = shutdown.changed() => break,
-                    }
-                    continue;
+                    tracing::error!(error = %e, integration, "cannot read the inbox");
+                    // A pause before the lane ends (and may be started again).
+                    tokio::time::sleep(FIRST_BACKOFF).await;
+                    return;
                 }
             };
             if batch.entries().is_empty() {
-                let next_retry = storage.next_retry_ms().map(|at| {
-                    let wait = at.saturating_sub(crate::time::now_ms()).max(0);
-                    Duration::from_millis(u64::try_from(wait).unwrap_or_default())
-                });
-                let sleep = async {
-                    match next_retry {
-                        Some(wait) => tokio::time::sleep(wait).await,
-                        None => std::future::pending::<()>().await,
-                    }
-                };
-                tokio::select! {
-                    () = &mut notified => {}
-                    () = sleep => {}
-                    _ = shutdown.changed() => break,
-                }
-                continue;
+                return;
             }
             self.state.faults.maybe_panic_worker();
-            // Integrations with applied entries: their delivery log is pruned after the batch.
-            let mut touched: Vec<String> = Vec::new();
+            let mut applied = false;
             for index in 0..batch.entries().len() {
                 if *shutdown.borrow() {
                     break;
@@ -161,9 +219,7 @@ impl Worker {
                 match self.apply(&batch, entry).await {
                     Ok(record) => {
                         self.count(entry, &record);
-                        if !touched.contains(&entry.integration_id) {
-                            touched.push(entry.integration_id.clone());
-                        }
+                        applied = true;
                         batch.done(index, record);
                     }
                     Err(Retry(reason)) => self.retry_or_give_up(&mut batch, index, &reason).await,
@@ -172,11 +228,10 @@ impl Worker {
             // On failure the processed entries stay in the inbox and are applied again (which
             // changes nothing: sync is idempotent); the backend logged which.
             let _ = batch.finish().await;
-            for integration in &touched {
-                self.prune_delivery_log(integration).await;
+            if applied {
+                self.prune_delivery_log(&integration).await;
             }
         }
-        tracing::info!("worker stopped");
     }
 
     /// Entry `index` failed with `reason`: schedules its next attempt (exponential backoff
@@ -650,6 +705,15 @@ impl<'a> LinkCheck<'a> {
         }
         self.known.set(Some(linked));
         Ok(linked)
+    }
+}
+
+/// The id of a lane that ended; a lane's panic is the worker's (the server restarts it).
+fn lane_ended(ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match ended {
+        Ok((id, ())) => id,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => e.id(),
     }
 }
 

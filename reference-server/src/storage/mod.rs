@@ -391,6 +391,20 @@ pub trait Inbox {
     /// Number of pending entries.
     fn pending_count(&self) -> impl Future<Output = Result<usize, StorageError>> + Send;
 
+    /// Integrations with deliveries that could be claimed now (not waiting for a retry),
+    /// leaving out those `skip` returns true for, in order of their oldest such delivery, at
+    /// most `limit` (the worker starts one lane per integration). A backend may look at only
+    /// its oldest few thousand pending deliveries.
+    fn due_integrations(
+        &self,
+        limit: usize,
+        skip: &(dyn Fn(&str) -> bool + Sync),
+    ) -> impl Future<Output = Result<Vec<String>, StorageError>> + Send;
+
+    /// How many batches the worker may hold at once (one per integration lane): PostgreSQL
+    /// holds a pooled connection per batch and leaves as many for the reads beside them.
+    fn worker_lanes(&self) -> usize;
+
     /// When the earliest delivery waiting for a retry is due (unix ms), for the worker's
     /// sleep; `None` when none waits, or when the backend wakes the worker itself often
     /// enough (PostgreSQL's tick).
@@ -962,6 +976,18 @@ impl Inbox for Storage {
 
     fn next_retry_ms(&self) -> Option<i64> {
         on_backend!(self, b => b.next_retry_ms())
+    }
+
+    async fn due_integrations(
+        &self,
+        limit: usize,
+        skip: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<String>, StorageError> {
+        on_backend!(self, b => b.due_integrations(limit, skip).await)
+    }
+
+    fn worker_lanes(&self) -> usize {
+        on_backend!(self, b => b.worker_lanes())
     }
 
     fn wake(&self) -> Arc<Notify> {

@@ -259,3 +259,54 @@ async fn a_panicking_worker_is_restarted(backend: Backend) {
         .wait_group("g1", WITHIN, |g| g["status"] == "resolved")
         .await;
 }
+
+on_both_backends!(a_slow_jira_does_not_stall_other_integrations);
+/// Integration A's Jira takes 4 s to list its statuses; a delivery of integration B that
+/// arrives after A's status change is applied meanwhile (a lane per integration), and A's is
+/// applied once its Jira answers.
+async fn a_slow_jira_does_not_stall_other_integrations(backend: Backend) {
+    let (server, slow, a, token_a) = installed_with(&backend, |_| {}).await;
+    let fast = MockJira::start(9).await;
+    let (b, token_b) = install_pat(&server, &fast).await;
+    for (path, body) in [
+        ("/groups/g2".to_owned(), Some(json!({"project": "p1"}))),
+        (format!("/groups/g2/external-issues/{b}/APP-2"), None),
+        (
+            format!("/integrations/{b}/organizations/o1"),
+            Some(json!({"syncReverseAssignment": true, "syncStatusReverse": true})),
+        ),
+    ] {
+        let (s, v) = server.api(Method::PUT, &path, body).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+    }
+    // A replica on PostgreSQL learns of new links within about 0.5 s (its link-key cache).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    slow.server.reset().await;
+    Mock::given(path("/rest/api/2/status"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([
+                    {"id": "10101", "name": "In Progress", "statusCategory": {"key": "indeterminate"}},
+                    {"id": "10102", "name": "Done", "statusCategory": {"key": "done"}}
+                ]))
+                .set_delay(Duration::from_secs(4)),
+        )
+        .mount(&slow.server)
+        .await;
+
+    send(&server, &token_a, &status_change("12345", "10101", "10102")).await;
+    let mut assign_b: Value = serde_json::from_slice(&assignment("500")).expect("json");
+    assign_b["issue"]["key"] = json!("APP-2");
+    send(&server, &token_b, assign_b.to_string().as_bytes()).await;
+    let sent = Instant::now();
+    server
+        .wait_group("g2", Duration::from_secs(2), |g| g["assignee"] == "u-bob")
+        .await;
+    assert!(sent.elapsed() < Duration::from_secs(2));
+    let g1 = server
+        .wait_group("g1", WITHIN, |g| g["status"] == "resolved")
+        .await;
+    assert_eq!(g1["status"], "resolved");
+    assert_eq!(server.inbox_len().await, 0, "both applied");
+    drop(a);
+}

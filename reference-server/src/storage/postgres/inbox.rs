@@ -202,6 +202,34 @@ impl Inbox for PgStorage {
         Ok(usize::try_from(n).unwrap_or_default())
     }
 
+    async fn due_integrations(
+        &self,
+        limit: usize,
+        skip: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<String>, StorageError> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            "listing integrations with deliveries to apply",
+            "SELECT integration_id::text FROM inbox WHERE not_before <= now() \
+             AND (claimed_until IS NULL OR claimed_until < now()) \
+             GROUP BY integration_id ORDER BY min(seq)",
+            &[],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .filter(|i| !skip(i))
+            .take(limit)
+            .collect())
+    }
+
+    fn worker_lanes(&self) -> usize {
+        // A lane's batch holds a connection; leave as many for the reads beside it.
+        (self.pg.pool().status().max_size / 2).clamp(1, 8)
+    }
+
     fn next_retry_ms(&self) -> Option<i64> {
         // The backend's tick wakes the worker every POLL_INTERVAL; claims compare
         // `not_before` with the database's clock.

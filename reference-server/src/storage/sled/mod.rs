@@ -65,6 +65,10 @@ impl From<FlushError> for StorageError {
     }
 }
 
+/// Integration lanes of the worker on sled: the store's calls are synchronous, so lanes
+/// overlap only while one waits for Jira.
+const WORKER_LANES: usize = 8;
+
 /// The sled backend (cheap to clone): the store, the inbox log and the flusher.
 #[derive(Debug, Clone)]
 pub struct SledStorage {
@@ -418,6 +422,22 @@ impl Inbox for SledStorage {
 
     fn next_retry_ms(&self) -> Option<i64> {
         self.retry_waits.next_after(crate::time::now_ms())
+    }
+
+    async fn due_integrations(
+        &self,
+        limit: usize,
+        skip: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<String>, StorageError> {
+        let now = crate::time::now_ms();
+        let waits = &self.retry_waits;
+        Ok(self.inbox.integrations_where(limit, &|integration, seq| {
+            !skip(integration) && !waits.waiting(seq, now)
+        }))
+    }
+
+    fn worker_lanes(&self) -> usize {
+        WORKER_LANES
     }
 
     fn wake(&self) -> Arc<Notify> {

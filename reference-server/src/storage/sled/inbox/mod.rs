@@ -57,6 +57,8 @@ const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 const MAX_SYNCS_IN_FLIGHT: usize = 4;
 /// How long the oldest running sync must have taken before another batch may sync beside it.
 const SLOW_SYNC: std::time::Duration = std::time::Duration::from_millis(2);
+/// Most pending entries [`Inbox::integrations_where`] looks at.
+const SCAN_FOR_INTEGRATIONS: usize = 4096;
 /// Name of the inbox directory inside the data directory.
 pub const DIR_NAME: &str = "inbox";
 
@@ -318,6 +320,27 @@ impl Inbox {
             })
         };
         picked.into_iter().map(read_entry).collect()
+    }
+
+    /// Integrations of the oldest pending entries that `keep` (integration id, sequence
+    /// number) returns true for, in order of their oldest such entry, at most `limit`; only
+    /// the oldest [`SCAN_FOR_INTEGRATIONS`] pending entries are looked at (no read of a body).
+    pub fn integrations_where(
+        &self,
+        limit: usize,
+        keep: &dyn Fn(&str, u64) -> bool,
+    ) -> Vec<String> {
+        let index = self.shared.index();
+        let mut found: Vec<String> = Vec::new();
+        for (seq, m) in index.pending.iter().take(SCAN_FOR_INTEGRATIONS) {
+            if found.len() >= limit {
+                break;
+            }
+            if !found.iter().any(|f| **f == *m.integration_id) && keep(&m.integration_id, *seq) {
+                found.push(m.integration_id.to_string());
+            }
+        }
+        found
     }
 
     /// Entries of one integration still pending, newest first (the delivery log shows them as
