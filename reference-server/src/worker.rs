@@ -30,7 +30,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assignee_sync::{
     GroupResult, InboundEvent, JiraStatus as SyncStatus, JiraUser as SyncUser, OrderingKey,
@@ -55,6 +55,8 @@ const BATCH: usize = 256;
 /// Most delivery log entries removed after one batch.
 const PRUNE_BUDGET: usize = 4 * BATCH;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Shortest time between two scans of the inbox for integrations without a lane.
+const SCAN_EVERY: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_mins(1);
 
 /// The wait before attempt `attempts + 1` of delivery `seq`: [`FIRST_BACKOFF`] doubling per
@@ -131,6 +133,7 @@ impl Worker {
         let max_lanes = storage.worker_lanes().max(1);
         let mut lanes: JoinSet<()> = JoinSet::new();
         let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut last_scan: Option<Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -138,7 +141,21 @@ impl Worker {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            // Under a stream of deliveries every accept wakes the worker; a running lane takes
+            // its integration's new deliveries by itself, so the inbox is scanned for other
+            // integrations at most every SCAN_EVERY.
+            let since = last_scan.map_or(SCAN_EVERY, |t| t.elapsed());
+            if let Some(wait) = SCAN_EVERY.checked_sub(since).filter(|w| !w.is_zero()) {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
+            while let Some(ended) = lanes.try_join_next_with_id() {
+                running.remove(&lane_ended(ended));
+            }
             if lanes.len() < max_lanes {
+                last_scan = Some(Instant::now());
                 let busy = |i: &str| running.values().any(|r| r == i);
                 match storage
                     .due_integrations(max_lanes - lanes.len(), &busy)
