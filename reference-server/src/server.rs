@@ -331,6 +331,8 @@ fn spawn_worker(
                 Ok(rt) => supervise_worker(&rt, &state, &shutdown),
                 Err(e) => tracing::error!(error = %e, "cannot start the worker's runtime"),
             }
+            // The server closes the storage once this is sent: no handle on it may be left.
+            drop(state);
             let _ = done_tx.send(());
         })
         .map_err(ServerError::Worker)?;

@@ -141,18 +141,28 @@ impl Worker {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            // Under a stream of deliveries every accept wakes the worker; a running lane takes
-            // its integration's new deliveries by itself, so the inbox is scanned for other
-            // integrations at most every SCAN_EVERY.
-            let since = last_scan.map_or(SCAN_EVERY, |t| t.elapsed());
-            if let Some(wait) = SCAN_EVERY.checked_sub(since).filter(|w| !w.is_zero()) {
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => break,
-                }
-            }
             while let Some(ended) = lanes.try_join_next_with_id() {
                 running.remove(&lane_ended(ended));
+            }
+            // Under a stream of deliveries every accept wakes the worker; a running lane takes
+            // its integration's new deliveries by itself, so while lanes run the inbox is
+            // scanned for other integrations at most every SCAN_EVERY (at once when none runs or
+            // one ends).
+            let since = last_scan.map_or(SCAN_EVERY, |t| t.elapsed());
+            if !lanes.is_empty()
+                && let Some(wait) = SCAN_EVERY.checked_sub(since).filter(|w| !w.is_zero())
+            {
+                // A lane that ends meanwhile ends the wait: its integration may have more.
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    Some(ended) = lanes.join_next_with_id() => {
+                        running.remove(&lane_ended(ended));
+                    }
+                    _ = shutdown.changed() => break,
+                }
+                while let Some(ended) = lanes.try_join_next_with_id() {
+                    running.remove(&lane_ended(ended));
+                }
             }
             if lanes.len() < max_lanes {
                 last_scan = Some(Instant::now());
