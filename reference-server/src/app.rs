@@ -1,6 +1,7 @@
 //! Shared state of a running server.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::jira::webhook_token::WebhookSecret;
@@ -96,6 +97,34 @@ impl TokenIndex {
     }
 }
 
+/// Test-only fault injection: tests of the server's supervision set it through
+/// [`crate::config::ServeConfig`]'s hidden `faults` field, which no command-line flag or
+/// environment variable reaches. Clones share the counters.
+#[derive(Debug, Clone, Default)]
+#[doc(hidden)]
+pub struct Faults {
+    worker_panics: Arc<AtomicU32>,
+}
+
+impl Faults {
+    /// Makes the worker panic the next `n` times it claims a non-empty batch (test-only).
+    pub fn panic_worker(&self, n: u32) {
+        self.worker_panics.store(n, Ordering::SeqCst);
+    }
+
+    /// Panics when a worker panic was asked for (test-only).
+    #[allow(clippy::panic)]
+    pub(crate) fn maybe_panic_worker(&self) {
+        if self
+            .worker_panics
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            panic!("injected worker fault (test-only Faults::panic_worker)");
+        }
+    }
+}
+
 /// State shared by every request handler and the worker.
 #[derive(Debug)]
 pub struct AppState {
@@ -126,6 +155,11 @@ pub struct AppState {
     pub install_locks: crate::integration_jira::InstallLocks,
     /// Set once the server starts to stop (`GET /readyz` answers 503 from then on).
     pub shutting_down: std::sync::atomic::AtomicBool,
+    /// When the worker gives up on a delivery that keeps failing.
+    pub retry: crate::worker::RetryPolicy,
+    /// Test-only fault injection.
+    #[doc(hidden)]
+    pub faults: Faults,
 }
 
 impl AppState {

@@ -14,6 +14,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 /// Default number of delivery log entries kept (`--delivery-log-keep`).
 pub const DEFAULT_DELIVERY_LOG_KEEP: u64 = 100_000;
+/// Default of `--retry-max-attempts`.
+pub const DEFAULT_RETRY_MAX_ATTEMPTS: u32 = 100;
+/// Default of `--retry-max-age-secs` (one day).
+pub const DEFAULT_RETRY_MAX_AGE_SECS: u64 = 24 * 60 * 60;
 /// Default size of an inbox segment file, in KiB (32 MiB).
 pub const DEFAULT_INBOX_SEGMENT_KB: u64 = 32 * 1024;
 /// Default limit of the inbox, in MiB (`--inbox-max-mb`).
@@ -145,6 +149,36 @@ pub struct ServeConfig {
         default_value_t = DEFAULT_DELIVERY_LOG_KEEP
     )]
     pub delivery_log_keep: u64,
+
+    /// Most attempts to apply a delivery that keeps failing (Jira unreachable or answering
+    /// 5xx while its statuses or a hidden e-mail are looked up). Retries wait 1 s, doubling
+    /// to 60 s, each with random jitter; meanwhile later deliveries of the same integration
+    /// go on (the groups' watermarks skip an older change arriving after a newer one). After
+    /// the last attempt the delivery becomes a dead letter: kept with its body, listed by
+    /// `GET /api/v1/integrations/{id}/dead-letters`, put back into the inbox by
+    /// `POST .../dead-letters/{delivery}/retry`, removed by `DELETE .../dead-letters/{delivery}`.
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_RETRY_MAX_ATTEMPTS",
+        default_value_t = DEFAULT_RETRY_MAX_ATTEMPTS,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub retry_max_attempts: u32,
+
+    /// Seconds after its first failed attempt at which a delivery that still fails becomes a
+    /// dead letter, whatever its number of attempts (see `--retry-max-attempts`).
+    #[arg(
+        long,
+        env = "REFERENCE_SERVER_RETRY_MAX_AGE_SECS",
+        default_value_t = DEFAULT_RETRY_MAX_AGE_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=31_536_000)
+    )]
+    pub retry_max_age_secs: u64,
+
+    /// Test-only fault injection (never set from the command line or the environment).
+    #[arg(skip)]
+    #[doc(hidden)]
+    pub faults: crate::app::Faults,
 
     /// Size of an inbox segment file in KiB. The inbox (accepted deliveries not yet applied)
     /// starts a new segment file past this size. Once all of a segment's deliveries are
@@ -284,6 +318,9 @@ impl ServeConfig {
             write_timeout_secs: 30,
             cache_mb: DEFAULT_CACHE_MB,
             delivery_log_keep: DEFAULT_DELIVERY_LOG_KEEP,
+            retry_max_attempts: DEFAULT_RETRY_MAX_ATTEMPTS,
+            retry_max_age_secs: DEFAULT_RETRY_MAX_AGE_SECS,
+            faults: crate::app::Faults::default(),
             inbox_segment_kb: DEFAULT_INBOX_SEGMENT_KB,
             jira_timeout_secs: DEFAULT_JIRA_TIMEOUT_SECS,
             jira_max_response_bytes: DEFAULT_JIRA_MAX_RESPONSE_BYTES,
@@ -322,6 +359,8 @@ mod tests {
         assert_eq!(cfg.delivery_log_keep, DEFAULT_DELIVERY_LOG_KEEP);
         assert_eq!(cfg.inbox_segment_kb, DEFAULT_INBOX_SEGMENT_KB);
         assert_eq!(cfg.inbox_max_mb, DEFAULT_INBOX_MAX_MB);
+        assert_eq!(cfg.retry_max_attempts, DEFAULT_RETRY_MAX_ATTEMPTS);
+        assert_eq!(cfg.retry_max_age_secs, DEFAULT_RETRY_MAX_AGE_SECS);
         assert_eq!(
             cfg.public_url_for(cfg.listen),
             "http://127.0.0.1:8080".to_owned()

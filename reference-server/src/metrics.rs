@@ -55,6 +55,9 @@ pub struct Metrics {
     sync_actions: Mutex<BTreeMap<String, u64>>,
     jira_calls: Mutex<BTreeMap<String, u64>>,
     deliveries: Mutex<BTreeMap<String, u64>>,
+    dead_letters: Mutex<BTreeMap<String, u64>>,
+    retries: AtomicU64,
+    worker_restarts: AtomicU64,
     inbox_depth: AtomicI64,
     flushes: AtomicU64,
     flushed_entries: AtomicU64,
@@ -117,6 +120,27 @@ impl Metrics {
     /// Counts one processed delivery by final state.
     pub fn delivery(&self, state: &str) {
         bump(&self.deliveries, state, 1);
+    }
+
+    /// Counts one dead-letter event: `dead_lettered` (a delivery given up on), `retried`
+    /// (put back into the inbox by an operator), `deleted`.
+    pub fn dead_letter(&self, action: &str) {
+        bump(&self.dead_letters, action, 1);
+    }
+
+    /// Counts one failed attempt that will be retried.
+    pub fn retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one restart of the worker after it panicked.
+    pub fn worker_restart(&self) {
+        self.worker_restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Restarts of the worker after a panic.
+    pub fn worker_restarts(&self) -> u64 {
+        self.worker_restarts.load(Ordering::Relaxed)
     }
 
     /// Adjusts the inbox depth gauge.
@@ -193,6 +217,24 @@ impl Metrics {
             "Deliveries processed by the worker, by final state.",
             "state",
             &self.deliveries,
+        );
+        render_map(
+            &mut out,
+            "reference_server_dead_letters_total",
+            "Dead-letter events: dead_lettered (given up after the retry budget), retried, deleted.",
+            "action",
+            &self.dead_letters,
+        );
+        let _ = write!(
+            out,
+            "# HELP reference_server_delivery_retries_total Failed attempts to apply a delivery that were scheduled for a retry.\n\
+             # TYPE reference_server_delivery_retries_total counter\n\
+             reference_server_delivery_retries_total {}\n\
+             # HELP reference_server_worker_restarts_total Restarts of the worker after it panicked.\n\
+             # TYPE reference_server_worker_restarts_total counter\n\
+             reference_server_worker_restarts_total {}\n",
+            self.retries.load(Ordering::Relaxed),
+            self.worker_restarts(),
         );
         let _ = write!(
             out,

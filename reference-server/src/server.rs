@@ -361,12 +361,17 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         },
         install_locks: crate::integration_jira::InstallLocks::default(),
         shutting_down: std::sync::atomic::AtomicBool::new(false),
+        retry: crate::worker::RetryPolicy {
+            max_attempts: config.retry_max_attempts,
+            max_age: Duration::from_secs(config.retry_max_age_secs),
+        },
+        faults: config.faults.clone(),
     });
     let (tx, rx) = watch::channel(false);
     if pending > 0 {
         tracing::info!(pending, "replaying deliveries stored before the last stop");
     }
-    let worker = spawn_worker(Worker::new(state.clone()), rx.clone())?;
+    let worker = spawn_worker(state.clone(), rx.clone())?;
     let settings = ConnSettings {
         header_read_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
         shutdown_grace: Duration::from_secs(config.shutdown_timeout_secs),
@@ -422,8 +427,14 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
 /// Runs the worker on its own thread with its own single-threaded runtime, so that applying
 /// deliveries (CPU-heavy: full parse, sync, storage writes) never holds up the runtime threads that
 /// answer webhooks. The returned task completes when the worker stops.
+///
+/// The worker is supervised: when it panics (a bug), the panic is logged as an error, counted
+/// in `reference_server_worker_restarts_total`, and a new worker starts on the same runtime
+/// after a pause (1 s, doubling to 60 s while it keeps panicking within a minute of its
+/// start), so the inbox is never left undrained while webhooks are answered 200. What the
+/// panicked worker had claimed and not finished stays pending and is applied again.
 fn spawn_worker(
-    worker: Worker,
+    state: Arc<AppState>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, ServerError> {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -434,15 +445,61 @@ fn spawn_worker(
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(worker.run(shutdown)),
+                Ok(rt) => supervise_worker(&rt, &state, &shutdown),
                 Err(e) => tracing::error!(error = %e, "cannot start the worker's runtime"),
             }
+            // The server closes the storage once this is sent: no handle on it may be left.
+            drop(state);
             let _ = done_tx.send(());
         })
         .map_err(ServerError::Worker)?;
     Ok(tokio::spawn(async move {
         let _ = done_rx.await;
     }))
+}
+
+/// Runs the worker on `rt` until it stops, restarting it after a panic (see [`spawn_worker`]).
+fn supervise_worker(
+    rt: &tokio::runtime::Runtime,
+    state: &Arc<AppState>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    const FIRST_PAUSE: Duration = Duration::from_secs(1);
+    const MAX_PAUSE: Duration = Duration::from_mins(1);
+    let mut pause = FIRST_PAUSE;
+    loop {
+        let started = std::time::Instant::now();
+        let worker = Worker::new(state.clone());
+        // The worker's lanes are local tasks: they run on this thread, in this set.
+        let lanes = tokio::task::LocalSet::new();
+        let run = std::panic::AssertUnwindSafe(|| {
+            rt.block_on(lanes.run_until(worker.run(shutdown.clone())));
+        });
+        let Err(panic) = std::panic::catch_unwind(run) else {
+            return;
+        };
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        state.metrics.worker_restart();
+        if started.elapsed() > MAX_PAUSE {
+            pause = FIRST_PAUSE;
+        }
+        tracing::error!(panic = %message, restart_in = ?pause, "the worker panicked; restarting it (its unfinished deliveries stay in the inbox)");
+        let mut stop = shutdown.clone();
+        let stopping = rt.block_on(async {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => false,
+                r = stop.wait_for(|s| *s) => r.is_ok(),
+            }
+        });
+        if stopping || *shutdown.borrow() {
+            return;
+        }
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
 }
 
 /// Runs until SIGINT or SIGTERM, then shuts down gracefully.

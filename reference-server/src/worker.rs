@@ -1,4 +1,11 @@
-//! Background worker: applies inbox entries through `assignee-sync`, in arrival order.
+//! Background worker: applies inbox entries through `assignee-sync`, each integration's in
+//! arrival order.
+//!
+//! The worker runs one *lane* per integration with entries to apply (at most
+//! [`crate::storage::Inbox::worker_lanes`] at once: 8 on sled, half the connection pool on
+//! PostgreSQL), as local tasks on its thread: a lane claims only its integration's entries, so
+//! an integration whose Jira is slow (up to the Jira client's timeout per call) holds up only
+//! its own lane while the others go on.
 //!
 //! For each entry: read its stored form ([`crate::storage::stored::read`]), build an
 //! [`assignee_sync::InboundEvent`] (status categories from the cached `GET /rest/api/2/status`,
@@ -8,15 +15,20 @@
 //! finished: the processed entries are written to the delivery log (on the embedded backend
 //! one chunk per integration) and removed from the inbox; a crash before that applies them
 //! again on start, where the group watermarks make them duplicates. When Jira is needed
-//! and unreachable, the entry stays in the inbox and is retried with exponential backoff (1 s
-//! doubling to 60 s); later entries of the same integration wait behind it, which keeps their
-//! order, while other integrations' entries go on. After each batch the delivery log of each
-//! integration it touched is pruned to its newest `--delivery-log-keep` entries. The inbox is
+//! and unreachable, the entry stays in the inbox and is retried on its own with exponential
+//! backoff and jitter (1 s doubling to 60 s), while later entries, of the same integration too,
+//! go on (the groups' watermarks skip an older change that arrives after a newer one, so
+//! per-group order holds). Its retry state (attempts, first failure, next attempt, last
+//! error) is stored with it and survives a restart. After `--retry-max-attempts` attempts or
+//! `--retry-max-age-secs` since the first failure it moves to the dead letters, with its body
+//! (`GET /api/v1/integrations/{id}/dead-letters`). After each batch the delivery log of its
+//! integration is pruned to its newest `--delivery-log-keep` entries. The inbox is
 //! replayed on start: anything acknowledged but not yet applied is applied then (sync is
 //! idempotent, so an entry applied just before a crash is harmless to apply again).
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,22 +38,58 @@ use assignee_sync::{
 };
 use jira_webhook_model::LeanEvent;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::app::AppState;
 use crate::integration_jira::{Clients, LookupError};
 use crate::storage::records::{
-    DeliveryRecord, DeliveryState, GroupOutcomeRecord, IntegrationRecord, StatusCategories,
+    DeadLetterRecord, DeliveryRecord, DeliveryState, GroupOutcomeRecord, IntegrationRecord,
+    RetryRecord, StatusCategories,
 };
 use crate::storage::{
-    DeliveryLog as _, Inbox as _, InboxBatch, InboxEntry, Integrations as _, Storage, StorageError,
-    Tracker as _,
+    DeliveryLog as _, Inbox as _, InboxBatch, InboxEntry, Integrations as _, Storage, StorageBatch,
+    StorageError, Tracker as _,
 };
 
 const BATCH: usize = 256;
 /// Most delivery log entries removed after one batch.
 const PRUNE_BUDGET: usize = 4 * BATCH;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Shortest time between two scans of the inbox for integrations without a lane.
+const SCAN_EVERY: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_mins(1);
+
+/// The wait before attempt `attempts + 1` of delivery `seq`: [`FIRST_BACKOFF`] doubling per
+/// failed attempt up to [`MAX_BACKOFF`], then a random half of it taken off ("equal jitter"),
+/// so that deliveries that failed together are not all retried in the same instant.
+fn backoff(attempts: u32, seq: u64) -> Duration {
+    use std::hash::BuildHasher as _;
+    let exp = attempts.saturating_sub(1).min(16);
+    let full = FIRST_BACKOFF.saturating_mul(1 << exp).min(MAX_BACKOFF);
+    let half = full / 2;
+    let half_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX).max(1);
+    let random = std::collections::hash_map::RandomState::new().hash_one((seq, attempts));
+    half + Duration::from_millis(random % half_ms)
+}
+
+/// When the worker gives up on a delivery that keeps failing (`--retry-max-attempts`,
+/// `--retry-max-age-secs`).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Most attempts.
+    pub max_attempts: u32,
+    /// Longest time from the first failed attempt.
+    pub max_age: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: crate::config::DEFAULT_RETRY_MAX_ATTEMPTS,
+            max_age: Duration::from_secs(crate::config::DEFAULT_RETRY_MAX_AGE_SECS),
+        }
+    }
+}
 
 /// Why an entry must be retried later.
 #[derive(Debug)]
@@ -69,16 +117,23 @@ impl Worker {
         }
     }
 
-    /// Runs until `shutdown` turns true; finishes the entry in progress first.
+    /// Runs until `shutdown` turns true; finishes the entries in progress first. Must run
+    /// inside a [`tokio::task::LocalSet`] (the lanes are local tasks).
     ///
-    /// When an entry must wait for Jira, its integration is paused (its later entries wait
-    /// behind it, which keeps their order) with a per-integration backoff, while entries of
-    /// other integrations keep flowing.
+    /// One lane per integration with deliveries to apply (at most
+    /// [`crate::storage::Inbox::worker_lanes`] at once): each claims and applies only its
+    /// integration's deliveries, so an integration whose Jira is slow holds up only its own
+    /// lane. An entry that must wait for Jira is retried on its own (see [`RetryPolicy`]):
+    /// later entries, of its integration too, keep flowing meanwhile. A lane that panics
+    /// panics the worker (the server restarts it).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let storage = &self.state.storage;
+        let this = Rc::new(self);
+        let storage = &this.state.storage;
         let wake = storage.wake();
-        // integration -> (retry not before, next backoff)
-        let mut paused: HashMap<String, (Instant, Duration)> = HashMap::new();
+        let max_lanes = storage.worker_lanes().max(1);
+        let mut lanes: JoinSet<()> = JoinSet::new();
+        let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut last_scan: Option<Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -86,41 +141,101 @@ impl Worker {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let now = Instant::now();
-            let is_paused = |integration: &str| {
-                paused
-                    .get(integration)
-                    .is_some_and(|(until, _)| *until > now)
+            while let Some(ended) = lanes.try_join_next_with_id() {
+                running.remove(&lane_ended(ended));
+            }
+            // Under a stream of deliveries every accept wakes the worker; a running lane takes
+            // its integration's new deliveries by itself, so while lanes run the inbox is
+            // scanned for other integrations at most every SCAN_EVERY (at once when none runs or
+            // one ends).
+            let since = last_scan.map_or(SCAN_EVERY, |t| t.elapsed());
+            if !lanes.is_empty()
+                && let Some(wait) = SCAN_EVERY.checked_sub(since).filter(|w| !w.is_zero())
+            {
+                // A lane that ends meanwhile ends the wait: its integration may have more.
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    Some(ended) = lanes.join_next_with_id() => {
+                        running.remove(&lane_ended(ended));
+                    }
+                    _ = shutdown.changed() => break,
+                }
+                while let Some(ended) = lanes.try_join_next_with_id() {
+                    running.remove(&lane_ended(ended));
+                }
+            }
+            if lanes.len() < max_lanes {
+                last_scan = Some(Instant::now());
+                let busy = |i: &str| running.values().any(|r| r == i);
+                match storage
+                    .due_integrations(max_lanes - lanes.len(), &busy)
+                    .await
+                {
+                    Ok(due) => {
+                        for integration in due {
+                            let lane = Rc::clone(&this).lane(integration.clone(), shutdown.clone());
+                            let handle = lanes.spawn_local(lane);
+                            running.insert(handle.id(), integration);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the inbox");
+                        tokio::select! {
+                            () = tokio::time::sleep(FIRST_BACKOFF) => {}
+                            _ = shutdown.changed() => break,
+                        }
+                        continue;
+                    }
+                }
+            }
+            let next_retry = storage.next_retry_ms().map(|at| {
+                let wait = at.saturating_sub(crate::time::now_ms()).max(0);
+                Duration::from_millis(u64::try_from(wait).unwrap_or_default())
+            });
+            let sleep = async {
+                match next_retry {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending::<()>().await,
+                }
             };
-            let mut batch = match storage.claim(BATCH, &is_paused).await {
+            tokio::select! {
+                () = &mut notified => {}
+                () = sleep => {}
+                Some(ended) = lanes.join_next_with_id() => {
+                    running.remove(&lane_ended(ended));
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        // The lanes stop after the entry in progress.
+        while let Some(ended) = lanes.join_next_with_id().await {
+            lane_ended(ended);
+        }
+        tracing::info!("worker stopped");
+    }
+
+    /// Applies the deliveries of one integration, a batch at a time, until none is due.
+    async fn lane(self: Rc<Self>, integration: String, shutdown: watch::Receiver<bool>) {
+        let storage = &self.state.storage;
+        let other = |i: &str| i != integration;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let mut batch = match storage.claim(BATCH, &other).await {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot read the inbox");
-                    tokio::select! {
-                        () = tokio::time::sleep(FIRST_BACKOFF) => {}
-                        _ = shutdown.changed() => break,
-                    }
-                    continue;
+                    tracing::error!(error = %e, integration, "cannot read the inbox");
+                    // A pause before the lane ends (and may be started again).
+                    tokio::time::sleep(FIRST_BACKOFF).await;
+                    return;
                 }
             };
             if batch.entries().is_empty() {
-                let next_retry = paused.values().map(|(until, _)| *until).min();
-                let sleep = async {
-                    match next_retry {
-                        Some(t) => tokio::time::sleep_until(t.into()).await,
-                        None => std::future::pending::<()>().await,
-                    }
-                };
-                tokio::select! {
-                    () = &mut notified => {}
-                    () = sleep => {}
-                    _ = shutdown.changed() => break,
-                }
-                continue;
+                return;
             }
-            let mut blocked_now: Vec<String> = Vec::new();
-            // Integrations with applied entries: their delivery log is pruned after the batch.
-            let mut touched: Vec<String> = Vec::new();
+            self.state.faults.maybe_panic_worker();
+            let mut applied = false;
             for index in 0..batch.entries().len() {
                 if *shutdown.borrow() {
                     break;
@@ -128,43 +243,97 @@ impl Worker {
                 let Some(entry) = batch.entries().get(index) else {
                     break;
                 };
-                if blocked_now.contains(&entry.integration_id) {
-                    continue;
-                }
                 match self.apply(&batch, entry).await {
                     Ok(record) => {
-                        paused.remove(&entry.integration_id);
                         self.count(entry, &record);
-                        if !touched.contains(&entry.integration_id) {
-                            touched.push(entry.integration_id.clone());
-                        }
+                        applied = true;
                         batch.done(index, record);
                     }
-                    Err(Retry(reason)) => {
-                        let backoff = paused
-                            .get(&entry.integration_id)
-                            .map_or(FIRST_BACKOFF, |(_, b)| *b);
-                        tracing::warn!(seq = entry.seq, integration = %entry.integration_id, %reason, retry_in = ?backoff, "delivery will be retried");
-                        let pending = Self::pending_record(entry, &reason);
-                        paused.insert(
-                            entry.integration_id.clone(),
-                            (Instant::now() + backoff, (backoff * 2).min(MAX_BACKOFF)),
-                        );
-                        blocked_now.push(entry.integration_id.clone());
-                        if let Err(e) = batch.retry_later(index, pending).await {
-                            tracing::error!(error = %e, "cannot update the delivery log");
-                        }
-                    }
+                    Err(Retry(reason)) => self.retry_or_give_up(&mut batch, index, &reason).await,
                 }
             }
             // On failure the processed entries stay in the inbox and are applied again (which
             // changes nothing: sync is idempotent); the backend logged which.
             let _ = batch.finish().await;
-            for integration in &touched {
-                self.prune_delivery_log(integration).await;
+            if applied {
+                self.prune_delivery_log(&integration).await;
             }
         }
-        tracing::info!("worker stopped");
+    }
+
+    /// Entry `index` failed with `reason`: schedules its next attempt (exponential backoff
+    /// with jitter), or, once its retry budget is used up, moves it to the dead letters.
+    async fn retry_or_give_up(&self, batch: &mut StorageBatch<'_>, index: usize, reason: &str) {
+        let Some(entry) = batch.entries().get(index) else {
+            return;
+        };
+        let (seq, integration) = (entry.seq, entry.integration_id.clone());
+        let previous = match batch.retry_state(index).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, seq, "cannot read a delivery's retry state");
+                None
+            }
+        };
+        let now = crate::time::now_ms();
+        let attempts = previous
+            .as_ref()
+            .map_or(0, |p| p.attempts)
+            .saturating_add(1);
+        let first_failure_ms = previous.as_ref().map_or(now, |p| p.first_failure_ms);
+        let age_ms = now.saturating_sub(first_failure_ms).max(0);
+        let policy = self.state.retry;
+        let max_age_ms = i64::try_from(policy.max_age.as_millis()).unwrap_or(i64::MAX);
+        if attempts >= policy.max_attempts || age_ms >= max_age_ms {
+            let event = crate::storage::stored::read(&entry.body).ok();
+            let base = Self::base_record(entry, event.as_ref());
+            let letter = DeadLetterRecord {
+                seq,
+                integration_id: integration.clone(),
+                received_ms: entry.received_ms,
+                event: base.event.clone(),
+                issue_key: base.issue_key.clone(),
+                attempts,
+                first_failure_ms,
+                dead_ms: now,
+                last_error: reason.to_owned(),
+                body: entry.body.clone(),
+            };
+            let record = DeliveryRecord {
+                state: DeliveryState::Failed,
+                reason: Some(format!(
+                    "gave up after {attempts} attempt(s) over {} s, kept as a dead letter \
+                     (GET /api/v1/integrations/{integration}/dead-letters): {reason}",
+                    age_ms / 1000
+                )),
+                ..base
+            };
+            tracing::error!(seq, integration = %integration, attempts, %reason, "delivery moved to the dead letters");
+            match batch.dead_letter(index, record, &letter).await {
+                Ok(()) => {
+                    self.state.metrics.dead_letter("dead_lettered");
+                    self.state.metrics.delivery("failed");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, seq, "cannot store a dead letter; the delivery stays in the inbox");
+                }
+            }
+            return;
+        }
+        let backoff = backoff(attempts, seq);
+        let retry = RetryRecord {
+            attempts,
+            first_failure_ms,
+            next_attempt_ms: now
+                .saturating_add(i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX)),
+            last_error: reason.to_owned(),
+        };
+        tracing::warn!(seq, integration = %integration, attempts, %reason, retry_in = ?backoff, "delivery will be retried");
+        self.state.metrics.retry();
+        let pending = Self::pending_record(entry, reason);
+        if let Err(e) = batch.retry_later(index, pending, &retry).await {
+            tracing::error!(error = %e, "cannot record a delivery's retry");
+        }
     }
 
     /// Keeps an integration's delivery log to its newest `delivery_log_keep` entries (at most
@@ -581,6 +750,15 @@ impl<'a> LinkCheck<'a> {
         }
         self.known.set(Some(linked));
         Ok(linked)
+    }
+}
+
+/// The id of a lane that ended; a lane's panic is the worker's (the server restarts it).
+fn lane_ended(ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match ended {
+        Ok((id, ())) => id,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => e.id(),
     }
 }
 

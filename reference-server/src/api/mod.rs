@@ -1,5 +1,6 @@
 //! Admin API `/api/v1/*` (bearer token checked by the router).
 
+pub(crate) mod dead_letters;
 pub mod import;
 pub(crate) mod install;
 pub(crate) mod integrations;
@@ -67,6 +68,9 @@ async fn route(
             integrations::put_user_mapping(state, p("id"), p("jira_user"), &body).await
         }
         (E::Deliveries, _) => integrations::deliveries(state, p("id"), query).await,
+        (E::DeadLetters, _) => dead_letters::list(state, p("id"), query).await,
+        (E::DeadLetterRetry, _) => dead_letters::retry(state, p("id"), p("delivery")).await,
+        (E::DeadLetter, _) => dead_letters::delete(state, p("id"), p("delivery")).await,
         (E::User, &Method::PUT) => {
             tracker::put_user(state, p("id"), &read(state, body).await?).await
         }

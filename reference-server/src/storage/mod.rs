@@ -15,6 +15,8 @@
 //!   and the worker's wake-up.
 //! - [`DeliveryLog`]: what became of each delivery (`GET .../deliveries`), pruned to the
 //!   newest entries.
+//! - [`DeadLetters`]: deliveries given up on after their retry budget, with their bodies
+//!   (`GET .../dead-letters`).
 //! - [`StorageBackend`]: all of the above plus [`assignee_sync::Store`] (the sync contract)
 //!   and [`StorageBackend::durable`]: "every write made before this call is durable once it
 //!   returns" (the admin API awaits it after every write).
@@ -72,8 +74,8 @@ use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 use records::{
-    DeliveryRecord, GroupRecord, ImportCounts, ImportLink, IntegrationRecord, OrgSettingsRecord,
-    PipelineRecord, ProjectRecord, StatusCategories, UserRecord,
+    DeadLetterRecord, DeliveryRecord, GroupRecord, ImportCounts, ImportLink, IntegrationRecord,
+    OrgSettingsRecord, PipelineRecord, ProjectRecord, RetryRecord, StatusCategories, UserRecord,
 };
 
 /// Errors of the storage interface. Messages say what went wrong and what to check.
@@ -382,8 +384,8 @@ pub trait Inbox {
     ) -> impl Future<Output = Result<u64, StorageError>> + Send;
 
     /// Claims the oldest pending entries, at most `limit`, in sequence order, leaving out
-    /// those whose integration `skip` returns true for (integrations waiting for Jira, so
-    /// others are not held up). An empty batch when nothing is pending.
+    /// those whose integration `skip` returns true for, and those waiting for a retry that is
+    /// not due yet ([`InboxBatch::retry_later`]). An empty batch when nothing is pending.
     fn claim<'a>(
         &'a self,
         limit: usize,
@@ -399,6 +401,25 @@ pub trait Inbox {
 
     /// Number of pending entries.
     fn pending_count(&self) -> impl Future<Output = Result<usize, StorageError>> + Send;
+
+    /// Integrations with deliveries that could be claimed now (not waiting for a retry),
+    /// leaving out those `skip` returns true for, in order of their oldest such delivery, at
+    /// most `limit` (the worker starts one lane per integration). A backend may look at only
+    /// its oldest few thousand pending deliveries.
+    fn due_integrations(
+        &self,
+        limit: usize,
+        skip: &(dyn Fn(&str) -> bool + Sync),
+    ) -> impl Future<Output = Result<Vec<String>, StorageError>> + Send;
+
+    /// How many batches the worker may hold at once (one per integration lane): PostgreSQL
+    /// holds a pooled connection per batch and leaves as many for the reads beside them.
+    fn worker_lanes(&self) -> usize;
+
+    /// When the earliest delivery waiting for a retry is due (unix ms), for the worker's
+    /// sleep; `None` when none waits, or when the backend wakes the worker itself often
+    /// enough (PostgreSQL's tick).
+    fn next_retry_ms(&self) -> Option<i64>;
 
     /// The notifier the worker waits on; notified after each accept.
     fn wake(&self) -> Arc<Notify>;
@@ -421,11 +442,30 @@ pub trait InboxBatch: assignee_sync::Store<Error = StorageError> + Send {
     fn done(&mut self, index: usize, record: DeliveryRecord);
 
     /// Entry `index` stays pending (Jira was needed and unreachable): records its `pending`
-    /// delivery-log entry (with the reason) and leaves it in the inbox.
+    /// delivery-log entry (with the reason) and its retry state, and leaves it in the inbox,
+    /// not claimed again before `retry.next_attempt_ms`. Written at once on sled, with the
+    /// batch's transaction on PostgreSQL.
     fn retry_later(
         &mut self,
         index: usize,
         record: DeliveryRecord,
+        retry: &RetryRecord,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// The retry state of entry `index` (`None`: no attempt failed yet).
+    fn retry_state(
+        &self,
+        index: usize,
+    ) -> impl Future<Output = Result<Option<RetryRecord>, StorageError>> + Send;
+
+    /// Entry `index` used up its retry budget: stores `letter` (with the body) among the
+    /// dead letters and, like [`InboxBatch::done`], records the final `record` and removes
+    /// the entry from the inbox at [`InboxBatch::finish`].
+    fn dead_letter(
+        &mut self,
+        index: usize,
+        record: DeliveryRecord,
+        letter: &DeadLetterRecord,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Writes the delivery-log entries of the done entries and removes them from the inbox.
@@ -469,9 +509,41 @@ pub trait DeliveryLog {
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 }
 
+/// Deliveries given up on after their retry budget, kept with their bodies until an operator
+/// retries (puts them back into the inbox) or deletes them.
+pub trait DeadLetters {
+    /// The newest `limit` dead letters of an integration, newest (highest sequence number)
+    /// first.
+    fn dead_letters(
+        &self,
+        integration: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeadLetterRecord>, StorageError>> + Send;
+
+    /// One dead letter by integration and sequence number.
+    fn dead_letter(
+        &self,
+        integration: &str,
+        seq: u64,
+    ) -> impl Future<Output = Result<Option<DeadLetterRecord>, StorageError>> + Send;
+
+    /// Removes a dead letter; returns whether it was there.
+    fn remove_dead_letter(
+        &self,
+        integration: &str,
+        seq: u64,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
+}
+
 /// A complete backend: every trait of this module, the sync contract, and durability.
 pub trait StorageBackend:
-    Integrations + Tracker + Inbox + DeliveryLog + assignee_sync::Store<Error = StorageError> + Sync
+    Integrations
+    + Tracker
+    + Inbox
+    + DeliveryLog
+    + DeadLetters
+    + assignee_sync::Store<Error = StorageError>
+    + Sync
 {
     /// Returns once every write made before this call is durable. sled: one shared flush of
     /// the database for all concurrent callers; a database that commits each write returns at
@@ -708,8 +780,22 @@ impl InboxBatch for StorageBatch<'_> {
         &mut self,
         index: usize,
         record: DeliveryRecord,
+        retry: &RetryRecord,
     ) -> Result<(), StorageError> {
-        on_batch!(self, b => b.retry_later(index, record).await)
+        on_batch!(self, b => b.retry_later(index, record, retry).await)
+    }
+
+    async fn retry_state(&self, index: usize) -> Result<Option<RetryRecord>, StorageError> {
+        on_batch!(self, b => b.retry_state(index).await)
+    }
+
+    async fn dead_letter(
+        &mut self,
+        index: usize,
+        record: DeliveryRecord,
+        letter: &DeadLetterRecord,
+    ) -> Result<(), StorageError> {
+        on_batch!(self, b => b.dead_letter(index, record, letter).await)
     }
 
     async fn finish(self) -> Result<(), StorageError> {
@@ -937,8 +1023,46 @@ impl Inbox for Storage {
         on_backend!(self, b => b.pending_count().await)
     }
 
+    fn next_retry_ms(&self) -> Option<i64> {
+        on_backend!(self, b => b.next_retry_ms())
+    }
+
+    async fn due_integrations(
+        &self,
+        limit: usize,
+        skip: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<String>, StorageError> {
+        on_backend!(self, b => b.due_integrations(limit, skip).await)
+    }
+
+    fn worker_lanes(&self) -> usize {
+        on_backend!(self, b => b.worker_lanes())
+    }
+
     fn wake(&self) -> Arc<Notify> {
         on_backend!(self, b => b.wake())
+    }
+}
+
+impl DeadLetters for Storage {
+    async fn dead_letters(
+        &self,
+        integration: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetterRecord>, StorageError> {
+        on_backend!(self, b => b.dead_letters(integration, limit).await)
+    }
+
+    async fn dead_letter(
+        &self,
+        integration: &str,
+        seq: u64,
+    ) -> Result<Option<DeadLetterRecord>, StorageError> {
+        on_backend!(self, b => b.dead_letter(integration, seq).await)
+    }
+
+    async fn remove_dead_letter(&self, integration: &str, seq: u64) -> Result<bool, StorageError> {
+        on_backend!(self, b => b.remove_dead_letter(integration, seq).await)
     }
 }
 

@@ -238,3 +238,44 @@ pub struct ImportCounts {
     /// Links that already existed (also the second of two equal items).
     pub links_existing: u64,
 }
+
+/// The retry state of a delivery that could not be applied yet (Jira unreachable): kept per
+/// delivery, so that later deliveries of the same integration go on while it waits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryRecord {
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When the first attempt failed, unix milliseconds.
+    pub first_failure_ms: i64,
+    /// Not retried before this time, unix milliseconds.
+    pub next_attempt_ms: i64,
+    /// Why the last attempt failed.
+    pub last_error: String,
+}
+
+/// A delivery given up on after its retry budget (`--retry-max-attempts`,
+/// `--retry-max-age`): kept with its body until an operator retries or deletes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterRecord {
+    /// The delivery's inbox sequence number (its delivery-log key).
+    pub seq: u64,
+    /// Integration id.
+    pub integration_id: String,
+    /// Receive time, unix milliseconds.
+    pub received_ms: i64,
+    /// `webhookEvent` of the delivery, when it could be read.
+    pub event: Option<String>,
+    /// Issue key, when it could be read.
+    pub issue_key: Option<String>,
+    /// Failed attempts.
+    pub attempts: u32,
+    /// When the first attempt failed, unix milliseconds.
+    pub first_failure_ms: i64,
+    /// When it was given up on, unix milliseconds.
+    pub dead_ms: i64,
+    /// Why the last attempt failed.
+    pub last_error: String,
+    /// The stored body, as the inbox kept it.
+    pub body: Vec<u8>,
+}

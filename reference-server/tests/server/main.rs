@@ -37,5 +37,6 @@ mod ordering;
 mod postgres;
 mod postgres_store;
 mod replicas;
+mod retries;
 mod storage;
 mod webhooks;

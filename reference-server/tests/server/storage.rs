@@ -14,8 +14,8 @@ use assignee_sync::{
     Change, IntegrationId, IssueKey, KeyChange, Mutation, MutationResult, OrderingKey, Plan,
 };
 use reference_server::storage::records::{
-    DeliveryRecord, DeliveryState, EmailRecord, GroupStatus, ImportLink, IntegrationRecord,
-    OrgSettingsRecord, PipelineRecord, ProjectRecord, UserRecord,
+    DeadLetterRecord, DeliveryRecord, DeliveryState, EmailRecord, GroupStatus, ImportLink,
+    IntegrationRecord, OrgSettingsRecord, PipelineRecord, ProjectRecord, RetryRecord, UserRecord,
 };
 use reference_server::storage::{
     InboxBatch, Storage, StorageBackend, StorageConfig, StorageTasks, Tracker,
@@ -73,6 +73,8 @@ macro_rules! conformance_suite {
             inbox_concurrent_accepts_keep_their_bodies,
             inbox_skip_and_drop_without_finish,
             inbox_retry_later,
+            inbox_retry_waits_until_due,
+            dead_letters_keep_the_body,
             delivery_log_listing_prune_and_final,
             commit_compare_and_set_on_watermarks,
             commit_orders_by_event_time_across_id_banks,
@@ -699,7 +701,10 @@ async fn inbox_retry_later<B: StorageBackend>(s: &B) {
     let mut batch = s.claim(10, &|_| false).await.expect("claim");
     let mut waiting = record(DeliveryState::Pending, "APP-1");
     waiting.reason = Some("waiting to retry: Jira is down".to_owned());
-    batch.retry_later(0, waiting).await.expect("retry later");
+    batch
+        .retry_later(0, waiting, &retry_record(1, 0))
+        .await
+        .expect("retry later");
     batch.finish().await.expect("finish");
     assert_eq!(s.pending_count().await.expect("count"), 1, "still pending");
     let log = s.deliveries("1", 10).await.expect("log");
@@ -720,6 +725,108 @@ async fn inbox_retry_later<B: StorageBackend>(s: &B) {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].1.state, DeliveryState::Applied);
     assert!(s.delivery_is_final("1", seq).await.expect("final"));
+}
+
+fn retry_record(attempts: u32, next_attempt_ms: i64) -> RetryRecord {
+    RetryRecord {
+        attempts,
+        first_failure_ms: 1_000,
+        next_attempt_ms,
+        last_error: "Jira status look-up failed: 503".to_owned(),
+    }
+}
+
+/// A delivery waiting for a retry is not claimed before its time, while a later one of the same
+/// integration is; its retry state comes back with it once due; it is gone once it is done.
+async fn inbox_retry_waits_until_due<B: StorageBackend>(s: &B) {
+    let first = s.accept("1", 0, b"{}").await.expect("accept");
+    let mut batch = s.claim(10, &|_| false).await.expect("claim");
+    assert_eq!(batch.retry_state(0).await.expect("state"), None);
+    let due = reference_server::time::now_ms() + 1_500;
+    let retry = retry_record(1, due);
+    batch
+        .retry_later(0, record(DeliveryState::Pending, "APP-1"), &retry)
+        .await
+        .expect("retry later");
+    batch.finish().await.expect("finish");
+    let later = s.accept("1", 0, b"{}").await.expect("accept");
+    let batch = s.claim(10, &|_| false).await.expect("claim");
+    let claimed: Vec<u64> = batch.entries().iter().map(|e| e.seq).collect();
+    assert_eq!(
+        claimed,
+        [later],
+        "the waiting delivery is left out, the later one is not"
+    );
+    drop(batch);
+    tokio::time::sleep(std::time::Duration::from_millis(1_700)).await;
+    let mut batch = s.claim(10, &|_| false).await.expect("claim");
+    assert_eq!(batch.entries().first().map(|e| e.seq), Some(first));
+    let state = batch.retry_state(0).await.expect("state").expect("kept");
+    assert_eq!(
+        (
+            state.attempts,
+            state.first_failure_ms,
+            state.last_error.as_str()
+        ),
+        (1, 1_000, retry.last_error.as_str())
+    );
+    assert!((state.next_attempt_ms - due).abs() <= 1, "{state:?}");
+    batch.done(0, record(DeliveryState::Applied, "APP-1"));
+    batch.done(1, record(DeliveryState::Applied, "APP-1"));
+    batch.finish().await.expect("finish");
+    assert_eq!(s.pending_count().await.expect("count"), 0);
+    assert_eq!(s.next_retry_ms(), None);
+}
+
+/// A dead letter keeps the body, leaves the inbox with a final log entry, is listed newest
+/// first and removed once.
+async fn dead_letters_keep_the_body<B: StorageBackend>(s: &B) {
+    let body = b"\x00binary\xffbody".to_vec();
+    let mut seqs = Vec::new();
+    for _ in 0..2 {
+        let seq = s.accept("1", 42, &body).await.expect("accept");
+        let mut batch = s.claim(10, &|_| false).await.expect("claim");
+        let letter = DeadLetterRecord {
+            seq,
+            integration_id: "1".to_owned(),
+            received_ms: 42,
+            event: Some("jira:issue_updated".to_owned()),
+            issue_key: Some("APP-1".to_owned()),
+            attempts: 3,
+            first_failure_ms: 1_000,
+            dead_ms: 2_000,
+            last_error: "Jira status look-up failed: 503".to_owned(),
+            body: body.clone(),
+        };
+        batch
+            .dead_letter(0, record(DeliveryState::Failed, "APP-1"), &letter)
+            .await
+            .expect("dead letter");
+        batch.finish().await.expect("finish");
+        seqs.push(seq);
+    }
+    assert_eq!(s.pending_count().await.expect("count"), 0);
+    assert!(s.delivery_is_final("1", seqs[0]).await.expect("final"));
+    let listed = s.dead_letters("1", 10).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|d| d.seq).collect::<Vec<_>>(),
+        [seqs[1], seqs[0]]
+    );
+    assert_eq!(listed[0].body, body);
+    assert_eq!(listed[0].attempts, 3);
+    assert_eq!(listed[0].issue_key.as_deref(), Some("APP-1"));
+    assert_eq!(s.dead_letters("1", 1).await.expect("list").len(), 1);
+    assert!(s.dead_letters("2", 10).await.expect("list").is_empty());
+    let one = s
+        .dead_letter("1", seqs[0])
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(one.last_error, "Jira status look-up failed: 503");
+    assert_eq!(s.dead_letter("2", seqs[0]).await.expect("get"), None);
+    assert!(s.remove_dead_letter("1", seqs[0]).await.expect("remove"));
+    assert!(!s.remove_dead_letter("1", seqs[0]).await.expect("remove"));
+    assert_eq!(s.dead_letter("1", seqs[0]).await.expect("get"), None);
 }
 
 async fn delivery_log_listing_prune_and_final<B: StorageBackend>(s: &B) {

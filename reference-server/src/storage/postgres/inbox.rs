@@ -27,8 +27,8 @@ use super::storage::{
     to_i64, to_u64,
 };
 use super::sync;
-use crate::storage::records::{DeliveryRecord, DeliveryState};
-use crate::storage::{DeliveryLog, Inbox, InboxBatch, InboxEntry, StorageError};
+use crate::storage::records::{DeadLetterRecord, DeliveryRecord, DeliveryState, RetryRecord};
+use crate::storage::{DeadLetters, DeliveryLog, Inbox, InboxBatch, InboxEntry, StorageError};
 
 fn state_str(s: DeliveryState) -> &'static str {
     match s {
@@ -150,7 +150,9 @@ impl Inbox for PgStorage {
         let what = "claiming inbox entries";
         self.rollbacks.wait().await;
         let conn = self.conn().await?;
-        // The integrations to leave out: those with pending entries that `skip` names.
+        // The integrations to claim from: those with pending entries that `skip` does not name.
+        // Only these: an integration whose first delivery lands after this read is left for the
+        // next claim, as `skip` was not asked about it (a lane claims only its own).
         let ids: Vec<String> = query(
             &conn,
             what,
@@ -161,30 +163,26 @@ impl Inbox for PgStorage {
         .iter()
         .map(|r| r.get(0))
         .collect();
-        let skipped: Vec<i64> = ids
+        let allowed: Vec<i64> = ids
             .iter()
-            .filter(|i| skip(i))
+            .filter(|i| !skip(i))
             .filter_map(|i| int_id(i))
             .collect();
+        if allowed.is_empty() {
+            return Ok(PgBatch::empty(&self.rollbacks, &self.link_keys));
+        }
         conn.batch_execute("BEGIN").await.map_err(db(what))?;
-        let mut batch = PgBatch {
-            conn: Some(Box::new(conn)),
-            entries: Vec::new(),
-            done: Vec::new(),
-            failed: AtomicBool::new(false),
-            relinked: AtomicBool::new(false),
-            rollbacks: Arc::clone(&self.rollbacks),
-            link_keys: Arc::clone(&self.link_keys),
-        };
+        let mut batch = PgBatch::empty(&self.rollbacks, &self.link_keys);
+        batch.conn = Some(Box::new(conn));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = query(
             batch.client()?,
             what,
             "SELECT seq, integration_id::text, received_ms, body FROM inbox \
-             WHERE integration_id <> ALL($1) AND not_before <= now() \
+             WHERE integration_id = ANY($1) AND not_before <= now() \
              AND (claimed_until IS NULL OR claimed_until < now()) \
              ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT $2",
-            &[&skipped, &limit],
+            &[&allowed, &limit],
         )
         .await?;
         batch.entries = rows.iter().map(entry).collect();
@@ -230,8 +228,125 @@ impl Inbox for PgStorage {
         Ok(usize::try_from(n).unwrap_or_default())
     }
 
+    async fn due_integrations(
+        &self,
+        limit: usize,
+        skip: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<String>, StorageError> {
+        let c = self.conn().await?;
+        let rows = query(
+            &c,
+            "listing integrations with deliveries to apply",
+            "SELECT integration_id::text FROM inbox WHERE not_before <= now() \
+             AND (claimed_until IS NULL OR claimed_until < now()) \
+             GROUP BY integration_id ORDER BY min(seq)",
+            &[],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .filter(|i| !skip(i))
+            .take(limit)
+            .collect())
+    }
+
+    fn worker_lanes(&self) -> usize {
+        // A lane's batch holds a connection; leave as many for the reads beside it.
+        (self.pg.pool().status().max_size / 2).clamp(1, 8)
+    }
+
+    fn next_retry_ms(&self) -> Option<i64> {
+        // The backend's tick wakes the worker every POLL_INTERVAL; claims compare
+        // `not_before` with the database's clock.
+        None
+    }
+
     fn wake(&self) -> Arc<Notify> {
         Arc::clone(&self.wake)
+    }
+}
+
+fn dead_letter_row(r: &tokio_postgres::Row) -> DeadLetterRecord {
+    DeadLetterRecord {
+        seq: to_u64(r.get(0)),
+        integration_id: r.get(1),
+        received_ms: r.get(2),
+        event: r.get(3),
+        issue_key: r.get(4),
+        attempts: u32::try_from(r.get::<_, i32>(5)).unwrap_or_default(),
+        first_failure_ms: r.get(6),
+        dead_ms: r.get(7),
+        last_error: r.get(8),
+        body: r.get(9),
+    }
+}
+
+const DEAD_LETTER_COLUMNS: &str = "seq, integration_id::text, received_ms, event, issue_key, \
+     attempts, first_failed_ms, dead_ms, last_error, body";
+
+impl DeadLetters for PgStorage {
+    async fn dead_letters(
+        &self,
+        integration: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetterRecord>, StorageError> {
+        let Some(id) = int_id(integration) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let c = self.conn().await?;
+        Ok(query(
+            &c,
+            "reading dead letters",
+            &format!(
+                "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE integration_id = $1 \
+                 ORDER BY seq DESC LIMIT $2"
+            ),
+            &[&id, &limit],
+        )
+        .await?
+        .iter()
+        .map(dead_letter_row)
+        .collect())
+    }
+
+    async fn dead_letter(
+        &self,
+        integration: &str,
+        seq: u64,
+    ) -> Result<Option<DeadLetterRecord>, StorageError> {
+        let (Some(id), Ok(seq)) = (int_id(integration), i64::try_from(seq)) else {
+            return Ok(None);
+        };
+        let c = self.conn().await?;
+        Ok(query_opt(
+            &c,
+            "reading a dead letter",
+            &format!(
+                "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters \
+                 WHERE integration_id = $1 AND seq = $2"
+            ),
+            &[&id, &seq],
+        )
+        .await?
+        .as_ref()
+        .map(dead_letter_row))
+    }
+
+    async fn remove_dead_letter(&self, integration: &str, seq: u64) -> Result<bool, StorageError> {
+        let (Some(id), Ok(seq)) = (int_id(integration), i64::try_from(seq)) else {
+            return Ok(false);
+        };
+        let c = self.conn().await?;
+        let n = exec(
+            &c,
+            "removing a dead letter",
+            "DELETE FROM dead_letters WHERE integration_id = $1 AND seq = $2",
+            &[&id, &seq],
+        )
+        .await?;
+        Ok(n > 0)
     }
 }
 
@@ -255,6 +370,19 @@ pub struct PgBatch {
 }
 
 impl PgBatch {
+    /// A batch that claimed nothing (and holds no connection).
+    fn empty(rollbacks: &Arc<Rollbacks>, link_keys: &Arc<LinkKeys>) -> Self {
+        Self {
+            conn: None,
+            entries: Vec::new(),
+            done: Vec::new(),
+            failed: AtomicBool::new(false),
+            relinked: AtomicBool::new(false),
+            rollbacks: Arc::clone(rollbacks),
+            link_keys: Arc::clone(link_keys),
+        }
+    }
+
     /// Marks the batch failed when `result` is an error.
     fn track<T>(&self, result: Result<T, StorageError>) -> Result<T, StorageError> {
         if result.is_err() {
@@ -386,13 +514,95 @@ impl InboxBatch for PgBatch {
         &mut self,
         index: usize,
         record: DeliveryRecord,
+        retry: &RetryRecord,
     ) -> Result<(), StorageError> {
         let Some(entry) = self.entries.get(index) else {
             return Ok(());
         };
-        let result =
-            put_delivery_on(self.client()?, &entry.integration_id, entry.seq, &record).await;
+        let c = self.client()?;
+        let result = put_delivery_on(c, &entry.integration_id, entry.seq, &record).await;
+        self.track(result)?;
+        let seq = to_i64("sequence number", entry.seq)?;
+        let attempts = i32::try_from(retry.attempts).unwrap_or(i32::MAX);
+        let result = exec(
+            c,
+            "recording a delivery's retry state",
+            "UPDATE inbox SET attempts = $2, last_error = $3, first_failed_ms = $4, \
+             not_before = to_timestamp($5::bigint / 1000.0) WHERE seq = $1",
+            &[
+                &seq,
+                &attempts,
+                &retry.last_error,
+                &retry.first_failure_ms,
+                &retry.next_attempt_ms,
+            ],
+        )
+        .await
+        .map(drop);
         self.track(result)
+    }
+
+    async fn retry_state(&self, index: usize) -> Result<Option<RetryRecord>, StorageError> {
+        let Some(entry) = self.entries.get(index) else {
+            return Ok(None);
+        };
+        let seq = to_i64("sequence number", entry.seq)?;
+        let row = query_opt(
+            self.client()?,
+            "reading a delivery's retry state",
+            "SELECT attempts, first_failed_ms, \
+             (extract(epoch FROM not_before) * 1000)::bigint, coalesce(last_error, '') \
+             FROM inbox WHERE seq = $1 AND attempts > 0 AND first_failed_ms IS NOT NULL",
+            &[&seq],
+        )
+        .await;
+        Ok(self.track(row)?.map(|r| RetryRecord {
+            attempts: u32::try_from(r.get::<_, i32>(0)).unwrap_or_default(),
+            first_failure_ms: r.get(1),
+            next_attempt_ms: r.get(2),
+            last_error: r.get(3),
+        }))
+    }
+
+    async fn dead_letter(
+        &mut self,
+        index: usize,
+        record: DeliveryRecord,
+        letter: &DeadLetterRecord,
+    ) -> Result<(), StorageError> {
+        if index >= self.entries.len() {
+            return Ok(());
+        }
+        let id = int_id_w(&letter.integration_id)?;
+        let seq = to_i64("sequence number", letter.seq)?;
+        let attempts = i32::try_from(letter.attempts).unwrap_or(i32::MAX);
+        let result = exec(
+            self.client()?,
+            "storing a dead letter",
+            "INSERT INTO dead_letters (integration_id, seq, received_ms, event, issue_key, \
+             attempts, first_failed_ms, dead_ms, last_error, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (integration_id, seq) DO UPDATE SET attempts = EXCLUDED.attempts, \
+             first_failed_ms = EXCLUDED.first_failed_ms, dead_ms = EXCLUDED.dead_ms, \
+             last_error = EXCLUDED.last_error",
+            &[
+                &id,
+                &seq,
+                &letter.received_ms,
+                &letter.event,
+                &letter.issue_key,
+                &attempts,
+                &letter.first_failure_ms,
+                &letter.dead_ms,
+                &letter.last_error,
+                &letter.body,
+            ],
+        )
+        .await
+        .map(drop);
+        self.track(result)?;
+        self.done(index, record);
+        Ok(())
     }
 
     async fn finish(mut self) -> Result<(), StorageError> {

@@ -147,6 +147,7 @@ impl Integrations for PgStorage {
             "DELETE FROM links WHERE integration_id = $1",
             "DELETE FROM moves WHERE integration_id = $1",
             "DELETE FROM status_categories WHERE integration_id = $1",
+            "DELETE FROM dead_letters WHERE integration_id = $1",
         ] {
             exec(&tx, what, table, &[&n]).await?;
         }

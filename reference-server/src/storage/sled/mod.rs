@@ -13,6 +13,7 @@
 //! - `inbox/`: the inbox log (`segment.rs` the file format, `seq.rs` the sequence bound).
 
 mod cache;
+mod dead_letters;
 pub(crate) mod delivery_log;
 pub(crate) mod flush;
 mod import;
@@ -27,12 +28,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::records::{
-    DeliveryRecord, GroupRecord, ImportCounts, ImportLink, IntegrationRecord, OrgSettingsRecord,
-    PipelineRecord, ProjectRecord, StatusCategories, UserRecord,
+    DeadLetterRecord, DeliveryRecord, GroupRecord, ImportCounts, ImportLink, IntegrationRecord,
+    OrgSettingsRecord, PipelineRecord, ProjectRecord, RetryRecord, StatusCategories, UserRecord,
 };
 use super::{
-    DeliveryLog, Inbox, InboxBatch, InboxEntry, Integrations, StorageBackend, StorageConfig,
-    StorageError, Tracker,
+    DeadLetters, DeliveryLog, Inbox, InboxBatch, InboxEntry, Integrations, StorageBackend,
+    StorageConfig, StorageError, Tracker,
 };
 use crate::metrics::Metrics;
 use flush::{FlushError, StoreFlush};
@@ -64,12 +65,18 @@ impl From<FlushError> for StorageError {
     }
 }
 
+/// Integration lanes of the worker on sled: the store's calls are synchronous, so lanes
+/// overlap only while one waits for Jira.
+const WORKER_LANES: usize = 8;
+
 /// The sled backend (cheap to clone): the store, the inbox log and the flusher.
 #[derive(Debug, Clone)]
 pub struct SledStorage {
     store: Store,
     inbox: inbox::Inbox,
     flush: StoreFlush,
+    /// Next attempt times of deliveries waiting for a retry (`dead_letters.rs`).
+    retry_waits: Arc<dead_letters::RetryWaits>,
 }
 
 /// The sled backend's tasks: the inbox's writer and janitor, and the flusher.
@@ -137,6 +144,11 @@ impl SledStorage {
     ) -> Result<(Self, SledTasks), StorageError> {
         let store = Store::open_with_cache(&config.data_dir, config.cache_mb)
             .map_err(|e| open_failure(e, &config.data_dir))?;
+        let retry_waits = Arc::new(
+            store
+                .load_retry_waits()
+                .map_err(|e| open_failure(e, &config.data_dir))?,
+        );
         let (flush, flusher) = StoreFlush::start(store.clone());
         let (inbox, inbox_tasks) = inbox::Inbox::open(
             &config.data_dir,
@@ -157,6 +169,7 @@ impl SledStorage {
                 store: store.clone(),
                 inbox,
                 flush,
+                retry_waits,
             },
             SledTasks {
                 inbox: inbox_tasks,
@@ -413,7 +426,11 @@ impl Inbox for SledStorage {
         limit: usize,
         skip: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<SledBatch<'a>, StorageError> {
-        let entries = self.inbox.oldest_except(limit, skip)?;
+        let now = crate::time::now_ms();
+        let waits = &self.retry_waits;
+        let entries = self.inbox.oldest_where(limit, &|integration, seq| {
+            !skip(integration) && !waits.waiting(seq, now)
+        })?;
         Ok(SledBatch {
             storage: self,
             entries,
@@ -429,8 +446,50 @@ impl Inbox for SledStorage {
         Ok(self.inbox.len())
     }
 
+    fn next_retry_ms(&self) -> Option<i64> {
+        self.retry_waits.next_after(crate::time::now_ms())
+    }
+
+    async fn due_integrations(
+        &self,
+        limit: usize,
+        skip: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<String>, StorageError> {
+        let now = crate::time::now_ms();
+        let waits = &self.retry_waits;
+        Ok(self.inbox.integrations_where(limit, &|integration, seq| {
+            !skip(integration) && !waits.waiting(seq, now)
+        }))
+    }
+
+    fn worker_lanes(&self) -> usize {
+        WORKER_LANES
+    }
+
     fn wake(&self) -> Arc<Notify> {
         self.inbox.wake()
+    }
+}
+
+impl DeadLetters for SledStorage {
+    async fn dead_letters(
+        &self,
+        integration: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetterRecord>, StorageError> {
+        Ok(self.store.dead_letters(integration, limit)?)
+    }
+
+    async fn dead_letter(
+        &self,
+        integration: &str,
+        seq: u64,
+    ) -> Result<Option<DeadLetterRecord>, StorageError> {
+        Ok(self.store.dead_letter(integration, seq)?)
+    }
+
+    async fn remove_dead_letter(&self, integration: &str, seq: u64) -> Result<bool, StorageError> {
+        Ok(self.store.remove_dead_letter(integration, seq)?)
     }
 }
 
@@ -529,14 +588,43 @@ impl InboxBatch for SledBatch<'_> {
         &mut self,
         index: usize,
         record: DeliveryRecord,
+        retry: &RetryRecord,
     ) -> Result<(), StorageError> {
         let Some(entry) = self.entries.get(index) else {
             return Ok(());
         };
-        Ok(self
-            .storage
-            .store
-            .put_delivery(&entry.integration_id, entry.seq, &record)?)
+        let store = &self.storage.store;
+        store.put_retry_state(entry.seq, retry)?;
+        self.storage
+            .retry_waits
+            .set(entry.seq, retry.next_attempt_ms);
+        Ok(store.put_delivery(&entry.integration_id, entry.seq, &record)?)
+    }
+
+    async fn retry_state(&self, index: usize) -> Result<Option<RetryRecord>, StorageError> {
+        let Some(entry) = self.entries.get(index) else {
+            return Ok(None);
+        };
+        if !self.storage.retry_waits.contains(entry.seq) {
+            return Ok(None);
+        }
+        Ok(self.storage.store.retry_state(entry.seq)?)
+    }
+
+    async fn dead_letter(
+        &mut self,
+        index: usize,
+        record: DeliveryRecord,
+        letter: &DeadLetterRecord,
+    ) -> Result<(), StorageError> {
+        if index >= self.entries.len() {
+            return Ok(());
+        }
+        // Stored before the entry leaves the inbox: the inbox segment is deleted only after a
+        // flush of the store, which then holds the dead letter too.
+        self.storage.store.put_dead_letter(letter)?;
+        self.done(index, record);
+        Ok(())
     }
 
     async fn finish(self) -> Result<(), StorageError> {
@@ -550,6 +638,17 @@ impl InboxBatch for SledBatch<'_> {
                 tracing::error!(error = %e, integration = %entry.integration_id, deliveries = records.len(), "cannot record the processed deliveries");
                 if result.is_ok() {
                     result = Err(e.into());
+                }
+                continue;
+            }
+            // Retry state of entries that waited for a retry (only those: no write otherwise).
+            let waits = &self.storage.retry_waits;
+            for (seq, _) in records {
+                if waits.contains(*seq) {
+                    if let Err(e) = self.storage.store.remove_retry_state(*seq) {
+                        tracing::warn!(error = %e, seq, "cannot remove a delivery's retry state");
+                    }
+                    waits.remove(*seq);
                 }
             }
         }

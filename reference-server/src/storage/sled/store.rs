@@ -6,7 +6,9 @@
 //! `users`, `user_emails` (lowercased verified e-mail\0user id), `projects`,
 //! `project_members` (project\0user), `groups`, `links` (integration\0issue key\0group),
 //! `group_links` (group\0integration\0issue key), `deliveries` (integration\0seq),
-//! `moves` (integration\0old issue key -> new key and ordering), `status_cache` (integration).
+//! `moves` (integration\0old issue key -> new key and ordering), `status_cache` (integration),
+//! `retries` (seq -> retry state of a delivery waiting for a retry), `dead_letters`
+//! (integration\0seq -> a delivery given up on, with its body; see `dead_letters.rs`).
 //!
 //! Ids are chosen by API callers and must not contain control characters (checked by the API),
 //! so `\0` never appears inside a key part.
@@ -123,6 +125,10 @@ pub struct Store {
     pub(crate) deliveries: sled::Tree,
     pub(crate) moves: sled::Tree,
     pub(crate) status_cache: sled::Tree,
+    /// Retry state of deliveries waiting for a retry (seq, big-endian -> `RetryRecord`).
+    pub(crate) retries: sled::Tree,
+    /// Dead letters (integration\0seq big-endian -> `dead_letters::encode`).
+    pub(crate) dead_letters: sled::Tree,
     pub(super) config_cache: std::sync::Arc<cache::ConfigCache>,
     /// Delivery log entries per integration, for the integrations counted so far (see
     /// [`Store::prune_deliveries`]).
@@ -180,6 +186,8 @@ impl Store {
             deliveries: db.open_tree("deliveries")?,
             moves,
             status_cache: db.open_tree("status_cache")?,
+            retries: db.open_tree("retries")?,
+            dead_letters: db.open_tree("dead_letters")?,
             config_cache: std::sync::Arc::default(),
             delivery_counts: Arc::default(),
             group_reads: Arc::default(),
@@ -292,7 +300,12 @@ impl Store {
         })?;
         self.config_cache.written();
         let p = prefix(&[id]);
-        for tree in [&self.org_settings, &self.user_mappings, &self.moves] {
+        for tree in [
+            &self.org_settings,
+            &self.user_mappings,
+            &self.moves,
+            &self.dead_letters,
+        ] {
             for k in tree.scan_prefix(&p).keys() {
                 tree.remove(k?)?;
             }

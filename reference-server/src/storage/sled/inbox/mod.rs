@@ -64,6 +64,8 @@ const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 const MAX_SYNCS_IN_FLIGHT: usize = 4;
 /// How long the oldest running sync must have taken before another batch may sync beside it.
 const SLOW_SYNC: std::time::Duration = std::time::Duration::from_millis(2);
+/// Most pending entries [`Inbox::integrations_where`] looks at.
+const SCAN_FOR_INTEGRATIONS: usize = 4096;
 /// Name of the inbox directory inside the data directory.
 pub const DIR_NAME: &str = "inbox";
 
@@ -420,18 +422,50 @@ impl Inbox {
     /// The oldest pending entries, at most `limit`, in sequence order, skipping those whose
     /// integration id `skip` returns true for (integrations waiting for Jira), so others are
     /// not held up.
+    #[cfg(test)]
     pub fn oldest_except(
         &self,
         limit: usize,
         skip: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<InboxEntry>, InboxError> {
+        self.oldest_where(limit, &|integration, _| !skip(integration))
+    }
+
+    /// The oldest pending entries, at most `limit`, in sequence order, keeping those `keep`
+    /// (integration id, sequence number) returns true for.
+    pub fn oldest_where(
+        &self,
+        limit: usize,
+        keep: &dyn Fn(&str, u64) -> bool,
+    ) -> Result<Vec<InboxEntry>, InboxError> {
         let picked = {
             let index = self.shared.index();
-            pick(&index, index.pending.iter(), limit, |m| {
-                !skip(&m.integration_id)
+            pick(&index, index.pending.iter(), limit, |seq, m| {
+                keep(&m.integration_id, seq)
             })
         };
         picked.into_iter().map(read_entry).collect()
+    }
+
+    /// Integrations of the oldest pending entries that `keep` (integration id, sequence
+    /// number) returns true for, in order of their oldest such entry, at most `limit`; only
+    /// the oldest [`SCAN_FOR_INTEGRATIONS`] pending entries are looked at (no read of a body).
+    pub fn integrations_where(
+        &self,
+        limit: usize,
+        keep: &dyn Fn(&str, u64) -> bool,
+    ) -> Vec<String> {
+        let index = self.shared.index();
+        let mut found: Vec<String> = Vec::new();
+        for (seq, m) in index.pending.iter().take(SCAN_FOR_INTEGRATIONS) {
+            if found.len() >= limit {
+                break;
+            }
+            if !found.iter().any(|f| **f == *m.integration_id) && keep(&m.integration_id, *seq) {
+                found.push(m.integration_id.to_string());
+            }
+        }
+        found
     }
 
     /// Entries of one integration still pending, newest first (the delivery log shows them as
@@ -439,7 +473,7 @@ impl Inbox {
     pub fn pending_for(&self, integration_id: &str) -> Result<Vec<InboxEntry>, InboxError> {
         let picked = {
             let index = self.shared.index();
-            pick(&index, index.pending.iter().rev(), usize::MAX, |m| {
+            pick(&index, index.pending.iter().rev(), usize::MAX, |_, m| {
                 &*m.integration_id == integration_id
             })
         };
@@ -566,9 +600,9 @@ fn pick<'a>(
     index: &Index,
     iter: impl Iterator<Item = (&'a u64, &'a Meta)>,
     limit: usize,
-    keep: impl Fn(&Meta) -> bool,
+    keep: impl Fn(u64, &Meta) -> bool,
 ) -> Vec<Picked> {
-    iter.filter(|(_, m)| keep(m))
+    iter.filter(|(seq, m)| keep(**seq, m))
         .filter_map(|(seq, m)| {
             let file = index.segments.get(&m.segment)?.file.clone();
             Some((*seq, m.clone(), file))
@@ -1252,7 +1286,7 @@ async fn compact(shared: &Arc<Shared>, flush: &StoreFlush) {
     let records: Vec<Picked> = {
         let index = shared.index();
         let set: std::collections::BTreeSet<u64> = picked.iter().copied().collect();
-        pick(&index, index.pending.iter(), usize::MAX, |m| {
+        pick(&index, index.pending.iter(), usize::MAX, |_, m| {
             set.contains(&m.segment)
         })
     };
