@@ -104,6 +104,7 @@ impl TokenIndex {
 #[doc(hidden)]
 pub struct Faults {
     worker_panics: Arc<AtomicU32>,
+    inbox_writer_panics: Arc<AtomicU32>,
 }
 
 impl Faults {
@@ -121,6 +122,25 @@ impl Faults {
             .is_ok()
         {
             panic!("injected worker fault (test-only Faults::panic_worker)");
+        }
+    }
+
+    /// Makes the (sled) inbox writer panic the next `n` times it takes a batch (test-only).
+    pub fn panic_inbox_writer(&self, n: u32) {
+        self.inbox_writer_panics.store(n, Ordering::SeqCst);
+    }
+
+    /// Panics when an inbox-writer panic was asked for (test-only; one atomic load per batch
+    /// otherwise).
+    #[allow(clippy::panic)]
+    pub(crate) fn maybe_panic_inbox_writer(&self) {
+        if self.inbox_writer_panics.load(Ordering::Relaxed) > 0
+            && self
+                .inbox_writer_panics
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            panic!("injected inbox writer fault (test-only Faults::panic_inbox_writer)");
         }
     }
 }

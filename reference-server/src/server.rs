@@ -51,7 +51,7 @@ pub enum ServerError {
     /// The store failed while running in a way it cannot recover from (sled keeps its first
     /// I/O error, such as a full disk, and fails every later write): the server stopped.
     #[error(
-        "the store failed and cannot recover without a restart: {0}; fix the disk (free space, check the kernel log for I/O errors) and start the server again"
+        "the store failed and cannot recover without a restart: {0}; start the server again (after a disk error, first fix the disk: free space, check the kernel log for I/O errors)"
     )]
     StoreFailed(String),
     /// The PostgreSQL store (`--store postgres://...`) could not be used at start.
@@ -303,6 +303,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
         cache_mb: config.cache_mb,
         inbox_segment_bytes: config.inbox_segment_kb.saturating_mul(1024),
         inbox_max_bytes: config.inbox_max_mb.saturating_mul(1 << 20),
+        faults: config.faults.clone(),
     };
     let (storage, storage_tasks) = if config.store == "sled" {
         let opened = Storage::open(&storage_config, metrics.clone())
@@ -390,7 +391,7 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
                 reason = signal_state.storage.failed() => {
                     tracing::error!(
                         error = %reason,
-                        "the store failed and cannot recover without a restart (sled keeps its first I/O error); stopping with a non-zero exit so a supervisor restarts the server"
+                        "the store failed and cannot recover without a restart (sled keeps its first I/O error; or the inbox writer died); stopping with a non-zero exit so a supervisor restarts the server"
                     );
                     let _ = failed_tx.send(reason);
                     let _ = stop_tx.send(true);

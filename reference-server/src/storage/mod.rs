@@ -564,6 +564,9 @@ pub struct StorageConfig {
     pub inbox_segment_bytes: u64,
     /// Deliveries are refused once the inbox holds this many bytes (0: no limit).
     pub inbox_max_bytes: u64,
+    /// Test-only fault injection (the inbox writer's).
+    #[doc(hidden)]
+    pub faults: crate::app::Faults,
 }
 
 impl StorageConfig {
@@ -574,6 +577,7 @@ impl StorageConfig {
             cache_mb: DEFAULT_CACHE_MB,
             inbox_segment_bytes: crate::config::DEFAULT_INBOX_SEGMENT_KB * 1024,
             inbox_max_bytes: crate::config::DEFAULT_INBOX_MAX_MB << 20,
+            faults: crate::app::Faults::default(),
         }
     }
 }

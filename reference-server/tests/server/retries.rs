@@ -260,13 +260,44 @@ async fn a_panicking_worker_is_restarted(backend: Backend) {
         .await;
 }
 
-on_both_backends!(a_slow_jira_does_not_stall_other_integrations);
-/// Integration A's Jira takes 4 s to list its statuses; a delivery of integration B that
-/// arrives after A's status change is applied meanwhile (a lane per integration), and A's is
-/// applied once its Jira answers.
 /// How long the slow Jira takes to answer its status list.
 const SLOW_JIRA: Duration = Duration::from_secs(12);
 
+/// The sled inbox's writer panics (injected through the test-only `Faults` hook): the delivery
+/// it held is answered 503, not 200, and the server stops by itself with an error (exit code 1)
+/// naming the panic, for its supervisor to restart it; restarted, it stores deliveries again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_inbox_writer_stops_the_server_with_an_error() {
+    let faults = Faults::default();
+    faults.panic_inbox_writer(1);
+    let injected = faults.clone();
+    let (mut server, _jira, _id, token) =
+        installed_with(&Backend::Sled, move |c| c.faults = injected).await;
+    let (status, body) = server.webhook(&token, &assignment("12346")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:?}");
+    let handle = server.handle.take().expect("running");
+    let stopped = tokio::time::timeout(Duration::from_secs(20), handle.wait())
+        .await
+        .expect("the server stops by itself");
+    let err = stopped.expect_err("a dead inbox writer is an error, not a clean stop");
+    assert!(
+        matches!(err, reference_server::server::ServerError::StoreFailed(_)),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.to_string().contains("inbox writer panicked"), "{err}");
+    // Started again on the same data directory, it takes deliveries.
+    let restarted = server.restart(&Backend::Sled).await;
+    send(&restarted, &token, &assignment("12347")).await;
+    restarted
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
+}
+
+on_both_backends!(a_slow_jira_does_not_stall_other_integrations);
+/// Integration A's Jira takes [`SLOW_JIRA`] to list its statuses; a delivery of integration B
+/// that arrives after A's status change is applied meanwhile (a lane per integration), and A's
+/// is applied once its Jira answers.
 async fn a_slow_jira_does_not_stall_other_integrations(backend: Backend) {
     let (server, slow, a, token_a) = installed_with(&backend, |_| {}).await;
     let fast = MockJira::start(9).await;

@@ -130,9 +130,12 @@ impl SledStorage {
     }
 
     /// Returns once the store failed for good (sled keeps its first I/O error and fails every
-    /// later write), with the reason; never when it does not.
+    /// later write; or the inbox writer died), with the reason; never when it does not.
     pub async fn failed(&self) -> String {
-        self.flush.failed().await
+        tokio::select! {
+            reason = self.flush.failed() => reason,
+            reason = self.inbox.died() => reason,
+        }
     }
 
     /// Opens the store in `data_dir/db` and the inbox in `data_dir/inbox` (reading back what
@@ -157,6 +160,7 @@ impl SledStorage {
             metrics,
             config.inbox_segment_bytes,
             config.inbox_max_bytes,
+            config.faults.clone(),
         )
         .map_err(|e| StorageError::Open {
             what: "inbox",

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::delivery_log::DeliveryLookup;
 use super::flush::StoreFlush;
@@ -246,6 +246,10 @@ struct Shared {
     max_bytes: u64,
     /// Woken when a segment is sealed: the janitor looks for segments to compact.
     compact: Notify,
+    /// Why the writer died (it panicked), once it did: no delivery can be stored any more.
+    died: watch::Sender<Option<String>>,
+    /// Test-only fault injection.
+    faults: crate::app::Faults,
 }
 
 impl Shared {
@@ -303,7 +307,9 @@ pub struct Inbox {
 /// The inbox's background tasks (writer and janitor).
 #[derive(Debug)]
 pub struct InboxTasks {
-    writer: tokio::task::JoinHandle<()>,
+    writer: tokio::task::AbortHandle,
+    /// Waits for the writer; records its panic as the inbox's death ([`Inbox::died`]).
+    watcher: tokio::task::JoinHandle<()>,
     janitor: tokio::task::JoinHandle<()>,
 }
 
@@ -313,7 +319,7 @@ impl InboxTasks {
     pub async fn stop(self) {
         self.writer.abort();
         self.janitor.abort();
-        let _ = self.writer.await;
+        let _ = self.watcher.await;
         let _ = self.janitor.await;
     }
 }
@@ -331,6 +337,7 @@ impl Inbox {
         metrics: Arc<Metrics>,
         max_segment_bytes: u64,
         max_bytes: u64,
+        faults: crate::app::Faults,
     ) -> Result<(Self, InboxTasks), InboxError> {
         let dir = data_dir.join(DIR_NAME);
         if !dir.is_dir() {
@@ -358,17 +365,21 @@ impl Inbox {
             bytes,
             max_bytes,
             compact: Notify::new(),
+            died: watch::channel(None).0,
+            faults,
         });
         let (writes, write_rx) = mpsc::unbounded_channel();
         let (janitor, janitor_rx) = mpsc::unbounded_channel();
+        let writer_task = tokio::spawn(writer(
+            shared.clone(),
+            write_rx,
+            janitor.clone(),
+            max_segment_bytes,
+            seqs,
+        ));
         let tasks = InboxTasks {
-            writer: tokio::spawn(writer(
-                shared.clone(),
-                write_rx,
-                janitor.clone(),
-                max_segment_bytes,
-                seqs,
-            )),
+            writer: writer_task.abort_handle(),
+            watcher: tokio::spawn(watch_writer(writer_task, shared.clone())),
             janitor: tokio::spawn(janitor_task(
                 shared.clone(),
                 flush,
@@ -506,10 +517,27 @@ impl Inbox {
         Ok(())
     }
 
+    /// Returns once the writer died (it panicked), with the reason; never while it runs.
+    pub async fn died(&self) -> String {
+        let mut rx = self.shared.died.subscribe();
+        let reason = rx
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|r| r.clone());
+        match reason {
+            Some(reason) => reason,
+            None => std::future::pending().await,
+        }
+    }
+
     /// `Ok` when the inbox can store deliveries; otherwise why not. After a failed write or
     /// sync (a full disk, an I/O error) this writes, syncs and deletes a small probe file in
     /// the inbox directory, and is `Ok` again (without a restart) once that works.
     pub async fn readiness(&self) -> Result<(), String> {
+        if let Some(reason) = self.shared.died.borrow().clone() {
+            return Err(reason);
+        }
         let used = self.shared.bytes.load(Ordering::Relaxed);
         if self.shared.max_bytes > 0 && used >= self.shared.max_bytes {
             return Err(InboxError::Full {
@@ -931,6 +959,28 @@ struct Syncing {
 /// write order. When a sync fails, that batch and every later batch of the same segment fail
 /// (their bytes follow data that may be lost, and reading stops there), and the next write
 /// starts a new segment.
+/// Waits for the writer task. If it panicked (a bug), no delivery can be stored any more: the
+/// accepts waiting on it and every later one fail (503, never 200), and [`Inbox::died`]
+/// returns the reason, on which the server stops with a non-zero exit so that a supervisor
+/// restarts it (the writer's state, the open segment and its sequence numbers, is rebuilt from
+/// the log on start).
+async fn watch_writer(writer: tokio::task::JoinHandle<()>, shared: Arc<Shared>) {
+    let Err(e) = writer.await else { return };
+    if !e.is_panic() {
+        return;
+    }
+    let panic = e.into_panic();
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    tracing::error!(panic = %message, "the inbox writer panicked: deliveries cannot be stored until the server restarts");
+    shared.died.send_replace(Some(format!(
+        "the inbox writer panicked ({message}); restart the server (what was acknowledged is in the inbox log)"
+    )));
+}
+
 async fn writer(
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Write>,
@@ -1006,6 +1056,7 @@ async fn writer(
             }
             Ok(None) => open = false,
             Ok(Some(first)) => {
+                shared.faults.maybe_panic_inbox_writer();
                 let (batch, buf, seq_failure) = collect(&mut seqs, first, &mut rx);
                 if let Some(e) = &seq_failure {
                     // The bound file could not be written: the disk, like a failed write.

@@ -1,6 +1,7 @@
 use std::io::Write as _;
 
 use super::*;
+use crate::app::Faults;
 use crate::storage::records::DeliveryState;
 
 struct Opened {
@@ -28,8 +29,16 @@ impl Opened {
 fn open(dir: &Path, store: &Store, max_segment: u64) -> Opened {
     let metrics = Arc::new(Metrics::default());
     let (flush, flusher) = StoreFlush::start(store.clone());
-    let (inbox, tasks) = Inbox::open(dir, store.clone(), flush, metrics.clone(), max_segment, 0)
-        .expect("the inbox opens");
+    let (inbox, tasks) = Inbox::open(
+        dir,
+        store.clone(),
+        flush,
+        metrics.clone(),
+        max_segment,
+        0,
+        Faults::default(),
+    )
+    .expect("the inbox opens");
     Opened {
         inbox,
         tasks,
@@ -690,8 +699,16 @@ async fn the_inbox_refuses_deliveries_at_its_limit_and_takes_them_again_once_app
     let store = Store::open(dir.path()).expect("store");
     let metrics = Arc::new(Metrics::default());
     let (flush, flusher) = StoreFlush::start(store.clone());
-    let (inbox, tasks) =
-        Inbox::open(dir.path(), store.clone(), flush, metrics, 512, 2048).expect("the inbox opens");
+    let (inbox, tasks) = Inbox::open(
+        dir.path(),
+        store.clone(),
+        flush,
+        metrics,
+        512,
+        2048,
+        Faults::default(),
+    )
+    .expect("the inbox opens");
     let mut refused = None;
     for i in 0..100 {
         match inbox.accept("1", 0, &body(i)).await {
