@@ -30,6 +30,17 @@ use super::sync;
 use crate::storage::records::{DeadLetterRecord, DeliveryRecord, DeliveryState, RetryRecord};
 use crate::storage::{DeadLetters, DeliveryLog, Inbox, InboxBatch, InboxEntry, StorageError};
 
+/// The integrations with rows in the inbox, as `ids(id)` (its last row is a `NULL`): a loose
+/// scan of the `(integration_id, seq)` index, one index probe per integration. The claims and
+/// the worker's scan for due integrations run it on every wake-up; a `DISTINCT` or `GROUP BY`
+/// over the whole table there read every pending delivery each time, which under a backlog of
+/// tens of thousands of deliveries took most of PostgreSQL's CPU (BENCHMARKS.md).
+const INTEGRATIONS_IN_INBOX: &str = "WITH RECURSIVE ids(id) AS ( \
+       SELECT min(integration_id) FROM inbox \
+       UNION ALL \
+       SELECT (SELECT min(integration_id) FROM inbox WHERE integration_id > ids.id) \
+       FROM ids WHERE ids.id IS NOT NULL)";
+
 fn state_str(s: DeliveryState) -> &'static str {
     match s {
         DeliveryState::Pending => "pending",
@@ -156,7 +167,7 @@ impl Inbox for PgStorage {
         let ids: Vec<String> = query(
             &conn,
             what,
-            "SELECT DISTINCT integration_id::text FROM inbox",
+            &format!("{INTEGRATIONS_IN_INBOX} SELECT id::text FROM ids WHERE id IS NOT NULL"),
             &[],
         )
         .await?
@@ -237,9 +248,14 @@ impl Inbox for PgStorage {
         let rows = query(
             &c,
             "listing integrations with deliveries to apply",
-            "SELECT integration_id::text FROM inbox WHERE not_before <= now() \
-             AND (claimed_until IS NULL OR claimed_until < now()) \
-             GROUP BY integration_id ORDER BY min(seq)",
+            &format!(
+                "{INTEGRATIONS_IN_INBOX} SELECT ids.id::text FROM ids CROSS JOIN LATERAL ( \
+                   SELECT seq FROM inbox i WHERE i.integration_id = ids.id \
+                   AND i.not_before <= now() \
+                   AND (i.claimed_until IS NULL OR i.claimed_until < now()) \
+                   ORDER BY seq LIMIT 1) AS first \
+                 WHERE ids.id IS NOT NULL ORDER BY first.seq"
+            ),
             &[],
         )
         .await?;
