@@ -199,7 +199,8 @@ pub struct ServeConfig {
     /// an error is logged, instead of filling the disk; Jira Data Center may not send a
     /// refused delivery again, so watch for it. Segments in which at most half is still
     /// pending (a paused integration's backlog among applied deliveries) are compacted, so a
-    /// backlog holds only its own bytes. `0`: no limit.
+    /// backlog holds only its own bytes. With sled it must hold at least four segments of
+    /// `--inbox-segment-kb` (space is freed a segment at a time). `0`: no limit.
     #[arg(
         long,
         env = "REFERENCE_SERVER_INBOX_MAX_MB",

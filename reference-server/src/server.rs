@@ -57,6 +57,9 @@ pub enum ServerError {
     /// The PostgreSQL store (`--store postgres://...`) could not be used at start.
     #[error(transparent)]
     Postgres(#[from] PgStartError),
+    /// Settings that cannot work together.
+    #[error("{0}")]
+    Settings(String),
 }
 
 impl ServerError {
@@ -65,6 +68,7 @@ impl ServerError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Postgres(_) => u8::try_from(PgStartError::EXIT_CODE).unwrap_or(2),
+            Self::Settings(_) => 2,
             _ => 1,
         }
     }
@@ -290,8 +294,31 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     }
 }
 
+/// Segments of `--inbox-segment-kb` that `--inbox-max-mb` must hold at least (sled).
+const INBOX_LIMIT_SEGMENTS: u64 = 4;
+
+/// On sled the limit counts the bytes of the inbox's segment files, and a segment's bytes are
+/// released only once it is sealed (full) and all of it applied: a limit below a few segments
+/// could be reached inside the open segment, which would then never fill, rotate and free its
+/// bytes, and every delivery would be refused for good. Such a pair is refused at start.
+fn check_inbox_limit(config: &ServeConfig) -> Result<(), ServerError> {
+    let max_kb = config.inbox_max_mb.saturating_mul(1024);
+    let needed_kb = config.inbox_segment_kb.saturating_mul(INBOX_LIMIT_SEGMENTS);
+    if config.store == "sled" && config.inbox_max_mb > 0 && max_kb < needed_kb {
+        return Err(ServerError::Settings(format!(
+            "--inbox-max-mb {} is below {INBOX_LIMIT_SEGMENTS} inbox segments of --inbox-segment-kb {} ({} MiB): the inbox frees space a whole segment at a time, so it could stop taking deliveries for good; raise --inbox-max-mb to at least {} or lower --inbox-segment-kb (or 0 for no limit)",
+            config.inbox_max_mb,
+            config.inbox_segment_kb,
+            needed_kb.div_ceil(1024),
+            needed_kb.div_ceil(1024),
+        )));
+    }
+    Ok(())
+}
+
 /// Starts a server (opens the storage, which replays the inbox; binds; serves).
 pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
+    check_inbox_limit(&config)?;
     // First, before the store opens its files: raise the open-file limit.
     let max_connections = crate::http::fd_limit::connection_budget(config.max_connections);
     create_data_dir(&config.data_dir)?;

@@ -375,3 +375,71 @@ async fn the_data_directory_is_0700_and_every_file_in_it_0600() {
     );
     drop(server);
 }
+
+/// `--inbox-max-mb` through the server: while the worker cannot drain the inbox (it panics on
+/// every batch, through the test-only `Faults` hook), deliveries are stored up to the limit and
+/// then answered 503 with `Retry-After`, and `/readyz` says why. (That the inbox takes
+/// deliveries again once they are applied is `inbox/tests.rs::the_inbox_refuses_deliveries_at_
+/// its_limit_and_takes_them_again_once_applied`.) A limit the inbox could not free space under
+/// is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_inbox_gets_503_with_retry_after_and_readyz_says_why() {
+    let faults = reference_server::app::Faults::default();
+    faults.panic_worker(u32::MAX);
+    let injected = faults.clone();
+    let server = TestServer::start_with(tempfile::tempdir().expect("tempdir"), move |c| {
+        c.inbox_max_mb = 1;
+        c.inbox_segment_kb = 64;
+        c.faults = injected;
+    })
+    .await;
+    let jira = MockJira::start(9).await;
+    let (id, token) = install_pat(&server, &jira).await;
+    server.seed(&id, "APP-1").await;
+    let body = fixture("test_post_update_assignee.json");
+    let mut stored = 0_u32;
+    let mut refused = None;
+    // A few hundred bytes per stored delivery (its stored form): 1 MiB within 20 000.
+    for _ in 0..20_000 {
+        let (status, reply) = server.webhook(&token, &body).await;
+        if status == StatusCode::OK {
+            stored += 1;
+        } else {
+            refused = Some((status, reply));
+            break;
+        }
+    }
+    let (status, reply) = refused.expect("deliveries beyond --inbox-max-mb are refused");
+    assert!(stored > 100, "{stored} stored before the limit");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+    let answer = webhook_raw(&server, &token, &body).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after:"),
+        "{answer}"
+    );
+    let (status, _) = get(&server, "/healthz").await;
+    assert_eq!(status, StatusCode::OK, "the process is alive");
+    let not_ready = readyz_until(&server, StatusCode::SERVICE_UNAVAILABLE).await;
+    let reason = not_ready["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("--inbox-max-mb"), "{not_ready}");
+    faults.panic_worker(0);
+    drop(jira);
+
+    // A limit below four segments is refused at start, naming both settings.
+    let unused = tempfile::tempdir().expect("tempdir");
+    let mut config = reference_server::config::ServeConfig::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        unused.path().to_path_buf(),
+    );
+    config.inbox_max_mb = 64;
+    let err = reference_server::server::start(config)
+        .await
+        .expect_err("a limit of two 32 MiB segments is refused");
+    assert_eq!(err.exit_code(), 2);
+    let message = err.to_string();
+    assert!(
+        message.contains("--inbox-max-mb 64") && message.contains("--inbox-segment-kb 32768"),
+        "{message}"
+    );
+}
