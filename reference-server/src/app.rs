@@ -145,6 +145,15 @@ impl Faults {
     }
 }
 
+/// The message of a caught panic (`&str` or `String` payloads), for the supervisors' logs.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 /// State shared by every request handler and the worker.
 #[derive(Debug)]
 pub struct AppState {

@@ -506,11 +506,7 @@ fn supervise_worker(
         let Err(panic) = std::panic::catch_unwind(run) else {
             return;
         };
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".to_owned());
+        let message = crate::app::panic_message(&*panic);
         state.metrics.worker_restart();
         if started.elapsed() > MAX_PAUSE {
             pause = FIRST_PAUSE;

@@ -970,11 +970,7 @@ async fn watch_writer(writer: tokio::task::JoinHandle<()>, shared: Arc<Shared>) 
         return;
     }
     let panic = e.into_panic();
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned());
+    let message = crate::app::panic_message(&*panic);
     tracing::error!(panic = %message, "the inbox writer panicked: deliveries cannot be stored until the server restarts");
     shared.died.send_replace(Some(format!(
         "the inbox writer panicked ({message}); restart the server (what was acknowledged is in the inbox log)"
