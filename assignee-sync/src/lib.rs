@@ -109,6 +109,10 @@
 //! * **Echo**: every change records `ChangeSource::Integration(id)` so outbound sync can skip
 //!   echoes ([`ChangeSource::is_echo_of`]).
 //!
+//! * **Outbound** (tracker → Jira): the pure decisions of [`outbound`]: whether to send a
+//!   change to an integration (never back to the one it came from), which Jira user to
+//!   assign, which transition to take, and which queued work a newer change supersedes.
+//!
 //! Out of scope: Sentry's release-based resolution strategies, and the lookups that need Jira
 //! (status categories, users by username); the caller fills those into the event.
 //!
@@ -121,6 +125,7 @@ mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod memory;
+pub mod outbound;
 mod outcome;
 mod private;
 mod store;

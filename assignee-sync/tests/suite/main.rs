@@ -6,5 +6,6 @@ mod behaviour;
 mod fixtures;
 mod fuzz_corpus;
 mod model;
+mod outbound;
 #[cfg(feature = "serde")]
 mod serde_forms;

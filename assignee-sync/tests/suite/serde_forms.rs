@@ -65,3 +65,49 @@ fn ordering_key_round_trips() {
     assert_eq!(back, k);
     assert_eq!(back.timestamp_ms(), k.timestamp_ms());
 }
+
+/// Outbound settings in Sentry's form (`test_update_organization_config_sync_keys`'s input);
+/// a blank status id is refused on reading, naming the project; missing members are off.
+#[test]
+fn outbound_settings_sentry_form() {
+    use assignee_sync::outbound::{OutboundKind, OutboundSettings};
+    let valid = json!({
+        "sync_comments": true,
+        "sync_forward_assignment": true,
+        "sync_status_forward": {"10100": {"on_resolve": "4", "on_unresolve": "3"}}
+    });
+    let s: OutboundSettings = serde_json::from_value(valid.clone()).unwrap();
+    assert_eq!(
+        s,
+        OutboundSettings::new()
+            .with_comments(true)
+            .with_forward_assignment(true)
+            .with_status_forward("10100", "4", "3")
+            .unwrap()
+    );
+    assert_eq!(serde_json::to_value(&s).unwrap(), valid);
+
+    let err = serde_json::from_value::<OutboundSettings>(json!({
+        "sync_status_forward": {"10100": {"on_resolve": "", "on_unresolve": "3"}}
+    }))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("10100") && err.contains("onResolve"), "{err}");
+    let err = serde_json::from_value::<OutboundSettings>(json!({
+        "sync_status_forward": {"10100": {"on_resolve": "4"}}
+    }))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("10100") && err.contains("onUnresolve"),
+        "{err}"
+    );
+
+    let off: OutboundSettings = serde_json::from_value(json!({})).unwrap();
+    assert_eq!(off, OutboundSettings::new());
+    assert!(!off.enabled(OutboundKind::Status));
+    assert_eq!(
+        serde_json::to_value(OutboundKind::Assignee).unwrap(),
+        json!("assignee")
+    );
+}
