@@ -82,6 +82,19 @@ async fn commit_all(inbox: &Inbox, n: usize) -> Vec<u64> {
     seqs
 }
 
+/// Like [`commit_all`], one delivery after the other: the sequence numbers follow `i`, so the
+/// integrations alternate in the inbox's order.
+async fn commit_in_order(inbox: &Inbox, n: usize) {
+    for i in 0..n {
+        let integration = if i % 2 == 0 { "1" } else { "2" };
+        let ms = i64::try_from(i).expect("small");
+        inbox
+            .accept(integration, ms, &body(i))
+            .await
+            .expect("commit");
+    }
+}
+
 fn pending_bodies(inbox: &Inbox) -> Vec<(u64, Vec<u8>)> {
     inbox
         .oldest_except(usize::MAX, &|_| false)
@@ -146,7 +159,8 @@ async fn a_restart_replays_exactly_what_was_not_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("store");
     let o = open(dir.path(), &store, MAX_SEGMENT_BYTES);
-    commit_all(&o.inbox, 20).await;
+    // In order, so the 5 oldest hold both integrations (concurrent accepts may not).
+    commit_in_order(&o.inbox, 20).await;
     let before = pending_bodies(&o.inbox);
     // Record 5 as applied (a delivery-log chunk per integration) and one as still pending
     // (waiting for Jira).
