@@ -58,6 +58,7 @@ pub struct Metrics {
     dead_letters: Mutex<BTreeMap<String, u64>>,
     retries: AtomicU64,
     worker_restarts: AtomicU64,
+    intake_writer_restarts: AtomicU64,
     inbox_depth: AtomicI64,
     flushes: AtomicU64,
     flushed_entries: AtomicU64,
@@ -141,6 +142,16 @@ impl Metrics {
     /// Restarts of the worker after a panic.
     pub fn worker_restarts(&self) -> u64 {
         self.worker_restarts.load(Ordering::Relaxed)
+    }
+
+    /// Counts one restart of a PostgreSQL intake writer after it panicked.
+    pub fn intake_writer_restart(&self) {
+        self.intake_writer_restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Restarts of PostgreSQL intake writers after a panic.
+    pub fn intake_writer_restarts(&self) -> u64 {
+        self.intake_writer_restarts.load(Ordering::Relaxed)
     }
 
     /// Adjusts the inbox depth gauge.
@@ -232,9 +243,13 @@ impl Metrics {
              reference_server_delivery_retries_total {}\n\
              # HELP reference_server_worker_restarts_total Restarts of the worker after it panicked.\n\
              # TYPE reference_server_worker_restarts_total counter\n\
-             reference_server_worker_restarts_total {}\n",
+             reference_server_worker_restarts_total {}\n\
+             # HELP reference_server_intake_writer_restarts_total Restarts of a PostgreSQL intake writer (it stores accepted deliveries) after it panicked.\n\
+             # TYPE reference_server_intake_writer_restarts_total counter\n\
+             reference_server_intake_writer_restarts_total {}\n",
             self.retries.load(Ordering::Relaxed),
             self.worker_restarts(),
+            self.intake_writer_restarts(),
         );
         let _ = write!(
             out,

@@ -345,7 +345,8 @@ pub async fn start(config: ServeConfig) -> Result<ServerHandle, ServerError> {
     } else {
         let url = PgUrl::parse(&config.store).map_err(PgStartError::from)?;
         let pool_size = usize::try_from(config.pg_pool_size).unwrap_or(usize::MAX);
-        let (storage, tasks) = Storage::open_postgres(&url, pool_size, metrics.clone()).await?;
+        let (storage, tasks) =
+            Storage::open_postgres(&url, pool_size, metrics.clone(), config.faults.clone()).await?;
         storage
             .set_inbox_max_bytes(config.inbox_max_mb.saturating_mul(1 << 20))
             .await;

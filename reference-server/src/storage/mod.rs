@@ -661,15 +661,16 @@ impl Storage {
     /// applies the schema migrations ([`postgres::connect`]) and starts the backend's tick
     /// on the current tokio runtime (the worker's wake-up, the cache generations, and every
     /// [`postgres::DEPTH_EVERY`] the inbox-depth gauge: the shared inbox's depth, the same on
-    /// every replica).
+    /// every replica). `faults` is test-only fault injection (`Faults::default()` otherwise).
     pub async fn open_postgres(
         url: &postgres::PgUrl,
         pool_size: usize,
         metrics: Arc<Metrics>,
+        faults: crate::app::Faults,
     ) -> Result<(Self, StorageTasks), postgres::PgStartError> {
         // The worker's batch holds one connection while the sync reads through the handle.
         let pg = postgres::connect(url, pool_size.max(2)).await?;
-        let (s, tasks) = postgres::PgStorage::new(pg, metrics);
+        let (s, tasks) = postgres::PgStorage::new(pg, metrics, faults);
         Ok((Self::Postgres(s), StorageTasks::Postgres(tasks)))
     }
 }

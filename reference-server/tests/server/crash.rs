@@ -232,9 +232,14 @@ async fn run(backend: Backend) {
             (records, assignees)
         }
         Backend::Postgres(db) => {
-            let (storage, _tasks) = Storage::open_postgres(&db.pg_url(), 2, Arc::default())
-                .await
-                .expect("the database opens after the kills");
+            let (storage, _tasks) = Storage::open_postgres(
+                &db.pg_url(),
+                2,
+                Arc::default(),
+                reference_server::app::Faults::default(),
+            )
+            .await
+            .expect("the database opens after the kills");
             wait_drained(&storage, DRAIN_WITHIN).await;
             server.stop_gracefully().await;
             let records = storage

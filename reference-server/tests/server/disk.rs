@@ -286,9 +286,14 @@ async fn the_postgres_inbox_refuses_deliveries_at_its_limit_and_takes_them_again
     let Some(db) = crate::support_pg::fresh_database().await else {
         return;
     };
-    let (storage, tasks) = Storage::open_postgres(&db.pg_url(), 4, std::sync::Arc::default())
-        .await
-        .expect("opens");
+    let (storage, tasks) = Storage::open_postgres(
+        &db.pg_url(),
+        4,
+        std::sync::Arc::default(),
+        reference_server::app::Faults::default(),
+    )
+    .await
+    .expect("opens");
     storage.set_inbox_max_bytes(4000).await;
     let body = vec![b'x'; 1000];
     let mut refused = None;

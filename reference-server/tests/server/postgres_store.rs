@@ -30,9 +30,14 @@ const WITHIN: Duration = Duration::from_secs(5);
 
 async fn open() -> Option<(Storage, StorageTasks, TestDb)> {
     let db = fresh_database().await?;
-    let (storage, tasks) = Storage::open_postgres(&db.pg_url(), 4, Arc::default())
-        .await
-        .expect("the PostgreSQL storage opens");
+    let (storage, tasks) = Storage::open_postgres(
+        &db.pg_url(),
+        4,
+        Arc::default(),
+        reference_server::app::Faults::default(),
+    )
+    .await
+    .expect("the PostgreSQL storage opens");
     Some((storage, tasks, db))
 }
 
@@ -227,9 +232,14 @@ async fn the_server_on_postgres_installs_applies_a_delivery_and_keeps_it_across_
 async fn two_replicas() -> Option<([(Storage, StorageTasks); 2], TestDb)> {
     let db = fresh_database().await?;
     let open = || async {
-        Storage::open_postgres(&db.pg_url(), 4, Arc::default())
-            .await
-            .expect("the PostgreSQL storage opens")
+        Storage::open_postgres(
+            &db.pg_url(),
+            4,
+            Arc::default(),
+            reference_server::app::Faults::default(),
+        )
+        .await
+        .expect("the PostgreSQL storage opens")
     };
     let (a, b) = (open().await, open().await);
     Some(([a, b], db))
@@ -389,12 +399,22 @@ async fn the_inbox_depth_gauge_counts_the_shared_inbox() {
         return;
     };
     let metrics = Arc::new(reference_server::metrics::Metrics::default());
-    let (watched, _tasks) = Storage::open_postgres(&db.pg_url(), 4, metrics.clone())
-        .await
-        .expect("the PostgreSQL storage opens");
-    let (other, _other_tasks) = Storage::open_postgres(&db.pg_url(), 4, Arc::default())
-        .await
-        .expect("the PostgreSQL storage opens");
+    let (watched, _tasks) = Storage::open_postgres(
+        &db.pg_url(),
+        4,
+        metrics.clone(),
+        reference_server::app::Faults::default(),
+    )
+    .await
+    .expect("the PostgreSQL storage opens");
+    let (other, _other_tasks) = Storage::open_postgres(
+        &db.pg_url(),
+        4,
+        Arc::default(),
+        reference_server::app::Faults::default(),
+    )
+    .await
+    .expect("the PostgreSQL storage opens");
     for i in 0..3 {
         other.accept("1", i, b"{}").await.expect("accept");
     }

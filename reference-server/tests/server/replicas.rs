@@ -316,9 +316,14 @@ async fn three_replicas_lose_no_acknowledged_delivery_while_one_is_killed() {
 
     // Everything drains; then the accounting, group states through the replicas, and each
     // replica's delivery log against the database.
-    let (database, _tasks) = Storage::open_postgres(&db.pg_url(), 2, Arc::default())
-        .await
-        .expect("the database opens");
+    let (database, _tasks) = Storage::open_postgres(
+        &db.pg_url(),
+        2,
+        Arc::default(),
+        reference_server::app::Faults::default(),
+    )
+    .await
+    .expect("the database opens");
     wait_drained(&database, DRAIN_WITHIN).await;
     let drained = started.elapsed();
     let records: Vec<DeliveryRecord> = database

@@ -260,6 +260,35 @@ async fn a_panicking_worker_is_restarted(backend: Backend) {
         .await;
 }
 
+/// A PostgreSQL intake writer panics (injected through the test-only `Faults` hook): the
+/// delivery of the batch it held is answered 503, not 200; the writer is restarted (logged,
+/// counted in `reference_server_intake_writer_restarts_total`) and the next delivery is stored
+/// and applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_postgres_intake_writer_is_restarted() {
+    let Some(db) = crate::support_pg::fresh_database().await else {
+        return;
+    };
+    let faults = Faults::default();
+    faults.panic_inbox_writer(1);
+    let injected = faults.clone();
+    // The database lives as long as the backend that owns it.
+    let backend = Backend::Postgres(db);
+    let (server, _jira, _id, token) = installed_with(&backend, move |c| c.faults = injected).await;
+    let (status, body) = server.webhook(&token, &assignment("12346")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:?}");
+    send(&server, &token, &assignment("12347")).await;
+    server
+        .wait_group("g1", WITHIN, |g| g["assignee"] == "u-bob")
+        .await;
+    assert_eq!(server.state().metrics.intake_writer_restarts(), 1);
+    let metrics = server.state().metrics.render();
+    assert!(
+        metrics.contains("reference_server_intake_writer_restarts_total 1\n"),
+        "{metrics}"
+    );
+}
+
 /// How long the slow Jira takes to answer its status list.
 const SLOW_JIRA: Duration = Duration::from_secs(12);
 

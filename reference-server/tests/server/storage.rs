@@ -46,9 +46,14 @@ async fn open_sled() -> Option<Opened<Storage>> {
 /// line) when `REFERENCE_SERVER_TEST_PG` is not set.
 async fn open_postgres() -> Option<Opened<Storage>> {
     let db = crate::support_pg::fresh_database().await?;
-    let (storage, tasks) = Storage::open_postgres(&db.pg_url(), 4, Arc::default())
-        .await
-        .expect("the PostgreSQL storage opens");
+    let (storage, tasks) = Storage::open_postgres(
+        &db.pg_url(),
+        4,
+        Arc::default(),
+        reference_server::app::Faults::default(),
+    )
+    .await
+    .expect("the PostgreSQL storage opens");
     // Dropped after the storage, in order: the tasks, then the database.
     Some(Opened {
         storage,

@@ -55,9 +55,14 @@ impl Backend {
                     .await
                     .expect("the sled storage opens")
             }
-            Self::Postgres(db) => Storage::open_postgres(&db.pg_url(), 4, Arc::default())
-                .await
-                .expect("the PostgreSQL storage opens"),
+            Self::Postgres(db) => Storage::open_postgres(
+                &db.pg_url(),
+                4,
+                Arc::default(),
+                reference_server::app::Faults::default(),
+            )
+            .await
+            .expect("the PostgreSQL storage opens"),
         }
     }
 }

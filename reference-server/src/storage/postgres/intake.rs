@@ -21,6 +21,8 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::Pg;
 use super::storage::{backend, db, to_u64};
+use crate::app::Faults;
+use crate::metrics::Metrics;
 use crate::storage::StorageError;
 
 /// Writer tasks: one batch in flight per writer (a second one fills while the first commits).
@@ -57,12 +59,32 @@ impl std::fmt::Debug for Intake {
 
 impl Intake {
     /// The queue and its writers, on the current tokio runtime. The writers end when the last
-    /// `Intake` is dropped and the queue is empty.
-    pub(super) fn start(pg: &Pg) -> Self {
+    /// `Intake` is dropped and the queue is empty. A writer that panics (a bug) is restarted at
+    /// once, with an error logged and counted in `reference_server_intake_writer_restarts_total`;
+    /// the deliveries of the batch it held are answered 503 (never 200), the queue is kept.
+    pub(super) fn start(pg: &Pg, metrics: &Arc<Metrics>, faults: &Faults) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..WRITERS {
-            tokio::spawn(writer(pg.clone(), Arc::clone(&rx)));
+            let (pg, rx, metrics, faults) = (
+                pg.clone(),
+                Arc::clone(&rx),
+                Arc::clone(metrics),
+                faults.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let run = tokio::spawn(writer(pg.clone(), Arc::clone(&rx), faults.clone()));
+                    match run.await {
+                        Err(e) if e.is_panic() => {
+                            let message = crate::app::panic_message(&*e.into_panic());
+                            metrics.intake_writer_restart();
+                            tracing::error!(panic = %message, "a PostgreSQL intake writer panicked; restarting it (the deliveries it held were answered 503)");
+                        }
+                        _ => return,
+                    }
+                }
+            });
         }
         Self { tx }
     }
@@ -106,8 +128,9 @@ async fn next_batch(rx: &Mutex<mpsc::Receiver<Pending>>) -> Option<Vec<Pending>>
     Some(batch)
 }
 
-async fn writer(pg: Pg, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+async fn writer(pg: Pg, rx: Arc<Mutex<mpsc::Receiver<Pending>>>, faults: Faults) {
     while let Some(batch) = next_batch(&rx).await {
+        faults.maybe_panic_inbox_writer();
         match insert(&pg, &batch).await {
             Ok(seqs) => {
                 for (p, seq) in batch.into_iter().zip(seqs) {
