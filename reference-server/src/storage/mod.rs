@@ -670,7 +670,7 @@ impl Storage {
     ) -> Result<(Self, StorageTasks), postgres::PgStartError> {
         // The worker's batch holds one connection while the sync reads through the handle.
         let pg = postgres::connect(url, pool_size.max(2)).await?;
-        let (s, tasks) = postgres::PgStorage::new(pg, metrics, faults);
+        let (s, tasks) = postgres::PgStorage::new(pg, metrics, &faults);
         Ok((Self::Postgres(s), StorageTasks::Postgres(tasks)))
     }
 }

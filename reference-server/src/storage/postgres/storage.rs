@@ -107,8 +107,8 @@ impl PgTasks {
 impl PgStorage {
     /// The storage on a connected, migrated database ([`super::connect`]); starts the tick on
     /// the current tokio runtime.
-    pub fn new(pg: Pg, metrics: Arc<Metrics>, faults: crate::app::Faults) -> (Self, PgTasks) {
-        let intake = Intake::start(&pg, &metrics, &faults);
+    pub fn new(pg: Pg, metrics: Arc<Metrics>, faults: &crate::app::Faults) -> (Self, PgTasks) {
+        let intake = Intake::start(&pg, &metrics, faults);
         let storage = Self {
             pg,
             wake: Arc::new(Notify::new()),
